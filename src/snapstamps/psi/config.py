@@ -1,0 +1,226 @@
+"""PSI processing parameters, with StaMPS names, defaults and units.
+
+This is the typed equivalent of StaMPS' ``parms.mat`` with ``getparm``/``setparm``:
+every field keeps the StaMPS name so that users can carry their habits (and their
+published parameter tables) over.  Defaults follow the StaMPS code (not the manual,
+which is stale for e.g. ``max_topo_err``).
+
+Prep parameters (those of ``mt_prep_snap``) live here too, so that one file records
+everything a run used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import ParameterError
+
+YesNo = Literal["y", "n"]
+
+
+class PsiParams(BaseModel):
+    """All parameters of the PSI engine (StaMPS names; lengths in m, times in days)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # --- prep (mt_prep_snap) ---
+    da_thresh: float = Field(0.4, gt=0, description="amplitude dispersion threshold for candidates")
+    rg_patches: int = Field(1, ge=1, description="number of patches in range")
+    az_patches: int = Field(1, ge=1, description="number of patches in azimuth")
+    rg_overlap: int = Field(50, ge=0, description="patch overlap in range (pixels)")
+    az_overlap: int = Field(50, ge=0, description="patch overlap in azimuth (pixels)")
+    prep_block_lines: int = Field(256, ge=1, description="lines read per block while streaming SLCs")
+
+    # --- step 2: gamma estimation ---
+    max_topo_err: float = Field(20.0, gt=0, description="m, max uncorrelated DEM error searched")
+    quick_est_gamma_flag: YesNo = "y"
+    filter_grid_size: float = Field(50.0, gt=0, description="m, grid of the CLAP filter")
+    filter_weighting: Literal["P-square", "SNR"] = "P-square"
+    gamma_change_convergence: float = Field(0.005, gt=0)
+    gamma_max_iterations: int = Field(3, ge=1)
+    slc_osf: float = Field(1.0, gt=0)
+    clap_win: int = Field(32, ge=8, description="grid cells, CLAP window")
+    clap_low_pass_wavelength: float = Field(800.0, gt=0, description="m")
+    clap_alpha: float = 1.0
+    clap_beta: float = 0.3
+    n_rand: int = Field(300_000, ge=1000, description="random-phase pixels of the reference gamma distribution")
+    rand_seed: int = Field(2005, description="seed of the random-phase simulation")
+
+    # --- step 3: selection ---
+    select_reest_gamma_flag: YesNo = "y"
+    select_method: Literal["DENSITY", "PERCENT"] = "DENSITY"
+    density_rand: float = Field(20.0, gt=0, description="random-phase pixels per km2 accepted")
+    percent_rand: float = Field(20.0, gt=0, description="% random-phase pixels accepted")
+    gamma_stdev_reject: float = Field(0.0, ge=0)
+    drop_ifg_index: list[int] = Field(default_factory=list, description="1-based image indices to drop")
+
+    # --- step 4: weeding ---
+    weed_time_win: float = Field(730.0, gt=0, description="days")
+    weed_max_noise: float = Field(math.inf, gt=0, description="rad")
+    weed_standard_dev: float = Field(1.0, gt=0, description="rad")
+    weed_zero_elevation: YesNo = "n"
+    weed_neighbours: YesNo = "n"
+
+    # --- step 5: merge ---
+    merge_resample_size: float = Field(0.0, ge=0, description="m (0 = no resampling)")
+    merge_standard_dev: float = Field(math.inf, gt=0, description="rad")
+
+    # --- step 6: unwrapping ---
+    unwrap_method: Literal["3D", "3D_FULL", "3D_QUICK"] = "3D"
+    unwrap_patch_phase: YesNo = "n"
+    unwrap_la_error_flag: YesNo = "y"
+    unwrap_spatial_cost_func_flag: YesNo = "n"
+    unwrap_prefilter_flag: YesNo = "y"
+    unwrap_grid_size: float = Field(200.0, gt=0, description="m")
+    unwrap_gold_n_win: int = Field(32, ge=4, description="grid cells, Goldstein window")
+    unwrap_alpha: float = 8.0
+    unwrap_time_win: float = Field(730.0, gt=0, description="days")
+    unwrap_gold_alpha: float = 0.8
+    unwrap_hold_good_values: YesNo = "n"
+
+    # --- step 7: SCLA and master APS ---
+    scla_drop_index: list[int] = Field(default_factory=list, description="1-based image indices")
+    scla_method: Literal["L2", "L1"] = "L2"
+    scla_deramp: YesNo = "n"
+
+    # --- step 8: spatially correlated noise ---
+    scn_wavelength: float = Field(100.0, gt=0, description="m")
+    scn_time_win: float = Field(365.0, gt=0, description="days")
+    scn_deramp_ifg: list[int] = Field(default_factory=list)
+    scn_kriging_flag: YesNo = "n"
+
+    # --- referencing and outputs ---
+    ref_lon: tuple[float, float] = (-math.inf, math.inf)
+    ref_lat: tuple[float, float] = (-math.inf, math.inf)
+    ref_centre_lonlat: tuple[float, float] = (0.0, 0.0)
+    ref_radius: float = Field(math.inf, description="m; inf = all PS in ref_lon/ref_lat; -inf = none")
+    ref_velocity: float = Field(0.0, description="m/yr added to velocities")
+    subtr_tropo: YesNo = "n"
+    tropo_method: str = "a_l"
+    n_cores: int = Field(1, ge=1)
+
+    # --- set from the data in step 1 (None until then) ---
+    heading: float | None = Field(None, description="deg")
+    lambda_: float | None = Field(None, alias="lambda", description="m, radar wavelength")
+    platform: str | None = None
+
+    @field_validator("drop_ifg_index", "scla_drop_index", "scn_deramp_ifg")
+    @classmethod
+    def _positive_indices(cls, v: list[int]) -> list[int]:
+        if any(i < 1 for i in v):
+            raise ValueError("indices are 1-based image numbers")
+        return sorted(set(v))
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: Path) -> None:
+        """Write the parameters as JSON, atomically."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_jsonable(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    def to_jsonable(self) -> dict[str, Any]:
+        data = self.model_dump(by_alias=True)
+        return {k: _json_float(v) for k, v in data.items()}
+
+    @classmethod
+    def load(cls, path: Path) -> "PsiParams":
+        path = Path(path)
+        if not path.exists():
+            return cls()
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ParameterError(f"{path}: not valid JSON ({exc})") from exc
+        try:
+            return cls.model_validate({k: _from_json_float(v) for k, v in raw.items()})
+        except ValidationError as exc:
+            raise ParameterError(f"{path}: {_first_error(exc)}") from exc
+
+    # ----------------------------------------------------------------- getparm/setparm
+    def with_updates(self, updates: dict[str, Any]) -> "PsiParams":
+        """Return a copy with ``updates`` applied; names may be unique prefixes (as getparm)."""
+        data = self.model_dump(by_alias=True)
+        for key, value in updates.items():
+            name = resolve_name(key)
+            data[name] = value
+        try:
+            return type(self).model_validate(data)
+        except ValidationError as exc:
+            raise ParameterError(_first_error(exc)) from exc
+
+
+def parameter_names() -> list[str]:
+    """Public parameter names (StaMPS spelling, ``lambda`` not ``lambda_``)."""
+    return [f.alias or name for name, f in PsiParams.model_fields.items()]
+
+
+def resolve_name(key: str) -> str:
+    """Resolve a full name or unique prefix to a parameter name, as StaMPS' getparm does."""
+    names = parameter_names()
+    if key in names:
+        return key
+    matches = [n for n in names if n.startswith(key)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ParameterError(f"unknown parameter {key!r}")
+    raise ParameterError(f"parameter prefix {key!r} is ambiguous: {', '.join(matches)}")
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse ``name=value`` from the command line; value as JSON when possible."""
+    if "=" not in text:
+        raise ParameterError(f"expected name=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    key = resolve_name(key.strip())
+    raw = raw.strip()
+    low = raw.lower()
+    if low in {"inf", "+inf"}:
+        return key, math.inf
+    if low == "-inf":
+        return key, -math.inf
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        if "," in raw:
+            value = [_scalar(p) for p in raw.split(",") if p.strip()]
+        else:
+            value = raw
+    return key, value
+
+
+def _scalar(s: str) -> Any:
+    s = s.strip()
+    try:
+        return json.loads(s)
+    except json.JSONDecodeError:
+        return float(s) if s.lower() in {"inf", "-inf"} else s
+
+
+def _json_float(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
+    if isinstance(v, (list, tuple)):
+        return [_json_float(x) for x in v]
+    return v
+
+
+def _from_json_float(v: Any) -> Any:
+    if isinstance(v, str) and v in {"inf", "-inf", "nan"}:
+        return float(v)
+    if isinstance(v, list):
+        return [_from_json_float(x) for x in v]
+    return v
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    return f"parameter {loc}: {err['msg']}"
