@@ -1,0 +1,93 @@
+"""Step state on disk: one ``.npz`` per step and patch, written atomically.
+
+The processing directory mirrors StaMPS' versioned files (``ps1``, ``pm1``, ``select1``,
+``weed1``, ``ps2``, ``phuw2``, ``scla2``, ``scn2``) so that a later run with ``--start N``
+resumes from the saved state, as ``stamps(N, M)`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from ..errors import InputError, StepOrderError
+
+T = TypeVar("T")
+
+
+def save_npz(path: Path, arrays: dict[str, Any]) -> None:
+    """Save arrays (None values skipped) to ``path`` via a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez(tmp, **clean)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_npz(path: Path, needed_by: str | None = None) -> dict[str, np.ndarray]:
+    """Load a state file; a missing one is a :class:`StepOrderError` naming it."""
+    path = Path(path)
+    if not path.exists():
+        what = f" (needed by {needed_by})" if needed_by else ""
+        raise StepOrderError(f"{path}: missing{what}; run the earlier steps first (--start lower)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable state file ({exc})") from exc
+
+
+def save_dataclass(path: Path, obj: Any) -> None:
+    save_npz(path, {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
+
+
+def load_dataclass(path: Path, cls: type[T], needed_by: str | None = None) -> T:
+    d = load_npz(path, needed_by)
+    kw: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in d:
+            v = d[f.name]
+            kw[f.name] = v.item() if v.ndim == 0 else v
+        else:
+            kw[f.name] = None
+    return cls(**kw)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, needed_by: str | None = None) -> Any:
+    path = Path(path)
+    if not path.exists():
+        what = f" (needed by {needed_by})" if needed_by else ""
+        raise StepOrderError(f"{path}: missing{what}; run the earlier steps first (--start lower)")
+    return json.loads(path.read_text())
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "isoformat"):
+        return o.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
