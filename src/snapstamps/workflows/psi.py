@@ -1,0 +1,405 @@
+"""The psi pipeline: prep and StaMPS steps 1-8 over a processing directory, resumable.
+
+Step numbers follow ``stamps(start, end)``; step 0 is the prep (``mt_prep_snap``):
+
+=====  ==============================  =============================  ==========================
+step   what                            kernel module                  state written
+=====  ==============================  =============================  ==========================
+0      candidates, patches             ``psi.prep``                   PATCH_n/cands.npz
+1      load, geometry                  ``psi.load``                   PATCH_n/ps1.npz
+2      gamma estimation                ``psi.gamma``                  PATCH_n/pm1.npz
+3      PS selection                    ``psi.select``                 PATCH_n/select1.npz
+4      weeding                         ``psi.weed``                   PATCH_n/ps2.npz
+5      phase correction, merge         ``psi.merge``                  ps2.npz, ifgstd2.npz
+6      3-D unwrapping                  ``psi.unwrap``                 phuw2.npz
+7      SCLA and master APS             ``psi.scla``                   scla2.npz
+8      spatially correlated noise      ``psi.scn``                    scn2.npz
+=====  ==============================  =============================  ==========================
+
+Steps 1-4 run per patch (pure functions over a patch, so they can be scattered over CWL
+or Dask workers); 5 merges; 6-8 run on the merged set.  Products (``ps_mean_v.xy`` and
+the rest) are written whenever a run reaches step 7 or later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import NoCandidatesError, ParameterError, StepOrderError
+from ..io.stamps_export import StampsStack, open_stack
+from ..progress import step_progress
+from ..psi import gamma as gamma_mod
+from ..psi import scla as scla_mod
+from ..psi import scn as scn_mod
+from ..psi import select as select_mod
+from ..psi import unwrap as unwrap_mod
+from ..psi import weed as weed_mod
+from ..psi.config import PsiParams
+from ..psi.load import Geometry, PatchState, load_initial
+from ..psi.merge import PsSet, correct_phase, ifg_std, merge_patches
+from ..psi.prep import Patch
+from . import products
+from .prep import run_prep
+from .state import load_dataclass, load_npz, read_json, save_dataclass, save_npz, write_json
+
+log = logging.getLogger("snapstamps")
+
+STEPS = {
+    0: "prep",
+    1: "load",
+    2: "gamma estimation",
+    3: "PS selection",
+    4: "weeding",
+    5: "phase correction and merge",
+    6: "3-D unwrapping",
+    7: "SCLA and master APS",
+    8: "spatially correlated noise",
+}
+
+
+@dataclass
+class PsiRun:
+    """Context of one run over a processing directory."""
+
+    out_dir: Path
+    params: PsiParams
+    insar_dir: Path | None = None
+    show_progress: bool = True
+    adaptations: list[dict[str, Any]] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ files
+    @property
+    def params_file(self) -> Path:
+        return self.out_dir / "parms.json"
+
+    def patch_dirs(self) -> list[Path]:
+        info = read_json(self.out_dir / "patches.json", needed_by="steps 1-5")
+        return [self.out_dir / name for name in info["patches"]]
+
+    def stack_info(self) -> dict:
+        return read_json(self.out_dir / "stack.json", needed_by="steps 1-8")
+
+    def adapt(self, name: str, old: Any, new: Any, reason: str) -> None:
+        log.warning("adapted %s: %s -> %s (%s)", name, old, new, reason)
+        self.adaptations.append({"parameter": name, "from": old, "to": new, "reason": reason})
+
+    def drop_images(self, extra: list[int] | None = None) -> list[int]:
+        """0-based image columns dropped (``drop_ifg_index`` is 1-based, master excluded)."""
+        info = self.stack_info()
+        n = len(info["dates"])
+        idx = set(self.params.drop_ifg_index) | set(extra or [])
+        bad = [i for i in idx if i > n]
+        if bad:
+            raise ParameterError(f"drop_ifg_index {bad} beyond the {n} images of the stack")
+        return sorted(i - 1 for i in idx if i - 1 != info["master_ix"])
+
+
+def _geometry(info: dict) -> Geometry:
+    return Geometry(**info["geometry"])
+
+
+def _days(info: dict) -> np.ndarray:
+    return np.array([dt.date.fromisoformat(d).toordinal() for d in info["dates"]], dtype=np.float64)
+
+
+# ---------------------------------------------------------------------- step 0
+def step_prep(run: PsiRun, mask_file: Path | None) -> None:
+    if run.insar_dir is None:
+        raise StepOrderError("prep (step 0) needs the INSAR_<master> directory")
+    stack = open_stack(run.insar_dir)
+    par = stack.par
+    info = {
+        "insar_dir": str(Path(run.insar_dir).resolve()),
+        "master": stack.master.isoformat(),
+        "dates": [d.isoformat() for d in stack.dates],
+        "master_ix": stack.master_ix,
+        "shape": list(stack.shape),
+        "sensor": par.sensor,
+        "geometry": {
+            "width": par.width,
+            "length": par.length,
+            "near_range": par.near_range_slc,
+            "range_pixel_spacing": par.range_pixel_spacing,
+            "sar_to_earth_center": par.sar_to_earth_center,
+            "earth_radius": par.earth_radius_below_sensor,
+            "prf": par.prf,
+            "heading": par.heading,
+            "wavelength": par.wavelength,
+        },
+        "baselines": stack.baseline_array().tolist(),
+    }
+    with step_progress("step 0: prep (candidates)", run.show_progress) as prog:
+        summary = run_prep(stack, run.out_dir, run.params, mask_file, prog)
+    info["prep"] = summary
+    write_json(run.out_dir / "stack.json", info)
+    write_json(run.out_dir / "patches.json", {"patches": [p["name"] for p in summary["patches"]]})
+    run.params = run.params.with_updates(
+        {"heading": par.heading, "lambda": par.wavelength, "platform": par.sensor.split()[0] if par.sensor else None}
+    )
+
+
+# ---------------------------------------------------------------------- steps 1-4 per patch
+def step_load(run: PsiRun, patch_dir: Path) -> PatchState:
+    info = run.stack_info()
+    c = load_npz(patch_dir / "cands.npz", needed_by="step 1")
+    state = load_initial(
+        c["ij"], c["lonlat"], c["hgt"], c["da"], c["ph"],
+        np.asarray(info["baselines"]), _days(info), info["master_ix"], _geometry(info),
+    )
+    save_npz(patch_dir / "ps1.npz", state.to_arrays())
+    return state
+
+
+def _load_state(patch_dir: Path, name: str, needed_by: str) -> PatchState:
+    return PatchState.from_arrays(load_npz(patch_dir / name, needed_by=needed_by))
+
+
+def _grid_cells(extent: float, size: float) -> int:
+    """Cells of a StaMPS grid over ``extent`` m (the last partial cell folded in)."""
+    return max(math.ceil((extent + 1e-6) / size) - 1, 1)
+
+
+def adapted_grid_size(extent: float, size: float, min_cells: int) -> float:
+    """Largest grid size <= ``size`` giving at least ``min_cells`` cells over ``extent``."""
+    if _grid_cells(extent, size) >= min_cells:
+        return size
+    g = extent / (min_cells + 1)
+    while g > 1 and _grid_cells(extent, g) < min_cells:
+        g *= 0.98
+    return float(np.floor(g * 100) / 100)
+
+
+def _patch_params(run: PsiRun, state: PatchState, patch_name: str) -> PsiParams:
+    """Parameters for one patch, with the CLAP grid adapted to small patches (StaMPS fails there)."""
+    p = run.params
+    if state.n_ps == 0:
+        return p
+    ext = float(np.min(np.ptp(state.xy, axis=0)))
+    need = p.clap_win  # step 3 needs a full clap_win window of cells (step 2 needs 0.75 of it)
+    g = adapted_grid_size(ext, p.filter_grid_size, need)
+    if g != p.filter_grid_size:
+        run.adapt(
+            f"filter_grid_size[{patch_name}]", p.filter_grid_size, g,
+            f"patch is {ext:.0f} m across; the CLAP filter needs {need} cells per dimension",
+        )
+        return p.with_updates({"filter_grid_size": g})
+    return p
+
+
+def step_gamma(run: PsiRun, patch_dir: Path) -> None:
+    state = _load_state(patch_dir, "ps1.npz", "step 2")
+    if state.n_ps == 0:
+        raise NoCandidatesError(f"{patch_dir.name}: no candidates to estimate gamma on")
+    params = _patch_params(run, state, patch_dir.name)
+    ph_slaves = np.delete(state.ph, state.master_ix, axis=1)
+    bperp = np.delete(state.bperp, state.master_ix)
+    wavelength = run.params.lambda_ or run.stack_info()["geometry"]["wavelength"]
+    with step_progress(f"step 2: gamma estimation {patch_dir.name}", run.show_progress) as prog:
+        res = gamma_mod.estimate_gamma(
+            ph_slaves, state.bperp_mat, bperp, state.xy, state.da, state.inc, wavelength, params, progress=prog
+        )
+    save_dataclass(patch_dir / "pm1.npz", res)
+
+
+def _slave_cols(run: PsiRun, master_ix: int) -> list[int]:
+    return [c if c < master_ix else c - 1 for c in run.drop_images()]
+
+
+def step_select(run: PsiRun, patch_dir: Path) -> None:
+    state = _load_state(patch_dir, "ps1.npz", "step 3")
+    gres = load_dataclass(patch_dir / "pm1.npz", gamma_mod.GammaResult, needed_by="step 3")
+    params = run.params.with_updates({"filter_grid_size": float(gres.grid_size)})
+    ph_slaves = np.delete(state.ph, state.master_ix, axis=1)
+    bperp = np.delete(state.bperp, state.master_ix)
+    with step_progress(f"step 3: PS selection {patch_dir.name}", run.show_progress) as prog:
+        res = select_mod.select_ps(
+            ph_slaves, state.bperp_mat, bperp, state.xy, state.da, gres, params,
+            drop_ifg=_slave_cols(run, state.master_ix), progress=prog,
+        )
+    save_dataclass(patch_dir / "select1.npz", res)
+    log.info("%s: %d initially selected, %d kept after re-estimation", patch_dir.name, len(res.ix), int(np.sum(res.keep_ix)))
+
+
+def step_weed(run: PsiRun, patch_dir: Path) -> None:
+    state = _load_state(patch_dir, "ps1.npz", "step 4")
+    gres = load_dataclass(patch_dir / "pm1.npz", gamma_mod.GammaResult, needed_by="step 4")
+    sres = load_dataclass(patch_dir / "select1.npz", select_mod.SelectResult, needed_by="step 4")
+    keep = np.asarray(sres.keep_ix, dtype=bool)
+    sel = np.asarray(sres.ix, dtype=np.int64)[keep]
+    sub = state.subset(sel)
+    K, C, coh = sres.K_ps2[keep], sres.C_ps2[keep], sres.coh_ps2[keep]
+    with step_progress(f"step 4: weeding {patch_dir.name}", run.show_progress):
+        if sub.n_ps >= 3:
+            w = weed_mod.weed_ps(
+                sub.ph, sub.xy, sub.ij, sub.hgt, K, C, coh, sub.bperp, sub.day, sub.master_ix, run.params,
+                drop_ifg=run.drop_images(),
+            )
+            wkeep = np.asarray(w.keep, dtype=bool)
+            save_npz(patch_dir / "weed1.npz", {"keep": wkeep, "ps_std": w.ps_std, "ps_max": w.ps_max})
+        else:
+            wkeep = np.ones(sub.n_ps, dtype=bool)
+    ph_patch = np.insert(np.asarray(gres.ph_patch)[sel], sub.master_ix, 1.0 + 0j, axis=1).astype(np.complex64)
+    ps = PsSet(sub, K.astype(np.float32), C.astype(np.float32), coh.astype(np.float32), ph_patch).subset(wkeep)
+    save_npz(patch_dir / "ps2.npz", ps.to_arrays())
+    log.info("%s: %d PS after weeding", patch_dir.name, ps.n_ps)
+
+
+# ---------------------------------------------------------------------- steps 5-8 merged
+def step_merge(run: PsiRun) -> PsSet:
+    parts = []
+    for pdir in run.patch_dirs():
+        ps = PsSet.from_arrays(load_npz(pdir / "ps2.npz", needed_by="step 5"))
+        patch = Patch(**read_json(pdir / "patch.json"))
+        ps = correct_phase(ps)
+        parts.append((ps, patch.in_core(ps.state.ij[:, 0], ps.state.ij[:, 1])))
+    if sum(p.n_ps for p, _ in parts) == 0:
+        raise NoCandidatesError("no PS left in any patch after weeding; relax weed_standard_dev or da_thresh")
+    heading = run.params.heading if run.params.heading is not None else run.stack_info()["geometry"]["heading"]
+    merged = merge_patches(parts, heading)
+    save_npz(run.out_dir / "ps2.npz", merged.to_arrays())
+    save_npz(run.out_dir / "ifgstd2.npz", {"ifg_std": ifg_std(merged)})
+    log.info("merged: %d PS", merged.n_ps)
+    return merged
+
+
+def _load_merged(run: PsiRun, needed_by: str) -> PsSet:
+    return PsSet.from_arrays(load_npz(run.out_dir / "ps2.npz", needed_by=needed_by))
+
+
+def step_unwrap(run: PsiRun) -> None:
+    ps = _load_merged(run, "step 6")
+    st = ps.state
+    bp = st.bperp_full()
+    ph_w = ps.ph_rc * np.exp(1j * ps.K_ps[:, None] * bp)
+    params = run.params
+    ext = float(np.min(np.ptp(st.xy, axis=0)))
+    g = adapted_grid_size(ext, params.unwrap_grid_size, params.unwrap_gold_n_win)
+    if g != params.unwrap_grid_size:
+        run.adapt(
+            "unwrap_grid_size", params.unwrap_grid_size, g,
+            f"PS area is {ext:.0f} m across; snaphu's prefilter needs {params.unwrap_gold_n_win} cells per dimension",
+        )
+        params = params.with_updates({"unwrap_grid_size": g})
+    drop = set(run.drop_images())
+    uw_cols = [c for c in range(st.ph.shape[1]) if c != st.master_ix and c not in drop]
+    with step_progress("step 6: 3-D unwrapping", run.show_progress) as prog:
+        res = unwrap_mod.unwrap_3d(
+            ph_w, st.xy, st.day, st.master_ix, st.bperp, float(np.mean(st.inc)),
+            _wavelength(run), params, unwrap_ifg=uw_cols, progress=prog,
+        )
+    save_dataclass(run.out_dir / "phuw2.npz", res)
+
+
+def _wavelength(run: PsiRun) -> float:
+    return float(run.params.lambda_ or run.stack_info()["geometry"]["wavelength"])
+
+
+def reference_mask(run: PsiRun, ps: PsSet) -> np.ndarray:
+    from ..psi.velocity import reference_mask as _ref
+
+    return _ref(ps.state.lonlat, ps.state.ll0, run.params)
+
+
+def step_scla(run: PsiRun) -> None:
+    ps = _load_merged(run, "step 7")
+    uw = load_dataclass(run.out_dir / "phuw2.npz", unwrap_mod.UnwrapResult, needed_by="step 7")
+    std = load_npz(run.out_dir / "ifgstd2.npz", needed_by="step 7")["ifg_std"]
+    ref = reference_mask(run, ps)
+    params = run.params
+    with step_progress("step 7: SCLA and master APS", run.show_progress):
+        res = scla_mod.calc_scla(uw.ph_uw, ps.state.bperp_full(), ps.state.day, ps.state.master_ix, std, ref, ps.state.xy, params)
+        smooth = scla_mod.smooth_scla(res, ps.state.xy, ps.state.bperp_full())
+    save_dataclass(run.out_dir / "scla2.npz", res)
+    save_dataclass(run.out_dir / "scla_smooth2.npz", smooth)
+
+
+def step_scn(run: PsiRun) -> None:
+    ps = _load_merged(run, "step 8")
+    uw = load_dataclass(run.out_dir / "phuw2.npz", unwrap_mod.UnwrapResult, needed_by="step 8")
+    sc = load_dataclass(run.out_dir / "scla2.npz", scla_mod.SclaResult, needed_by="step 8")
+    with step_progress("step 8: spatially correlated noise", run.show_progress):
+        res = scn_mod.scn_filter(
+            uw.ph_uw, sc.ph_scla, sc.C_ps_uw, ps.state.xy, ps.state.day, ps.state.master_ix, run.params, sc.ph_ramp
+        )
+    save_dataclass(run.out_dir / "scn2.npz", res)
+
+
+# ---------------------------------------------------------------------- driver
+def run_psi(
+    insar_dir: Path | None,
+    out_dir: Path,
+    start: int = 0,
+    end: int = 8,
+    param_updates: dict[str, Any] | None = None,
+    mask_file: Path | None = None,
+    show_progress: bool = True,
+) -> dict:
+    """Run steps ``start..end`` (0 = prep) in ``out_dir``; return the run summary.
+
+    Parameters are read from ``out_dir/parms.json`` when it exists (a resumed run keeps
+    what earlier runs set), updated with ``param_updates`` and saved back.
+    """
+    if not 0 <= start <= end <= 8:
+        raise ParameterError(f"steps must satisfy 0 <= start <= end <= 8 (got start={start}, end={end})")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = PsiParams.load(out_dir / "parms.json")
+    if param_updates:
+        params = params.with_updates(param_updates)
+    run = PsiRun(out_dir=out_dir, params=params, insar_dir=insar_dir, show_progress=show_progress)
+    prev = out_dir / "adaptations.json"
+    if prev.exists() and start > 0:
+        run.adaptations = [a for a in read_json(prev) if not _is_redone(a, start)]
+    params.save(run.params_file)
+
+    if start <= 0:
+        step_prep(run, mask_file)
+        run.params.save(run.params_file)
+    for s in range(max(start, 1), end + 1):
+        log.info("step %d: %s", s, STEPS[s])
+        if s <= 4:
+            for pdir in run.patch_dirs():
+                if s == 1:
+                    step_load(run, pdir)
+                elif s == 2:
+                    step_gamma(run, pdir)
+                elif s == 3:
+                    step_select(run, pdir)
+                else:
+                    step_weed(run, pdir)
+        elif s == 5:
+            step_merge(run)
+        elif s == 6:
+            step_unwrap(run)
+        elif s == 7:
+            step_scla(run)
+        else:
+            step_scn(run)
+        write_json(out_dir / "adaptations.json", run.adaptations)
+        run.params.save(run.params_file)
+
+    summary: dict[str, Any] = {"out_dir": str(out_dir), "steps": [start, end], "adaptations": run.adaptations}
+    if end >= 7:
+        with step_progress("products", show_progress):
+            summary["products"] = products.write_products(run)
+    return summary
+
+
+def _is_redone(adaptation: dict, start: int) -> bool:
+    name = adaptation["parameter"]
+    if name.startswith("filter_grid_size"):
+        return start <= 2
+    if name == "unwrap_grid_size":
+        return start <= 6
+    return False
+
+
+def open_run_stack(run: PsiRun) -> StampsStack:
+    return open_stack(Path(run.stack_info()["insar_dir"]))
