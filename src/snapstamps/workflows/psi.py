@@ -35,12 +35,6 @@ import numpy as np
 from ..errors import NoCandidatesError, ParameterError, StepOrderError
 from ..io.stamps_export import StampsStack, open_stack
 from ..progress import step_progress
-from ..psi import gamma as gamma_mod
-from ..psi import scla as scla_mod
-from ..psi import scn as scn_mod
-from ..psi import select as select_mod
-from ..psi import unwrap as unwrap_mod
-from ..psi import weed as weed_mod
 from ..psi.config import PsiParams
 from ..psi.load import Geometry, PatchState, load_initial
 from ..psi.merge import PsSet, correct_phase, ifg_std, merge_patches
@@ -50,6 +44,13 @@ from .prep import run_prep
 from .state import load_dataclass, load_npz, read_json, save_dataclass, save_npz, write_json
 
 log = logging.getLogger("snapstamps")
+
+
+def _kernel(name: str):
+    """Import a step's kernel module when the step runs (keeps start-up light)."""
+    import importlib
+
+    return importlib.import_module(f"snapstamps.psi.{name}")
 
 STEPS = {
     0: "prep",
@@ -202,7 +203,7 @@ def step_gamma(run: PsiRun, patch_dir: Path) -> None:
     bperp = np.delete(state.bperp, state.master_ix)
     wavelength = run.params.lambda_ or run.stack_info()["geometry"]["wavelength"]
     with step_progress(f"step 2: gamma estimation {patch_dir.name}", run.show_progress) as prog:
-        res = gamma_mod.estimate_gamma(
+        res = _kernel("gamma").estimate_gamma(
             ph_slaves, state.bperp_mat, bperp, state.xy, state.da, state.inc, wavelength, params, progress=prog
         )
     save_dataclass(patch_dir / "pm1.npz", res)
@@ -214,12 +215,12 @@ def _slave_cols(run: PsiRun, master_ix: int) -> list[int]:
 
 def step_select(run: PsiRun, patch_dir: Path) -> None:
     state = _load_state(patch_dir, "ps1.npz", "step 3")
-    gres = load_dataclass(patch_dir / "pm1.npz", gamma_mod.GammaResult, needed_by="step 3")
+    gres = load_dataclass(patch_dir / "pm1.npz", _kernel("gamma").GammaResult, needed_by="step 3")
     params = run.params.with_updates({"filter_grid_size": float(gres.grid_size)})
     ph_slaves = np.delete(state.ph, state.master_ix, axis=1)
     bperp = np.delete(state.bperp, state.master_ix)
     with step_progress(f"step 3: PS selection {patch_dir.name}", run.show_progress) as prog:
-        res = select_mod.select_ps(
+        res = _kernel("select").select_ps(
             ph_slaves, state.bperp_mat, bperp, state.xy, state.da, gres, params,
             drop_ifg=_slave_cols(run, state.master_ix), progress=prog,
         )
@@ -229,15 +230,15 @@ def step_select(run: PsiRun, patch_dir: Path) -> None:
 
 def step_weed(run: PsiRun, patch_dir: Path) -> None:
     state = _load_state(patch_dir, "ps1.npz", "step 4")
-    gres = load_dataclass(patch_dir / "pm1.npz", gamma_mod.GammaResult, needed_by="step 4")
-    sres = load_dataclass(patch_dir / "select1.npz", select_mod.SelectResult, needed_by="step 4")
+    gres = load_dataclass(patch_dir / "pm1.npz", _kernel("gamma").GammaResult, needed_by="step 4")
+    sres = load_dataclass(patch_dir / "select1.npz", _kernel("select").SelectResult, needed_by="step 4")
     keep = np.asarray(sres.keep_ix, dtype=bool)
     sel = np.asarray(sres.ix, dtype=np.int64)[keep]
     sub = state.subset(sel)
     K, C, coh = sres.K_ps2[keep], sres.C_ps2[keep], sres.coh_ps2[keep]
     with step_progress(f"step 4: weeding {patch_dir.name}", run.show_progress):
         if sub.n_ps >= 3:
-            w = weed_mod.weed_ps(
+            w = _kernel("weed").weed_ps(
                 sub.ph, sub.xy, sub.ij, sub.hgt, K, C, coh, sub.bperp, sub.day, sub.master_ix, run.params,
                 drop_ifg=run.drop_images(),
             )
@@ -290,7 +291,7 @@ def step_unwrap(run: PsiRun) -> None:
     drop = set(run.drop_images())
     uw_cols = [c for c in range(st.ph.shape[1]) if c != st.master_ix and c not in drop]
     with step_progress("step 6: 3-D unwrapping", run.show_progress) as prog:
-        res = unwrap_mod.unwrap_3d(
+        res = _kernel("unwrap").unwrap_3d(
             ph_w, st.xy, st.day, st.master_ix, st.bperp, float(np.mean(st.inc)),
             _wavelength(run), params, unwrap_ifg=uw_cols, progress=prog,
         )
@@ -309,23 +310,23 @@ def reference_mask(run: PsiRun, ps: PsSet) -> np.ndarray:
 
 def step_scla(run: PsiRun) -> None:
     ps = _load_merged(run, "step 7")
-    uw = load_dataclass(run.out_dir / "phuw2.npz", unwrap_mod.UnwrapResult, needed_by="step 7")
+    uw = load_dataclass(run.out_dir / "phuw2.npz", _kernel("unwrap").UnwrapResult, needed_by="step 7")
     std = load_npz(run.out_dir / "ifgstd2.npz", needed_by="step 7")["ifg_std"]
     ref = reference_mask(run, ps)
     params = run.params
     with step_progress("step 7: SCLA and master APS", run.show_progress):
-        res = scla_mod.calc_scla(uw.ph_uw, ps.state.bperp_full(), ps.state.day, ps.state.master_ix, std, ref, ps.state.xy, params)
-        smooth = scla_mod.smooth_scla(res, ps.state.xy, ps.state.bperp_full())
+        res = _kernel("scla").calc_scla(uw.ph_uw, ps.state.bperp_full(), ps.state.day, ps.state.master_ix, std, ref, ps.state.xy, params)
+        smooth = _kernel("scla").smooth_scla(res, ps.state.xy, ps.state.bperp_full())
     save_dataclass(run.out_dir / "scla2.npz", res)
     save_dataclass(run.out_dir / "scla_smooth2.npz", smooth)
 
 
 def step_scn(run: PsiRun) -> None:
     ps = _load_merged(run, "step 8")
-    uw = load_dataclass(run.out_dir / "phuw2.npz", unwrap_mod.UnwrapResult, needed_by="step 8")
-    sc = load_dataclass(run.out_dir / "scla2.npz", scla_mod.SclaResult, needed_by="step 8")
+    uw = load_dataclass(run.out_dir / "phuw2.npz", _kernel("unwrap").UnwrapResult, needed_by="step 8")
+    sc = load_dataclass(run.out_dir / "scla2.npz", _kernel("scla").SclaResult, needed_by="step 8")
     with step_progress("step 8: spatially correlated noise", run.show_progress):
-        res = scn_mod.scn_filter(
+        res = _kernel("scn").scn_filter(
             uw.ph_uw, sc.ph_scla, sc.C_ps_uw, ps.state.xy, ps.state.day, ps.state.master_ix, run.params, sc.ph_ramp
         )
     save_dataclass(run.out_dir / "scn2.npz", res)

@@ -1,0 +1,162 @@
+"""End-to-end science tests: simulate a stack with known truth, run psi, compare.
+
+Tolerances (issue 2): PS precision and recall >= 0.98; velocity RMSE <= 1.5 mm/yr on a
+low-noise stack; DEM error within 2 m RMS.  On a noisy stack (stronger atmosphere) the
+velocity RMSE must not exceed the bound the simulated atmosphere imposes on an estimator
+that does not filter atmosphere (``evaluate.atmosphere_velocity_bound``), with a 20 % margin
+plus the low-noise floor of 1 mm/yr for the phase noise of the PS themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from snapstamps.cli import main
+from snapstamps.evaluate import atmosphere_velocity_bound, evaluate_dir
+from snapstamps.simulate.stamps_stack import SimConfig, load_truth, simulate_stamps_stack
+from snapstamps.workflows.psi import run_psi
+
+pytestmark = pytest.mark.slow
+
+
+def _run(tmp: Path, **cfg) -> tuple[Path, Path, dict]:
+    sim = tmp / "sim"
+    insar = simulate_stamps_stack(sim, SimConfig(**cfg))
+    out = tmp / "psi"
+    summary = run_psi(insar, out, show_progress=False)
+    return sim, out, summary
+
+
+@pytest.fixture(scope="module")
+def low_noise(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("lownoise")
+    return _run(tmp, width=240, length=480, n_dates=24, seed=3, aps_std_mm=0.5)
+
+
+@pytest.fixture(scope="module")
+def noisy(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("noisy")
+    return _run(tmp, width=240, length=480, n_dates=24, seed=5, aps_std_mm=3.0)
+
+
+def test_low_noise_recovers_ps_velocity_and_dem_error(low_noise):
+    sim, out, _ = low_noise
+    acc = evaluate_dir(out, sim)
+    print(json.dumps(acc, indent=1))
+    assert acc["precision"] >= 0.98
+    assert acc["recall"] >= 0.98
+    assert acc["velocity_rmse_mm_yr"] <= 1.5
+    assert acc["dem_error_rms_m"] <= 2.0
+    assert acc["velocity_corr"] > 0.95
+
+
+def test_noisy_stack_within_atmospheric_bound(noisy):
+    sim, out, _ = noisy
+    acc = evaluate_dir(out, sim)
+    bound = atmosphere_velocity_bound(load_truth(sim))
+    print(json.dumps(acc, indent=1), "bound", bound)
+    assert acc["precision"] >= 0.95 and acc["recall"] >= 0.95
+    assert acc["velocity_rmse_mm_yr"] <= 1.2 * bound + 1.0
+
+
+def test_products_layout_and_conventions(low_noise):
+    sim, out, summary = low_noise
+    truth = load_truth(sim)
+    pts = pd.read_csv(out / "ps_points.csv")
+    dates = [str(d) for d in truth["dates"]]
+    fixed = ["pid", "latitude", "longitude", "height", "line", "pixel", "mean_velocity", "mean_velocity_std",
+             "temporal_coherence", "amplitude_dispersion", "incidence_angle", "dem_error"]
+    assert list(pts.columns) == fixed + [d.replace("-", "") for d in dates]
+    m = int(truth["master_ix"])
+    master_col = pts.columns[len(fixed) + m]
+    assert np.allclose(pts[master_col], 0.0)
+    assert pts["amplitude_dispersion"].max() < 0.4
+    assert pts["incidence_angle"].between(25, 50).all()
+    assert (pts["mean_velocity_std"] > 0).all()
+
+    # the StaMPS text products agree with the table
+    mv = np.loadtxt(out / "ps_mean_v.xy")
+    assert mv.shape == (len(pts), 3)
+    np.testing.assert_allclose(mv[:, 2], pts["mean_velocity"], atol=1e-3)
+    data = np.loadtxt(out / "ps_data.xy")
+    assert data.shape == (len(pts), 5)
+    for n in range(1, len(dates) + 1):
+        u = np.loadtxt(out / f"ps_u-dm.{n}.xy")
+        np.testing.assert_allclose(u[:, 2], pts[pts.columns[len(fixed) + n - 1]], atol=1e-3)
+    assert not (out / f"ps_u-dm.{len(dates) + 1}.xy").exists()
+
+    # GeoParquet metadata
+    import pyarrow.parquet as pq
+
+    tbl = pq.read_table(out / "ps_points.parquet")
+    geo = json.loads(tbl.schema.metadata[b"geo"])
+    assert geo["primary_column"] == "geometry" and geo["columns"]["geometry"]["encoding"] == "WKB"
+    assert tbl.num_rows == len(pts)
+
+    meta = json.loads((out / "psi_metadata.json").read_text())
+    assert "positive toward the satellite" in meta["conventions"]["velocity"]
+    assert meta["reference_area"]["n_reference_ps"] == len(pts)  # default: all PS
+    adapted = {a["parameter"].split("[")[0] for a in meta["adapted_parameters"]}
+    assert {"filter_grid_size", "unwrap_grid_size"} <= adapted  # the scene is < 1 km wide
+    assert not list(out.glob("*.tmp*"))
+
+
+def test_resume_from_step_6_reproduces_products(low_noise, tmp_path):
+    sim, out, _ = low_noise
+    before = pd.read_csv(out / "ps_points.csv")
+    run_psi(None, out, start=6, end=8, show_progress=False)
+    after = pd.read_csv(out / "ps_points.csv")
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_reference_area_by_radius(low_noise, tmp_path):
+    sim, out, _ = low_noise
+    pts = pd.read_csv(out / "ps_points.csv")
+    lon, lat = float(pts["longitude"].median()), float(pts["latitude"].median())
+    work = tmp_path / "ref"
+    import shutil
+
+    shutil.copytree(out, work)
+    run_psi(None, work, start=7, end=7, show_progress=False,
+            param_updates={"ref_centre_lonlat": [lon, lat], "ref_radius": 150.0})
+    meta = json.loads((work / "psi_metadata.json").read_text())
+    n_ref = meta["reference_area"]["n_reference_ps"]
+    assert 0 < n_ref < len(pts)
+    ref = pd.read_csv(work / "ps_points.csv")
+    from snapstamps.psi.geometry import llh2local
+
+    d = np.hypot(*llh2local(ref[["longitude", "latitude"]].to_numpy(), np.array([lon, lat])).T)
+    assert abs(ref.loc[d <= 150, "mean_velocity"].mean()) < 0.05
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    sim = tmp_path / "sim"
+    insar = simulate_stamps_stack(sim, SimConfig(width=60, length=80, n_dates=6, seed=1))
+    # a step started before its inputs exist
+    rc = main(["-q", "psi", "--out", str(tmp_path / "empty"), "--start", "3"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("error:") and "\n" not in err
+    assert "patches.json" in err and "missing" in err
+    # a truncated interferogram
+    diff = sorted((insar / "diff0").glob("*.diff"))[2]
+    diff.write_bytes(diff.read_bytes()[:-100])
+    rc = main(["-q", "psi", str(insar), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and diff.name in err and "\n" not in err
+    # an unknown parameter
+    rc = main(["-q", "psi", str(insar), "--out", str(tmp_path / "o"), "--param", "no_such=1"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "no_such" in err
+
+
+def test_console_script_runs():
+    r = subprocess.run([sys.executable, "-m", "snapstamps.cli", "psi-params", "show", "--json"],
+                       capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout)["max_topo_err"] == 20
