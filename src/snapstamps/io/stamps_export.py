@@ -517,7 +517,7 @@ def _check_size(path: Path, expected: int) -> None:
 
 
 def _pick_geo(geo: Path, master: str, suffix: str, required: bool) -> Path | None:
-    own = geo / f"{master}{suffix}"
+    own = geo / (f"{master}_{suffix}" if suffix == "dem.rdc" else f"{master}{suffix}")
     if own.is_file():
         return own
     cands = sorted(p for p in geo.glob(f"*{suffix}") if p.is_file())
