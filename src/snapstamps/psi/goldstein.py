@@ -94,24 +94,46 @@ def goldstein_filter(grid: np.ndarray, alpha: float, n_win: int, n_pad: int) -> 
     acc = np.zeros_like(g)
     jj = j_start[:, None] + np.arange(n_win)[None, :]  # (n_tj, n_win)
 
+    # ifgs per batch so that one tile row of spectra stays around 32 MB
+    k_step = max(1, int((32 << 20) // (16 * n_fft * n_fft * len(j_start))))
     for ti, i0 in enumerate(i_start):
-        # All tiles of this tile row, all ifgs: (n_tj, n_win, n_win, K)
-        block = g[i0 : i0 + n_win]  # (n_win, n_j, K)
-        tiles = np.moveaxis(block[:, jj, :], 1, 0)  # (n_tj, n_win[i], n_win[j], K)
-        spec = np.fft.fft2(tiles, s=(n_fft, n_fft), axes=(1, 2))
-        h = np.fft.fftshift(np.abs(spec), axes=(1, 2))
-        h = correlate1d(h, _GAUSS7, axis=1, mode="constant", cval=0.0)
-        h = correlate1d(h, _GAUSS7, axis=2, mode="constant", cval=0.0)
-        h = np.fft.ifftshift(h, axes=(1, 2))
-        med = np.median(h.reshape(h.shape[0], -1, n_k), axis=1)  # (n_tj, K)
-        med = np.where(med > 0, med, 1.0)
-        h = (h / med[:, None, None, :]) ** alpha
-        filt = np.fft.ifft2(spec * h, axes=(1, 2))[:, :n_win, :n_win, :]
-        w = _shifted_tapers(taper, int(i_shift[ti]), j_shift)  # (n_tj, n_win, n_win)
-        filt *= w[..., None]
-        for tj, j0 in enumerate(j_start):
-            acc[i0 : i0 + n_win, j0 : j0 + n_win] += filt[tj]
+        for k0 in range(0, n_k, k_step):
+            ks = slice(k0, min(n_k, k0 + k_step))
+            _filter_tile_row(g, acc, i0, int(i_shift[ti]), ks, jj, j_start, j_shift, taper, n_fft, alpha)
 
     out = np.abs(g) * np.exp(1j * np.angle(acc))
     out = out.astype(np.complex64)
     return out[:, :, 0] if squeeze else out
+
+
+def _filter_tile_row(
+    g: np.ndarray,
+    acc: np.ndarray,
+    i0: int,
+    i_shift: int,
+    ks: slice,
+    jj: np.ndarray,
+    j_start: np.ndarray,
+    j_shift: np.ndarray,
+    taper: np.ndarray,
+    n_fft: int,
+    alpha: float,
+) -> None:
+    """Filter all tiles of one tile row for the ifgs ``ks`` and add them into ``acc``."""
+    n_win = taper.shape[0]
+    block = g[i0 : i0 + n_win, :, ks]  # (n_win, n_j, k)
+    n_k = block.shape[2]
+    tiles = np.moveaxis(block[:, jj, :], 1, 0)  # (n_tj, n_win[i], n_win[j], K)
+    spec = np.fft.fft2(tiles, s=(n_fft, n_fft), axes=(1, 2))
+    h = np.fft.fftshift(np.abs(spec), axes=(1, 2))
+    h = correlate1d(h, _GAUSS7, axis=1, mode="constant", cval=0.0)
+    h = correlate1d(h, _GAUSS7, axis=2, mode="constant", cval=0.0)
+    h = np.fft.ifftshift(h, axes=(1, 2))
+    med = np.median(h.reshape(h.shape[0], -1, n_k), axis=1)  # (n_tj, K)
+    med = np.where(med > 0, med, 1.0)
+    h = (h / med[:, None, None, :]) ** alpha
+    filt = np.fft.ifft2(spec * h, axes=(1, 2))[:, :n_win, :n_win, :]
+    w = _shifted_tapers(taper, i_shift, j_shift)  # (n_tj, n_win, n_win)
+    filt *= w[..., None]
+    for tj, j0 in enumerate(j_start):
+        acc[i0 : i0 + n_win, j0 : j0 + n_win, ks] += filt[tj]

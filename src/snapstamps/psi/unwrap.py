@@ -138,7 +138,7 @@ def grid_wrapped(
         raise ParameterError(
             f"parameter unwrap_grid_size={grid_size:g} m gives a {n_i} x {n_j} cell unwrapping grid "
             f"(AOI {np.ptp(xy[:, 0]):.0f} x {np.ptp(xy[:, 1]):.0f} m), smaller than {what}; "
-            f"reduce unwrap_grid_size (or unwrap_gold_n_win)"
+            f"reduce unwrap_grid_size" + (" (or unwrap_gold_n_win)" if prefilter else "")
         )
     flat = row * n_j + col
     occupied, ps_node = np.unique(flat, return_inverse=True)
@@ -153,7 +153,7 @@ def grid_wrapped(
     if prefilter:
         g = np.zeros((n_i, n_j, k), dtype=np.complex128)
         g[node_ij[:, 0], node_ij[:, 1]] = sums
-        g = goldstein_filter(g, gold_alpha, gold_n_win, int(round(0.25 * gold_n_win)))
+        g = goldstein_filter(g, gold_alpha, gold_n_win, int(np.floor(0.25 * gold_n_win + 0.5)))
         sums = g[node_ij[:, 0], node_ij[:, 1]]
     return GriddedPhase(
         cell_ij=np.stack([row, col], axis=1),
@@ -519,9 +519,7 @@ def unwrap_3d(
 
     # (c) look-angle error and temporal model per arc
     if params.unwrap_la_error_flag == "y":
-        ntw = n_trial_wraps_unwrap(
-            np.concatenate([[0.0], b_ifg]), inc_mean, wavelength, float(params.max_topo_err)
-        )
+        ntw = n_trial_wraps_unwrap(bperp - bperp[master_ix], inc_mean, wavelength, float(params.max_topo_err))
         k_arc, _ = arc_look_angle_error(dph, day_rel, b_ifg, ntw)
     else:
         k_arc = np.zeros(dph.shape[0])
@@ -534,15 +532,18 @@ def unwrap_3d(
         model = smooth_arcs_3d_full(dph_nola, day_rel, float(params.unwrap_time_win))
         noise_max = 1.2
     noise = np.angle(dph_nola * np.exp(-1j * model))
+    del dph_nola
     sd = np.std(noise, axis=1, ddof=1) if noise.shape[1] > 1 else np.zeros(noise.shape[0])
     nostats = ~(sd <= noise_max)
-    expected = model + la_phase  # expected unwrapped arc phase (rad)
+    del noise
+    # (wrapped - expected unwrapped) arc phase in cycles; expected = temporal model + K bperp
+    offset_cycle = ((np.angle(dph) - model - la_phase) / (2 * np.pi)).astype(np.float32)
+    del dph, model, la_phase
     report(0.2)
 
     # (d) costs and snaphu per ifg
     sig2 = (sd / (2 * np.pi)) ** 2
     sigsq = np.clip(np.rint(sig2 * NSHORTCYCLE**2 / COSTSCALE * conn.n_adj), 1, 32767)
-    offset_cycle = (np.angle(dph) - expected) / (2 * np.pi)
     owner = conn.owner
     node_r, node_c = gp.node_ij[:, 0], gp.node_ij[:, 1]
     ps_node = gp.ps_node
