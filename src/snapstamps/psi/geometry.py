@@ -119,7 +119,9 @@ def radar_frame_xy(lonlat: ArrayLike, heading_deg: float) -> tuple[NDArray[np.fl
     """Local xy (m) of PS, rotated towards the radar frame as StaMPS step 1 does.
 
     Origin = midpoint of the lon/lat bounding box.  The rotation by ``180 - heading`` is
-    applied only if it shrinks both the x and y extents.  Returns ``(xy, ll0)``; xy rounded
+    applied when it shrinks the area of the bounding box (StaMPS rotates only if *both*
+    extents shrink, which flips the frame between the candidate set and a sparser PS subset
+    of the same scene; the area criterion keeps it stable).  Returns ``(xy, ll0)``; xy rounded
     to 1 mm.  Sorting is left to the caller (:func:`sort_order`).
     """
     lonlat = np.asarray(lonlat, dtype=np.float64)
@@ -132,7 +134,7 @@ def radar_frame_xy(lonlat: ArrayLike, heading_deg: float) -> tuple[NDArray[np.fl
     if xy.shape[0] > 0:
         ext = np.ptp(xy, axis=0)
         ext_r = np.ptp(xy_r, axis=0)
-        if ext_r[0] < ext[0] and ext_r[1] < ext[1]:
+        if ext_r[0] * ext_r[1] < ext[0] * ext[1]:
             xy = xy_r
     return np.round(xy, 3), ll0
 
