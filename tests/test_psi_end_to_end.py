@@ -37,13 +37,13 @@ def _run(tmp: Path, **cfg) -> tuple[Path, Path, dict]:
 @pytest.fixture(scope="module")
 def low_noise(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lownoise")
-    return _run(tmp, width=240, length=480, n_dates=24, seed=3, aps_std_mm=0.5)
+    return _run(tmp, width=240, length=480, n_dates=30, seed=3, aps_std_mm=0.5)
 
 
 @pytest.fixture(scope="module")
 def noisy(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("noisy")
-    return _run(tmp, width=240, length=480, n_dates=24, seed=5, aps_std_mm=3.0)
+    return _run(tmp, width=240, length=480, n_dates=30, seed=5, aps_std_mm=3.0)
 
 
 def test_low_noise_recovers_ps_velocity_and_dem_error(low_noise):
