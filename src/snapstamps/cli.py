@@ -75,6 +75,7 @@ def cmd_psi(args: argparse.Namespace) -> int:
     summary = run_psi(
         insar, Path(args.out), start=args.start, end=args.end, param_updates=updates,
         mask_file=Path(args.mask) if args.mask else None, show_progress=not args.quiet,
+        patches=args.patch,
     )
     for a in summary["adaptations"]:
         print(f"adapted {a['parameter']}: {a['from']} -> {a['to']} ({a['reason']})")
@@ -166,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--da-thresh", type=float, help="amplitude dispersion threshold (default 0.4)")
     ps.add_argument("--patches", type=int, nargs=2, metavar=("RG", "AZ"), help="patches in range and azimuth")
     ps.add_argument("--mask", help="uint8 mask file (non-zero = exclude), same size as the SLCs")
+    ps.add_argument("--patch", action="append", metavar="PATCH_n",
+                    help="run the per-patch steps 1-4 on this patch only (repeatable)")
     ps.set_defaults(func=cmd_psi)
 
     pp = sub.add_parser("psi-params", help="show or set the StaMPS parameters of a processing directory")

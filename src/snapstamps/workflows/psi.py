@@ -341,8 +341,12 @@ def run_psi(
     param_updates: dict[str, Any] | None = None,
     mask_file: Path | None = None,
     show_progress: bool = True,
+    patches: list[str] | None = None,
 ) -> dict:
     """Run steps ``start..end`` (0 = prep) in ``out_dir``; return the run summary.
+
+    ``patches`` restricts the per-patch steps 1-4 to the named patch directories
+    (``PATCH_n``), so that patches can be processed by separate workers.
 
     Parameters are read from ``out_dir/parms.json`` when it exists (a resumed run keeps
     what earlier runs set), updated with ``param_updates`` and saved back.
@@ -366,7 +370,13 @@ def run_psi(
     for s in range(max(start, 1), end + 1):
         log.info("step %d: %s", s, STEPS[s])
         if s <= 4:
-            for pdir in run.patch_dirs():
+            pdirs = run.patch_dirs()
+            if patches:
+                unknown = set(patches) - {p.name for p in pdirs}
+                if unknown:
+                    raise ParameterError(f"unknown patch(es) {sorted(unknown)}; this run has {[p.name for p in pdirs]}")
+                pdirs = [p for p in pdirs if p.name in set(patches)]
+            for pdir in pdirs:
                 if s == 1:
                     step_load(run, pdir)
                 elif s == 2:
