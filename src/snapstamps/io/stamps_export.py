@@ -28,7 +28,7 @@ import datetime as _dt
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -385,7 +385,6 @@ class StampsStack:
     lon: Path
     lat: Path
     dem: Path | None
-    _maps: dict[Path, np.memmap] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def dates(self) -> list[_dt.date]:
@@ -407,11 +406,19 @@ class StampsStack:
         return np.array([[b.C, b.N, b.C_rate, b.N_rate] for b in self.baselines], dtype=np.float64).reshape(-1, 4)
 
     def _map(self, path: Path, dtype: np.dtype) -> np.memmap:
-        mm = self._maps.get(path)
-        if mm is None:
-            mm = np.memmap(path, dtype=dtype, mode="r", shape=self.shape)
-            self._maps[path] = mm
-        return mm
+        """A transient read-only memmap (not cached: mapped pages would count in the RSS)."""
+        return np.memmap(path, dtype=dtype, mode="r", shape=self.shape)
+
+    def _read_lines(self, path: Path, dtype: np.dtype, line0: int, line1: int) -> np.ndarray:
+        """Lines ``[line0, line1)`` read with one positioned read (64-bit offset)."""
+        width = self.par.width
+        dtype = np.dtype(dtype)
+        with open(path, "rb") as fh:
+            fh.seek(int(line0) * width * dtype.itemsize)
+            data = np.fromfile(fh, dtype=dtype, count=(line1 - line0) * width)
+        if data.size != (line1 - line0) * width:
+            raise InputError(f"{path}: truncated (short read at lines {line0}-{line1})")
+        return data.reshape(line1 - line0, width)
 
     def _check_lines(self, line0: int, line1: int) -> None:
         if not (0 <= line0 <= line1 <= self.par.length):
@@ -420,12 +427,12 @@ class StampsStack:
     def rslc_block(self, d: _dt.date, line0: int, line1: int) -> NDArray[np.complex64]:
         """Lines ``[line0, line1)`` of the SLC of date ``d``: complex64 ``(line1-line0, width)``."""
         self._check_lines(line0, line1)
-        return np.asarray(self._map(self.rslc[d], _CPLX_BE)[line0:line1], dtype=np.complex64)
+        return self._read_lines(self.rslc[d], _CPLX_BE, line0, line1).astype(np.complex64)
 
     def diff_block(self, slave: _dt.date, line0: int, line1: int) -> NDArray[np.complex64]:
         """Lines ``[line0, line1)`` of ifg master x conj(slave): complex64 ``(line1-line0, width)``."""
         self._check_lines(line0, line1)
-        return np.asarray(self._map(self.diff[slave], _CPLX_BE)[line0:line1], dtype=np.complex64)
+        return self._read_lines(self.diff[slave], _CPLX_BE, line0, line1).astype(np.complex64)
 
     def _flat(self, lines: ArrayLike, pixels: ArrayLike) -> NDArray[np.int64]:
         li = np.asarray(lines, dtype=np.int64).ravel()
@@ -440,7 +447,10 @@ class StampsStack:
     def _gather(self, path: Path, dtype: np.dtype, lines: ArrayLike, pixels: ArrayLike) -> np.ndarray:
         flat = self._flat(lines, pixels)
         mm = self._map(path, dtype).reshape(-1)
-        return mm[flat]
+        try:
+            return np.array(mm[flat])
+        finally:
+            del mm
 
     def diff_at(self, slave: _dt.date, lines: ArrayLike, pixels: ArrayLike) -> NDArray[np.complex64]:
         """Ifg values at scattered 0-based (line, pixel): complex64 ``(n,)``."""
