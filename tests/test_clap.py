@@ -9,7 +9,7 @@ import pytest
 from scipy.signal import correlate2d
 
 from snapstamps.errors import ParameterError
-from snapstamps.psi.clap import clap_filt, clap_filt_patch, clap_low_pass, gausswin
+from snapstamps.psi.clap import clap_filt, clap_filt_patch, clap_filt_patch_at, clap_low_pass, gausswin
 
 
 def _naive_window(bit: np.ndarray, alpha: float, beta: float, lp: np.ndarray) -> np.ndarray:
@@ -122,6 +122,18 @@ def test_patch_filter_batched_equals_single_and_reference() -> None:
     # a constant-phase window stays at that phase
     c = np.full((32, 32), np.exp(0.9j))
     assert np.allclose(np.angle(clap_filt_patch(c, 1.0, 0.3, lp)), 0.9, atol=1e-9)
+
+
+def test_patch_value_at_cell_equals_full_filter() -> None:
+    rng = np.random.default_rng(10)
+    w = rng.normal(size=(5, 3, 32, 32)) + 1j * rng.normal(size=(5, 3, 32, 32))
+    lp = clap_low_pass(50.0, 800.0, 32)
+    li, lj = np.array([0, 5, 16, 31, 20]), np.array([31, 2, 16, 0, 7])
+    at = clap_filt_patch_at(w, 1.0, 0.3, lp, li, lj)
+    full = clap_filt_patch(w, 1.0, 0.3, lp)[np.arange(5), :, li, lj]
+    assert at.shape == (5, 3)
+    # single precision inside clap_filt_patch_at
+    np.testing.assert_allclose(at, full, rtol=1e-4, atol=1e-5 * np.abs(full).max())
 
 
 def test_grid_smaller_than_window_is_a_parameter_error() -> None:

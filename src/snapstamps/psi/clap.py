@@ -21,6 +21,7 @@ filtered with batched FFTs.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -29,7 +30,7 @@ from scipy import fft as sfft
 
 from ..errors import ParameterError
 
-__all__ = ["clap_low_pass", "clap_filt", "clap_filt_patch", "gausswin"]
+__all__ = ["clap_low_pass", "clap_filt", "clap_filt_patch", "clap_filt_patch_at", "gausswin"]
 
 # complex128 elements per FFT batch (~64 MB)
 _CHUNK_ELEMENTS = 1 << 22
@@ -54,6 +55,7 @@ def clap_low_pass(grid_size: float, wavelength_m: float, n_win: int) -> NDArray[
     return np.fft.ifftshift(np.outer(b, b))
 
 
+@functools.lru_cache(maxsize=8)
 def _smoothing_matrix(n: int) -> NDArray[np.float64]:
     """Matrix ``S`` with ``S @ H @ S.T`` = 7x7 Gaussian smoothing of ``H`` in the fftshifted
     layout (zero boundary), mapped back to the unshifted layout."""
@@ -63,23 +65,32 @@ def _smoothing_matrix(n: int) -> NDArray[np.float64]:
         band += np.eye(n, k=d) * g[d + 3]
     # unshifted index u <-> shifted index s = (u + n//2) % n
     perm = (np.arange(n) + n // 2) % n
-    return band[np.ix_(perm, perm)]
+    out = band[np.ix_(perm, perm)]
+    out.flags.writeable = False
+    return out
 
 
 def _adaptive_response(
-    spec: NDArray[np.complex128], alpha: float, beta: float, low_pass: NDArray[np.float64]
-) -> NDArray[np.float64]:
-    """``beta * max((H/median H)^alpha - 1, 0) + low_pass`` for a batch of spectra ``(..., n, n)``."""
+    spec: np.ndarray, alpha: float, beta: float, low_pass: NDArray[np.float64]
+) -> np.ndarray:
+    """``beta * max((H/median H)^alpha - 1, 0) + low_pass`` for a batch of spectra ``(..., n, n)``.
+
+    Computed in the real precision of ``spec`` (float32 for complex64 input).
+    """
     n = spec.shape[-1]
-    s = _smoothing_matrix(n)
+    real = np.float32 if spec.dtype == np.complex64 else np.float64
+    s = _smoothing_matrix(n).astype(real)
     h = s @ np.abs(spec) @ s.T
     med = np.median(h.reshape(h.shape[:-2] + (-1,)), axis=-1)
-    med = np.where(med != 0, med, 1.0)
-    h = h / med[..., None, None]
+    med[med == 0] = 1.0
+    h /= med[..., None, None]
     if alpha != 1.0:
-        h = h**alpha
-    h = np.maximum(h - 1.0, 0.0)
-    return beta * h + low_pass
+        np.power(h, alpha, out=h)
+    h -= 1.0
+    np.maximum(h, 0.0, out=h)
+    h *= beta
+    h += low_pass.astype(real)
+    return h
 
 
 def clap_filt_patch(
@@ -106,6 +117,52 @@ def clap_filt_patch(
         g = _adaptive_response(spec, alpha, beta, low_pass)
         out[s : s + step] = sfft.ifft2(spec * g)
     return out.reshape(lead + (n, n))
+
+
+def clap_filt_patch_at(
+    windows: np.ndarray,
+    alpha: float,
+    beta: float,
+    low_pass: np.ndarray,
+    li: np.ndarray,
+    lj: np.ndarray,
+) -> NDArray[np.complex128]:
+    """Value of :func:`clap_filt_patch` at one cell per window, without the inverse FFT.
+
+    ``windows`` is ``(c, ..., n, n)``; ``li``, ``lj`` ``(c,)`` give the cell (row, column) read
+    in window ``c``.  The inverse DFT is evaluated only there, as
+    ``e_i^T (F G) e_j / n^2`` with ``e = exp(2 pi i k l / n)``, which costs O(n^2) instead of an
+    inverse FFT.  Computed in single precision (StaMPS keeps the grid in single precision too);
+    NaNs count as 0.  Returns ``(c, ...)`` complex128.
+    """
+    w = np.asarray(windows)
+    n = w.shape[-1]
+    if w.ndim < 3 or w.shape[-2] != n:
+        raise ValueError(f"windows must be (c, ..., n, n), got {w.shape}")
+    if low_pass.shape != (n, n):
+        raise ValueError(f"low_pass shape {low_pass.shape} does not match windows of {n}x{n}")
+    li = np.asarray(li, dtype=np.float64)
+    lj = np.asarray(lj, dtype=np.float64)
+    c = w.shape[0]
+    mid = w.shape[1:-2]
+    per = int(np.prod(mid, dtype=np.int64)) * n * n
+    out = np.empty((c,) + mid, dtype=np.complex128)
+    k = np.arange(n, dtype=np.float64)
+    step = max(1, _CHUNK_ELEMENTS // max(per, 1))
+    for s in range(0, c, step):
+        e = min(c, s + step)
+        blk = w[s:e].astype(np.complex64)
+        nan = np.isnan(blk)
+        if nan.any():
+            blk[nan] = 0.0
+        spec = sfft.fft2(blk, overwrite_x=True)
+        spec *= _adaptive_response(spec, alpha, beta, low_pass)
+        ei = np.exp(2j * np.pi * np.outer(li[s:e], k) / n).astype(np.complex64)  # (b, n)
+        ej = np.exp(2j * np.pi * np.outer(lj[s:e], k) / n).astype(np.complex64)
+        eshape = (e - s,) + (1,) * len(mid) + (n,)
+        rowsum = np.einsum("...ab,...b->...a", spec, ej.reshape(eshape))
+        out[s:e] = np.einsum("...a,...a->...", rowsum, ei.reshape(eshape)) / (n * n)
+    return out
 
 
 def _taper(n_win: int) -> NDArray[np.float64]:

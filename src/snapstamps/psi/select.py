@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, ParameterError
-from .clap import clap_filt_patch
+from .clap import clap_filt_patch_at
 from .config import PsiParams
 from .gamma import LOW_COH_BINS, GammaResult, coh_histogram
 from .topofit import topofit
@@ -185,13 +185,12 @@ def _reestimate_patch(
         e = min(n_c, s + step)
         rows = si[s:e, None] + ar[None, :]
         cols = sj[s:e, None] + ar[None, :]
-        win = grid[rows[:, :, None], cols[:, None, :], :].astype(np.complex128)  # (c, w, w, f)
+        win = grid[rows[:, :, None], cols[:, None, :], :]  # (c, w, w, f), a copy
         li = cells[s:e, 0] - si[s:e]
         lj = cells[s:e, 1] - sj[s:e]
         k = np.arange(e - s)
         win[k, li, lj, :] = 0.0
-        filt = clap_filt_patch(np.moveaxis(win, 3, 1), alpha, beta, low_pass)  # (c, f, w, w)
-        out[s:e] = filt[k, :, li, lj]
+        out[s:e] = clap_filt_patch_at(np.moveaxis(win, 3, 1), alpha, beta, low_pass, li, lj)
         progress(e / n_c)
     return out
 
