@@ -61,7 +61,7 @@ def make_scene(seed: int = 1, noise: float = 0.3) -> tuple[dict, np.ndarray, np.
 
 def _params(**kw) -> PsiParams:
     # 40 m cells: 37 x 37 cells on 1.5 km (>= clap_win = 32 needed by step 3)
-    return PsiParams(filter_grid_size=40.0, n_rand=20000, **kw)
+    return PsiParams(**{"filter_grid_size": 40.0, "n_rand": 20000, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,7 @@ def test_default_density_admits_about_the_budgeted_random_pixels(scene, step2) -
     s = _select(scene, step2)
     recall, _, n_false = _scores(is_ps, s.ix[s.keep_ix])
     assert recall >= 0.99
-    assert 0.4 * 45 <= n_false <= 1.5 * 45
+    assert 0.25 * 45 <= n_false <= 1.5 * 45  # Poisson-like; 16..42 over seeds 2-7
 
 
 def test_reestimation_equals_per_pixel_window(scene, step2) -> None:
@@ -232,6 +232,14 @@ def test_gamma_stdev_reject_keeps_ps(scene, step2) -> None:
     s = _select(scene, step2, gamma_stdev_reject=0.1)
     assert set(s.ix) <= set(base.ix)
     assert is_ps[s.ix].sum() >= 0.99 * is_ps[base.ix].sum()
+
+
+def test_snr_weighting_and_progress(scene) -> None:
+    data, is_ps, _ = scene
+    seen: list[float] = []
+    g = estimate_gamma(**data, params=_params(filter_weighting="SNR", n_rand=2000), progress=seen.append)
+    assert np.median(g.coh_ps[is_ps]) > 0.9 and np.mean(g.coh_ps[~is_ps]) < 0.35
+    assert seen and seen[-1] == 1.0 and all(0 <= a <= b <= 1 for a, b in zip(seen, seen[1:]))
 
 
 def test_small_grid_is_a_clear_parameter_error(scene, step2) -> None:
