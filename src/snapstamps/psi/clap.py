@@ -33,7 +33,7 @@ from ..errors import ParameterError
 __all__ = ["clap_low_pass", "clap_filt", "clap_filt_patch", "clap_filt_patch_at", "gausswin"]
 
 # complex128 elements per FFT batch (~64 MB)
-_CHUNK_ELEMENTS = 1 << 22
+_CHUNK_ELEMENTS = 1 << 19
 
 
 def gausswin(n: int, alpha: float = 2.5) -> NDArray[np.float64]:

@@ -61,8 +61,8 @@ RHO_MEAN_RANGE = 830000.0
 #: rad added by StaMPS step 2 to the mean incidence angle
 INC_OFFSET = 0.052
 
-_RAND_CHUNK = 1 << 16  # random-phase pixels simulated per chunk
-_PIX_CHUNK_ELEMENTS = 1 << 20  # pixel x ifg elements processed per chunk
+_RAND_CHUNK = 1 << 14  # random-phase pixels simulated per chunk
+_PIX_CHUNK_ELEMENTS = 1 << 18  # pixel x ifg elements processed per chunk
 
 
 @dataclass

@@ -35,8 +35,8 @@ from numpy.typing import NDArray
 
 __all__ = ["TopofitResult", "topofit", "n_trial_wraps", "trial_multipliers"]
 
-# complex128 elements per working array in one chunk (~32 MB each)
-_CHUNK_ELEMENTS = 1 << 21
+# complex128 elements per working array in one chunk (~8 MB each)
+_CHUNK_ELEMENTS = 1 << 19
 
 
 @dataclass
