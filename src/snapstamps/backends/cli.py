@@ -74,7 +74,7 @@ def cmd_snap_graphs(args: argparse.Namespace) -> int:
     from .snap import write_graphs
 
     cfg = ifg_config_from_args(args)
-    files = write_graphs(cfg, Path(args.graphs_dir) if args.graphs_dir else Path(args.out))
+    files = write_graphs(cfg, Path(args.graphs_dir) if args.graphs_dir else None)
     for f in files:
         print(f)
     return 0
