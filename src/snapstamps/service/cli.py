@@ -1,0 +1,172 @@
+"""Command-line commands of the service and STAC layer, for ``snapstamps.cli`` to include.
+
+``add_subcommands(subparsers)`` registers::
+
+    snapstamps serve [--host 127.0.0.1] [--port 5000] [--config processes/pygeoapi-config.yml] [--data-dir DIR]
+    snapstamps stac validate CATALOG [--schemas DIR]
+    snapstamps stac catalog RESULT_DIR --out DIR [--id ID] [--stack REF] [--polarisation VV] [--swath IW2]
+    snapstamps stac stack-catalog INSAR_DIR [...] --out DIR [--swath IW2 ...] [--polarisation VV]
+    snapstamps stac resolve-stack STACK [--swath IW2]
+    snapstamps stac search URL [--collection C] [--bbox W S E N] [--datetime I] [--relative-orbit N] [--max-items N]
+
+Until ``snapstamps.cli`` includes them, ``python -m snapstamps.service.cli ...`` runs the whole
+``snapstamps`` command line plus these commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+# ---------------------------------------------------------------------- stac
+def cmd_stac_validate(args: argparse.Namespace) -> int:
+    """``snapstamps stac validate CATALOG``: offline validation of every object."""
+    from ..stac.validate import validate_catalog
+
+    try:
+        report = validate_catalog(Path(args.catalog), Path(args.schemas) if args.schemas else None)
+    except FileNotFoundError as exc:
+        from ..errors import SnapstampsError
+
+        raise SnapstampsError(str(exc)) from exc
+    for label in report.checked:
+        print(f"valid: {label}")
+    for err in report.errors:
+        print(f"invalid: {err}", file=sys.stderr)
+    print(f"{len(report.checked)} valid, {len(report.errors)} invalid")
+    return 0 if report.ok else 1
+
+
+def cmd_stac_catalog(args: argparse.Namespace) -> int:
+    """``snapstamps stac catalog RESULT_DIR --out DIR``: publish the psi result catalog."""
+    from ..stac.psi import build_psi_catalog
+
+    path = build_psi_catalog(Path(args.result_dir), Path(args.out), catalog_id=args.id, stack_ref=args.stack,
+                             polarisation=args.polarisation, swath=args.swath)
+    print(path)
+    return 0
+
+
+def cmd_stac_stack_catalog(args: argparse.Namespace) -> int:
+    """``snapstamps stac stack-catalog INSAR_DIR... --out DIR``: a stack catalog of existing stacks."""
+    from ..stac.stack import write_stack_catalog
+
+    path = write_stack_catalog([Path(p) for p in args.insar_dirs], Path(args.out), swaths=args.swath,
+                               polarisation=args.polarisation)
+    print(path)
+    return 0
+
+
+def cmd_stac_resolve_stack(args: argparse.Namespace) -> int:
+    """``snapstamps stac resolve-stack STACK``: print the INSAR_<master> directory of a stack reference."""
+    from ..stac.stack import resolve_stack
+
+    print(resolve_stack(args.stack, swath=args.swath))
+    return 0
+
+
+def cmd_stac_search(args: argparse.Namespace) -> int:
+    """``snapstamps stac search URL``: Sentinel-1 SLC items from a STAC API (pystac-client)."""
+    from ..stac.search import search_slc
+
+    items = search_slc(args.url, collection=args.collection, bbox=args.bbox, datetime=args.datetime,
+                       relative_orbit=args.relative_orbit, orbit_state=args.orbit_state, max_items=args.max_items)
+    if args.json:
+        print(json.dumps({"type": "FeatureCollection", "features": [i.to_dict() for i in items]}, indent=2))
+    else:
+        for i in items:
+            p = i.properties
+            print(f"{i.id}\t{p.get('datetime')}\t{p.get('sat:relative_orbit', '')}\t{p.get('sat:orbit_state', '')}\t{i.get_self_href() or ''}")
+    return 0
+
+
+# ---------------------------------------------------------------------- serve
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``snapstamps serve``: the OGC API - Processes service (pygeoapi)."""
+    from .server import serve
+
+    serve(host=args.host, port=args.port, config=Path(args.config) if args.config else None,
+          data_dir=Path(args.data_dir) if args.data_dir else None)
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+def add_subcommands(subparsers: Any) -> None:
+    """Register ``serve`` and ``stac ...`` on the ``snapstamps`` sub-parser collection."""
+    sv = subparsers.add_parser("serve", help="run the OGC API - Processes service (pygeoapi)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    sv.add_argument("--config", help="pygeoapi configuration (default: processes/pygeoapi-config.yml)")
+    sv.add_argument("--data-dir", help="jobs database, job directories and results (default: $SNAPSTAMPS_DATA_DIR or ./snapstamps-service)")
+    sv.set_defaults(func=cmd_serve)
+
+    st = subparsers.add_parser("stac", help="STAC catalogs: validate, build, search")
+    ss = st.add_subparsers(dest="stac_command", required=True)
+    v = ss.add_parser("validate", help="validate a catalog and every object in it, offline")
+    v.add_argument("catalog", help="catalog.json or its directory")
+    v.add_argument("--schemas", help="extension schema directory with schema-map.json (default: the shipped copy)")
+    v.set_defaults(func=cmd_stac_validate)
+
+    c = ss.add_parser("catalog", help="publish the STAC catalog of a finished psi run")
+    c.add_argument("result_dir", help="psi processing directory (after step 7 or 8)")
+    c.add_argument("--out", required=True, help="catalog directory (replaced atomically)")
+    c.add_argument("--id", help="catalog id (default psi-<master>)")
+    c.add_argument("--stack", help="the input stack reference, recorded as a derived_from link")
+    c.add_argument("--polarisation", help="sar:polarizations of the stack (e.g. VV)")
+    c.add_argument("--swath", help="sar:beam_ids of the stack (e.g. IW2)")
+    c.set_defaults(func=cmd_stac_catalog)
+
+    k = ss.add_parser("stack-catalog", help="write a stack catalog for INSAR_<master> directories")
+    k.add_argument("insar_dirs", nargs="+")
+    k.add_argument("--out", required=True)
+    k.add_argument("--swath", action="append", help="sub-swath of each directory, in order (repeatable)")
+    k.add_argument("--polarisation")
+    k.set_defaults(func=cmd_stac_stack_catalog)
+
+    r = ss.add_parser("resolve-stack", help="print the INSAR_<master> directory of a stack reference")
+    r.add_argument("stack", help="INSAR_<date> directory, stack catalog.json, its directory, or file:// URL")
+    r.add_argument("--swath")
+    r.set_defaults(func=cmd_stac_resolve_stack)
+
+    s = ss.add_parser("search", help="search a STAC API for Sentinel-1 SLC items")
+    s.add_argument("url", help="STAC API root, e.g. https://stac.dataspace.copernicus.eu/v1")
+    s.add_argument("--collection", default="sentinel-1-slc")
+    s.add_argument("--bbox", type=float, nargs=4, metavar=("W", "S", "E", "N"))
+    s.add_argument("--datetime", help="RFC 3339 instant or interval a/b")
+    s.add_argument("--relative-orbit", type=int)
+    s.add_argument("--orbit-state", choices=["ascending", "descending"])
+    s.add_argument("--max-items", type=int, default=100)
+    s.add_argument("--json", action="store_true", help="print a GeoJSON FeatureCollection")
+    s.set_defaults(func=cmd_stac_search)
+
+
+def build_parser(base: Any = None) -> argparse.ArgumentParser:
+    """The full ``snapstamps`` parser plus this module's commands (for ``python -m``)."""
+    if base is None:
+        from ..cli import build_parser as base
+
+    p = base()
+    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    if "stac" not in sub.choices:
+        add_subcommands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m snapstamps.service.cli``."""
+    from .. import cli
+
+    orig = cli.build_parser
+    cli.build_parser = lambda: build_parser(orig)  # type: ignore[assignment]
+    try:
+        return cli.main(argv)
+    finally:
+        cli.build_parser = orig  # type: ignore[assignment]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
