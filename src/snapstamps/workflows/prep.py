@@ -120,6 +120,8 @@ def run_prep(
     summary = {"n_candidates": int(lines.size), "n_zero_amplitude": n_zero, "patches": []}
     for p in patches:
         sel = p.contains(lines, pixels)
+        if sel.all():
+            sel = slice(None)  # one patch holds every candidate: no copies
         save_npz(
             out_dir / p.name / "cands.npz",
             {
@@ -131,7 +133,8 @@ def run_prep(
             },
         )
         write_json(out_dir / p.name / "patch.json", p.__dict__)
-        summary["patches"].append({"name": p.name, "n_candidates": int(sel.sum())})
+        n_sel = lines.size if isinstance(sel, slice) else int(sel.sum())
+        summary["patches"].append({"name": p.name, "n_candidates": n_sel})
     write_json(out_dir / "calamp.json", {d.isoformat(): c for d, c in calib.items()})
     if progress:
         progress(1.0)
