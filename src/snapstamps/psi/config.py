@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,10 +119,9 @@ class PsiParams(BaseModel):
     # ----------------------------------------------------------------- persistence
     def save(self, path: Path) -> None:
         """Write the parameters as JSON, atomically."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_jsonable(), indent=2) + "\n")
-        os.replace(tmp, path)
+        from ..io.atomic import atomic_write_text
+
+        atomic_write_text(Path(path), json.dumps(self.to_jsonable(), indent=2) + "\n")
 
     def to_jsonable(self) -> dict[str, Any]:
         data = self.model_dump(by_alias=True)

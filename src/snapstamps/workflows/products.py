@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..io.atomic import atomic_path
 from ..psi import geometry
 from ..psi import velocity as vel
 from ..psi.merge import PsSet
@@ -47,14 +46,9 @@ VELOCITY_TYPE = "v-d"
 
 
 def _atomic_write(path: Path, writer) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Let ``writer(tmp)`` write a temporary sibling of ``path``, then rename it into place."""
+    with atomic_path(path) as tmp:
+        writer(str(tmp))
 
 
 def _write_xy(path: Path, columns: list[np.ndarray], fmt: str) -> None:

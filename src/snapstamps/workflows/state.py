@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from ..errors import InputError, StepOrderError
+from ..io.atomic import atomic_path, atomic_write_text
 
 T = TypeVar("T")
 
@@ -26,14 +25,8 @@ def save_npz(path: Path, arrays: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     clean = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez(tmp, **clean)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **clean)
 
 
 def load_npz(path: Path, needed_by: str | None = None) -> dict[str, np.ndarray]:
@@ -66,11 +59,7 @@ def load_dataclass(path: Path, cls: type[T], needed_by: str | None = None) -> T:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(Path(path), json.dumps(data, indent=2, default=_json_default) + "\n")
 
 
 def read_json(path: Path, needed_by: str | None = None) -> Any:
