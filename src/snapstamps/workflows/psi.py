@@ -332,6 +332,32 @@ def step_scn(run: PsiRun) -> None:
     save_dataclass(run.out_dir / "scn2.npz", res)
 
 
+PATCH_STEPS = {1: step_load, 2: step_gamma, 3: step_select, 4: step_weed}
+
+
+def run_patch_step(run: PsiRun, fn, pdirs: list[Path]) -> None:
+    """Run a per-patch step over patches: in turn, or with Dask when ``n_cores > 1``.
+
+    Patches are independent (each reads and writes its own ``PATCH_n`` directory), so with
+    several cores they are computed as ``dask.delayed`` tasks on the threaded scheduler (the
+    numpy kernels release the GIL); progress bars are then replaced by log lines.
+    """
+    n_workers = min(run.params.n_cores, len(pdirs))
+    if n_workers <= 1:
+        for pdir in pdirs:
+            fn(run, pdir)
+        return
+    import dask
+
+    show = run.show_progress
+    run.show_progress = False
+    try:
+        tasks = [dask.delayed(fn)(run, pdir, dask_key_name=f"{fn.__name__}-{pdir.name}") for pdir in pdirs]
+        dask.compute(*tasks, scheduler="threads", num_workers=n_workers)
+    finally:
+        run.show_progress = show
+
+
 # ---------------------------------------------------------------------- driver
 def run_psi(
     insar_dir: Path | None,
@@ -376,15 +402,7 @@ def run_psi(
                 if unknown:
                     raise ParameterError(f"unknown patch(es) {sorted(unknown)}; this run has {[p.name for p in pdirs]}")
                 pdirs = [p for p in pdirs if p.name in set(patches)]
-            for pdir in pdirs:
-                if s == 1:
-                    step_load(run, pdir)
-                elif s == 2:
-                    step_gamma(run, pdir)
-                elif s == 3:
-                    step_select(run, pdir)
-                else:
-                    step_weed(run, pdir)
+            run_patch_step(run, PATCH_STEPS[s], pdirs)
         elif s == 5:
             step_merge(run)
         elif s == 6:
