@@ -144,6 +144,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.startswith("error:") and "\n" not in err
     assert "patches.json" in err and "missing" in err
+    # no candidates
+    rc = main(["-q", "psi", str(insar), "--out", str(tmp_path / "nc"), "--da-thresh", "0.001"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "da_thresh" in err and "\n" not in err
     # a truncated interferogram
     diff = sorted((insar / "diff0").glob("*.diff"))[2]
     diff.write_bytes(diff.read_bytes()[:-100])
