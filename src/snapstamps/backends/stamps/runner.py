@@ -87,6 +87,7 @@ class StampsInstall:
         env = dict(os.environ)
         parts: list[str] = []
         if self.engine == "octave":
+            _ensure_executable(WRAPPER_BIN / "matlab")
             parts.append(str(WRAPPER_BIN))
             env["SNAPSTAMPS_OCTAVE"] = self.executable
             env["SNAPSTAMPS_OCTAVE_SETUP"] = self.setup_code()
@@ -140,6 +141,15 @@ class StampsInstall:
         if proc.returncode != 0 or _octave_error(text):
             raise StampsError(f"{what} failed (exit status {proc.returncode}, log: {log_file}): {_last_error(text)}")
         return time.monotonic() - t0
+
+
+def _ensure_executable(path: Path) -> None:
+    """Restore the executable bit of a packaged wrapper script (wheels may drop it)."""
+    try:
+        if path.is_file() and not os.access(path, os.X_OK):
+            path.chmod(path.stat().st_mode | 0o755)
+    except OSError:
+        log.warning("%s is not executable and cannot be made so; mt_prep_snap will not find 'matlab'", path)
 
 
 def _octave_error(text: str) -> bool:
