@@ -121,13 +121,13 @@ def write_cog(path: str | Path, bands: list[NDArray[np.float32]], epsg: int, cor
     import rasterio
     import rasterio.shutil
     from rasterio.io import MemoryFile
-    from rasterio.transform import from_origin
+    from affine import Affine
 
     path = Path(path)
     ny, nx = bands[0].shape
     profile = {
         "driver": "GTiff", "width": nx, "height": ny, "count": len(bands), "dtype": "float32",
-        "crs": f"EPSG:{epsg}", "transform": from_origin(corner[0], corner[1], cell, cell), "nodata": float("nan"),
+        "crs": f"EPSG:{epsg}", "transform": Affine(cell, 0.0, corner[0], 0.0, -cell, corner[1]), "nodata": float("nan"),
     }
     tmp = path.with_name(path.name + ".tmp.tif")
     with MemoryFile() as mem:
