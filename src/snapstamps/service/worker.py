@@ -1,0 +1,186 @@
+"""Worker of one service job: ``python -m snapstamps.service.worker JOB_DIR``.
+
+Started by :class:`.manager.SnapstampsManager` in its own session (process group), so that
+dismissing the job can stop it and everything it started.  It reads ``JOB_DIR/job.json``, runs
+the CWL application package with the configured runner in ``JOB_DIR`` (``cwl-job.json`` the
+inputs, ``job.log`` the runner's log, ``out/`` the outputs, ``tmp/`` the runner's scratch),
+keeps the job's status, progress (percent) and current step up to date in the job store, and
+at the end publishes the STAC catalog atomically (one rename into ``catalogs_dir/<job id>``)
+before writing the result document and marking the job successful.  Any failure marks the
+job failed with the reason and the runner's last log lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pygeoapi.util import JobStatus, get_current_datetime
+
+#: CWL step name -> (progress percent at its start, what it does)
+STEP_PROGRESS: dict[str, tuple[int, str]] = {
+    "prep": (10, "step 0: prep (candidates, patches)"),
+    "patch": (30, "steps 1-4 per patch"),
+    "merged": (60, "steps 5-8 and products"),
+    "publish": (90, "STAC catalog"),
+    "pair": (10, "coregistration and interferograms"),
+    "gather": (85, "stack catalog"),
+}
+STEP_RE = re.compile(r"\[(?:step|workflow ?)\s*\]?\s*starting step (\S+)|\[step (\S+)\] start")
+
+
+def runner_path(job_dir: Path) -> str:
+    """PATH for the runner: this Python's ``bin`` first; a ``snapstamps`` shim when its CLI lacks ``stac``."""
+    bindir = Path(sys.executable).parent
+    exe = bindir / "snapstamps"
+    path = os.pathsep.join([str(bindir), os.environ.get("PATH", "")])
+    ok = exe.exists() and subprocess.run([str(exe), "stac", "--help"], capture_output=True).returncode == 0
+    if not ok:
+        shim = job_dir / "bin"
+        shim.mkdir(exist_ok=True)
+        script = shim / "snapstamps"
+        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m snapstamps.service.cli "$@"\n')
+        script.chmod(0o755)
+        path = os.pathsep.join([str(shim), path])
+    return path
+
+
+def runner_command(spec: dict[str, Any], job_dir: Path) -> list[str]:
+    """Command line of the CWL runner for this job."""
+    runner = spec.get("runner", "cwltool")
+    args = list(spec.get("runner_args") or [])
+    if runner == "cwltool":
+        cmd = [sys.executable, "-m", "cwltool"]
+        cmd += args + ["--outdir", str(job_dir / "out"), "--tmpdir-prefix", str(job_dir / "tmp") + "/"]
+    elif runner == "toil-cwl-runner":
+        exe = shutil.which("toil-cwl-runner", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+        cmd = [exe or "toil-cwl-runner"] + args + ["--outdir", str(job_dir / "out"),
+                                                   "--jobStore", f"file:{job_dir / 'toil-jobstore'}"]
+    else:
+        cmd = [runner] + args + ["--outdir", str(job_dir / "out")]
+    return cmd + [spec["app_package"], str(job_dir / "cwl-job.json")]
+
+
+class Job:
+    """State of the job in the job store (the pygeoapi manager's TinyDB file)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        from .manager import SnapstampsManager
+
+        self.spec = spec
+        self.id = spec["job_id"]
+        self.manager = SnapstampsManager({"name": "snapstamps", "connection": spec["db"],
+                                          "output_dir": spec["output_dir"],
+                                          "catalogs_dir": spec["catalogs_dir"],
+                                          "jobs_dir": str(Path(spec["db"]).parent / "jobs")})
+        self.progress = 0
+        self.message = ""
+
+    def update(self, **fields: Any) -> None:
+        """Write ``fields`` (and the update time) to the job record."""
+        fields["updated"] = get_current_datetime()
+        self.manager.update_job(self.id, fields)
+
+    def step(self, progress: int, message: str) -> None:
+        """Record progress if it moved."""
+        if progress != self.progress or message != self.message:
+            self.progress, self.message = progress, message
+            self.update(status=JobStatus.running.value, progress=progress, message=f"running: {message}")
+
+
+def _tail(path: Path, n: int = 15) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    errs = [ln for ln in lines if "error" in ln.lower() or "Error" in ln]
+    pick = errs[-n:] if errs else lines[-n:]
+    return "\n".join(re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in pick)
+
+
+def run(job_dir: Path) -> int:
+    """Run the job of ``job_dir``; return the exit status."""
+    spec = json.loads((job_dir / "job.json").read_text())
+    job = Job(spec)
+    child: subprocess.Popen | None = None
+
+    def on_term(signum: int, frame: Any) -> None:
+        if child is not None and child.poll() is None:
+            child.terminate()
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, on_term)
+    job.update(status=JobStatus.running.value, started=get_current_datetime(), progress=5,
+               message="running: starting the CWL runner")
+    try:
+        (job_dir / "cwl-job.json").write_text(json.dumps(spec["cwl_inputs"], indent=2))
+        (job_dir / "tmp").mkdir(exist_ok=True)
+        env = dict(os.environ, PATH=runner_path(job_dir))
+        log = job_dir / "job.log"
+        with open(log, "wb") as logf, open(job_dir / "cwl-output.json", "wb") as outf:
+            child = subprocess.Popen(runner_command(spec, job_dir), cwd=job_dir, stdout=outf, stderr=logf,
+                                     stdin=subprocess.DEVNULL, env=env)
+            pos = 0
+            while True:
+                rc = child.poll()
+                with open(log, "rb") as fh:
+                    fh.seek(pos)
+                    chunk = fh.read().decode(errors="replace")
+                    pos += len(chunk.encode())
+                for m in STEP_RE.finditer(chunk):
+                    name = (m.group(1) or m.group(2) or "").split("_")[0]
+                    if name in STEP_PROGRESS:
+                        pct, what = STEP_PROGRESS[name]
+                        job.step(max(pct, job.progress), what)
+                if rc is not None:
+                    break
+                time.sleep(0.3)
+        if rc != 0:
+            raise RuntimeError(f"the CWL runner exited with status {rc}:\n{_tail(log)}")
+        result = json.loads((job_dir / "cwl-output.json").read_text() or "{}")
+        out_dir = result.get("catalog") or result.get("stack")
+        if not out_dir or not Path(out_dir["path"], "catalog.json").is_file():
+            raise RuntimeError("the workflow finished without a STAC catalog")
+        job.step(95, "publishing the catalog")
+        outputs = publish(Path(out_dir["path"]), Path(spec["catalogs_dir"]) / job.id)
+        loc = Path(spec["output_dir"]) / f"{spec['process_id']}-{job.id}"
+        tmp = loc.with_suffix(".tmp")
+        tmp.write_text(json.dumps(outputs, indent=2))
+        os.replace(tmp, loc)
+        job.update(status=JobStatus.successful.value, progress=100, finished=get_current_datetime(),
+                   location=str(loc), mimetype="application/json", message="successful: catalog published")
+        shutil.rmtree(job_dir / "tmp", ignore_errors=True)
+        return 0
+    except SystemExit:
+        raise
+    except BaseException as exc:  # every failure ends as a failed job with a reason
+        job.update(status=JobStatus.failed.value, finished=get_current_datetime(),
+                   message=f"failed: {exc}"[:4000])
+        return 1
+
+
+def publish(catalog_dir: Path, dest: Path) -> dict[str, Any]:
+    """Move the complete catalog directory to ``dest`` in one rename; return the result document."""
+    from ..stac.psi import catalog_outputs
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.incoming")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        os.replace(catalog_dir, tmp)  # same file system: cheap; otherwise copy aside first
+    except OSError:
+        shutil.copytree(catalog_dir, tmp)
+    os.replace(tmp, dest)
+    return catalog_outputs(dest / "catalog.json")
+
+
+if __name__ == "__main__":
+    sys.exit(run(Path(sys.argv[1]).resolve()))
