@@ -1,0 +1,276 @@
+"""The OGC API - Processes service, driven over loopback with OWSLib and plain HTTP.
+
+One server (``python -m snapstamps.service.cli serve``) on a free loopback port per module,
+restarted once; a tiny simulated stack; every process the tests start is stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+pytest.importorskip("pygeoapi")
+pytest.importorskip("cwltool")
+requests = pytest.importorskip("requests")
+pytest.importorskip("owslib")
+
+TIMEOUT = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A ``snapstamps serve`` subprocess on loopback."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "snapstamps.service.cli", "serve", "--port", str(self.port),
+             "--data-dir", str(self.data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {(self.data_dir.parent / f'server-{self.port}.log').read_text()[-2000:]}")
+            try:
+                if requests.get(f"{self.url}/conformance?f=json", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from snapstamps.simulate.stamps_stack import SimConfig, simulate_stamps_stack
+
+    return simulate_stamps_stack(tmp_path_factory.mktemp("sim"), SimConfig(width=120, length=300, n_dates=12, seed=3))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("svc") / "data")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        _kill_workers(srv.data_dir)
+
+
+def _kill_workers(data_dir: Path) -> None:
+    for pidf in (data_dir / "jobs").glob("*/worker.pid"):
+        try:
+            os.killpg(int(pidf.read_text()), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass
+
+
+def _execute(server: Server, process: str, inputs: dict[str, Any], async_: bool = False) -> requests.Response:
+    headers = {"Content-Type": "application/json"}
+    if async_:
+        headers["Prefer"] = "respond-async"
+    return requests.post(f"{server.url}/processes/{process}/execution", json={"inputs": inputs},
+                         headers=headers, timeout=30)
+
+
+def _job(server: Server, job_id: str) -> dict:
+    r = requests.get(f"{server.url}/jobs/{job_id}?f=json", timeout=10)
+    r.raise_for_status()
+    return r.json()
+
+
+def _jobs(server: Server) -> list[dict]:
+    r = requests.get(f"{server.url}/jobs?f=json&limit=1000", timeout=10)
+    r.raise_for_status()
+    return r.json()["jobs"]
+
+
+def _wait(server: Server, job_id: str, until: set[str], timeout: float = TIMEOUT) -> list[dict]:
+    seen = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = _job(server, job_id)
+        seen.append(st)
+        if st["status"] in until:
+            return seen
+        time.sleep(0.3)
+    raise AssertionError(f"job {job_id} not {until} after {timeout} s: {seen[-1]}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _group(pgid: int) -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                st = (p / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(st[2]) == pgid and st[0] not in ("Z", "X"):
+                out.append(int(p.name))
+    return out
+
+
+# ---------------------------------------------------------------------- describe (OWSLib)
+def test_list_and_describe_with_owslib(server: Server) -> None:
+    from owslib.ogcapi.processes import Processes
+
+    p = Processes(server.url)
+    ids = {proc["id"] for proc in p.processes()}
+    assert {"echo", "psi", "interferogram-stack"} <= ids
+    psi = p.process("psi")
+    assert {"stack", "amplitude_dispersion", "patches", "reference_area", "backend", "unwrap_grid_size",
+            "weed_standard_dev"} <= set(psi["inputs"])
+    assert "async-execute" in psi["jobControlOptions"]
+    ifg = p.process("interferogram-stack")
+    assert {"reference", "secondaries", "subswaths", "polarisation", "bbox", "dem", "orbits", "backend"} <= set(ifg["inputs"])
+
+
+def test_execute_echo_sync_with_owslib(server: Server) -> None:
+    from owslib.ogcapi.processes import Processes
+
+    out = Processes(server.url).execute("echo", {"echoInput": "Echo"})  # response=document
+    # pygeoapi 0.21 wraps a document response as {"outputs": [payload]} (a known deviation)
+    payload = out["outputs"][0] if "outputs" in out else out
+    assert payload["value"] == "Echo"
+
+
+# ---------------------------------------------------------------------- validation
+@pytest.mark.parametrize("process,inputs,needle", [
+    ("echo", {"echoInput": 42}, "echoInput"),
+    ("echo", {}, "missing required input 'echoInput'"),
+    ("echo", {"echoInput": "x", "pause": 99}, "pause"),
+    ("psi", {"stack": "/nonexistent/INSAR_20200101"}, "stack"),
+    ("psi", {"stack": "STACK", "amplitude_dispersion": -1}, "amplitude_dispersion"),
+    ("psi", {"stack": "STACK", "patches": [2]}, "patches"),
+    ("psi", {"stack": "STACK", "backend": "stamps"}, "backend"),
+    ("psi", {"stack": "STACK", "bogus": 1}, "unknown input"),
+    ("psi", {"stack": "STACK", "parameters": {"no_such_parameter": 1}}, "parameters"),
+])
+def test_invalid_inputs_get_400_before_any_job(server: Server, stack: Path, process: str, inputs: dict,
+                                               needle: str) -> None:
+    inputs = {k: (str(stack) if v == "STACK" else v) for k, v in inputs.items()}
+    before = len(_jobs(server))
+    r = _execute(server, process, inputs, async_=True)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["type"] == "InvalidParameterValue" and needle in body["description"]
+    after = len(_jobs(server))
+    assert after == before
+
+
+def test_interferogram_stack_is_not_available(server: Server) -> None:
+    r = _execute(server, "interferogram-stack", {"reference": "a", "secondaries": ["b"], "bbox": [0, 0, 1, 1]},
+                 async_=True)
+    assert r.status_code == 501
+    assert "not available yet" in r.json()["description"]
+
+
+# ---------------------------------------------------------------------- psi async
+@pytest.fixture(scope="module")
+def psi_job(server: Server, stack: Path) -> dict:
+    r = _execute(server, "psi", {"stack": str(stack), "patches": [2, 1]}, async_=True)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    job_id = body["jobID"]
+    assert body["status"] == "accepted" and r.headers["Location"].endswith(f"/jobs/{job_id}")
+    seen = _wait(server, job_id, {"successful", "failed"})
+    return {"id": job_id, "seen": seen}
+
+
+@pytest.mark.slow
+def test_psi_async_runs_to_successful_and_publishes_a_valid_catalog(server: Server, psi_job: dict) -> None:
+    from snapstamps.stac.validate import validate_catalog
+
+    final = psi_job["seen"][-1]
+    assert final["status"] == "successful", final
+    assert final["progress"] == 100
+    assert any(s["status"] == "running" and 0 < s["progress"] < 100 for s in psi_job["seen"])
+    r = requests.get(f"{server.url}/jobs/{psi_job['id']}/results?f=json", timeout=10)
+    assert r.status_code == 200
+    res = r.json()
+    cat = Path(res["catalog"]["href"].removeprefix("file://"))
+    assert cat.is_file() and Path(res["ps_points_csv"]["href"].removeprefix("file://")).is_file()
+    report = validate_catalog(cat)
+    assert report.ok, report.errors
+    assert psi_job["id"] in {j["jobID"] for j in _jobs(server)}
+    assert (server.data_dir / "jobs" / psi_job["id"] / "job.log").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_dismiss_stops_the_job_and_its_processes(server: Server, stack: Path) -> None:
+    r = _execute(server, "psi", {"stack": str(stack), "patches": [2, 1]}, async_=True)
+    job_id = r.json()["jobID"]
+    pidf = server.data_dir / "jobs" / job_id / "worker.pid"
+    deadline = time.time() + 30
+    while time.time() < deadline and not (pidf.exists() and len(_group(int(pidf.read_text()))) >= 2):
+        time.sleep(0.1)
+    pid = int(pidf.read_text())
+    members = _group(pid)
+    assert len(members) >= 2, "worker and its CWL runner"
+    d = requests.delete(f"{server.url}/jobs/{job_id}?f=json", timeout=30)
+    assert d.status_code == 200 and d.json()["status"] == "dismissed"
+    time.sleep(0.5)
+    assert not [p for p in members if _alive(p)], "processes of the dismissed job still run"
+    assert not _group(pid)
+    assert requests.get(f"{server.url}/jobs/{job_id}?f=json", timeout=10).status_code == 404
+    assert not (server.data_dir / "jobs" / job_id).exists()
+
+
+@pytest.mark.slow
+def test_restart_keeps_finished_jobs_and_fails_orphans(server: Server, stack: Path, psi_job: dict) -> None:
+    r = _execute(server, "psi", {"stack": str(stack)}, async_=True)
+    orphan = r.json()["jobID"]
+    pidf = server.data_dir / "jobs" / orphan / "worker.pid"
+    deadline = time.time() + 30
+    while time.time() < deadline and not pidf.exists():
+        time.sleep(0.1)
+    server.stop()
+    os.killpg(int(pidf.read_text()), signal.SIGKILL)  # the machine "crashed" under the job
+    time.sleep(0.3)
+    server.port = _free_port()
+    server.url = f"http://127.0.0.1:{server.port}"
+    server.start()
+    done = _job(server, psi_job["id"])
+    assert done["status"] == "successful"
+    assert requests.get(f"{server.url}/jobs/{psi_job['id']}/results?f=json", timeout=10).status_code == 200
+    st = _job(server, orphan)
+    assert st["status"] == "failed" and "worker process is gone" in st["message"]
