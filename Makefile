@@ -18,6 +18,7 @@ demo: venv
 	$(VENV)/bin/snapstamps demo --out $(DEMO)
 
 test: venv
+	@command -v octave-cli >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends octave >/dev/null; } || echo "octave-cli not installed: the Octave tests will skip"
 	$(PY) -m pytest -q
 
 bench: venv

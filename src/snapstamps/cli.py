@@ -64,7 +64,7 @@ def _param_updates(items: list[str] | None) -> dict:
 
 
 def cmd_psi(args: argparse.Namespace) -> int:
-    from .workflows.psi import run_psi
+    from .backends.cli import run_psi_backend
 
     updates = _param_updates(args.param)
     if args.da_thresh is not None:
@@ -72,8 +72,8 @@ def cmd_psi(args: argparse.Namespace) -> int:
     if args.patches:
         updates["rg_patches"], updates["az_patches"] = args.patches
     insar = Path(args.insar_dir) if args.insar_dir else None
-    summary = run_psi(
-        insar, Path(args.out), start=args.start, end=args.end, param_updates=updates,
+    summary = run_psi_backend(
+        args.backend, insar, Path(args.out), args.start, args.end, updates,
         mask_file=Path(args.mask) if args.mask else None, show_progress=not args.quiet,
         patches=args.patch,
     )
@@ -140,6 +140,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
+    from .backends.cli import add_psi_backend_option
+    from .backends.cli import add_subcommands as add_backend_subcommands
+
     p = argparse.ArgumentParser(prog="snapstamps", description="Sentinel-1 PSI, SNAP + StaMPS compatible.")
     p.add_argument("--version", action="version", version=f"snapstamps {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -169,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--mask", help="uint8 mask file (non-zero = exclude), same size as the SLCs")
     ps.add_argument("--patch", action="append", metavar="PATCH_n",
                     help="run the per-patch steps 1-4 on this patch only (repeatable)")
+    add_psi_backend_option(ps)
     ps.set_defaults(func=cmd_psi)
 
     pp = sub.add_parser("psi-params", help="show or set the StaMPS parameters of a processing directory")
@@ -177,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
     pp.add_argument("--json", action="store_true")
     pp.set_defaults(func=cmd_psi_params)
+
+    add_backend_subcommands(sub)
 
     d = sub.add_parser("demo", help="simulate a stack, run psi end to end, report accuracy")
     d.add_argument("--out", default="demo-output")

@@ -139,16 +139,25 @@ def run_psi_backend(
     updates: dict[str, Any] | None = None,
     mask_file: Path | None = None,
     show_progress: bool = True,
+    patches: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Run psi with ``backend`` (native, stamps or auto) and return the run summary (same keys as native)."""
+    """Run psi with ``backend`` (native, stamps or auto) and return the run summary (same keys as native).
+
+    ``patches`` (native only) restricts steps 1-4 to the named patch directories.
+    """
     chosen = resolve_psi_backend(backend)
     if chosen == "native":
         from ..workflows.psi import run_psi
 
         summary = run_psi(insar_dir, Path(out), start=start, end=end, param_updates=updates,
-                          mask_file=mask_file, show_progress=show_progress)
+                          mask_file=mask_file, show_progress=show_progress, patches=patches)
         summary.setdefault("backend", "native")
         return summary
     from .stamps import run_stamps_psi
+
+    if patches:
+        from ..errors import ParameterError
+
+        raise ParameterError("--patch is only supported by the native backend")
 
     return run_stamps_psi(insar_dir, Path(out), start=start, end=end, param_updates=updates, mask_file=mask_file)
