@@ -74,10 +74,14 @@ def test_export_data_round_trip(result_dir: Path, exported: Path) -> None:
     nc = min(1000, n - k * 1000)
     chunk = _js_b64(exported / "data" / "ts" / f"c{k}.js", r'SNAPSTAMPS_CHUNK\(\d+,"([^"]*)"\)')
     na, nd = len(CHUNK_ATTRIBUTES), len(res.dates)
-    attrs = np.frombuffer(chunk, np.float64, nc * na).reshape(nc, na)
-    ts = np.frombuffer(chunk, np.float32, nc * nd, nc * na * 8).reshape(nc, nd)
+    ll = np.frombuffer(chunk, np.float64, nc * 2).reshape(nc, 2)
+    attrs = np.frombuffer(chunk, np.float32, nc * (na - 2), nc * 16).reshape(nc, na - 2)
+    ts = np.frombuffer(chunk, np.float32, nc * nd, nc * 16 + nc * (na - 2) * 4).reshape(nc, nd)
+    assert len(chunk) == nc * 16 + nc * (na - 2) * 4 + nc * nd * 4
     np.testing.assert_allclose(ts[j], res.displacements()[i], atol=1e-5)
-    assert attrs[j, CHUNK_ATTRIBUTES.index("longitude")] == pytest.approx(res.column("longitude")[i], abs=1e-12)
+    assert ll[j, 0] == pytest.approx(res.column("longitude")[i], abs=1e-12)
+    assert ll[j, 1] == pytest.approx(res.column("latitude")[i], abs=1e-12)
+    assert attrs[j, CHUNK_ATTRIBUTES.index("height") - 2] == pytest.approx(res.column("height")[i], rel=1e-6)
     meta = (exported / "data" / "meta.js").read_text()
     assert '"n_points":%d' % n in meta and res.dates[0] in meta and "Infinity" not in meta
     assert (exported / "data" / "background.png").stat().st_size > 100
@@ -126,7 +130,8 @@ def _check_known_point(report: dict, result_dir: Path, i: int) -> None:
     np.testing.assert_allclose(sel["values"], res.displacements()[i], atol=1e-4)
     assert [d for d, _ in report["table"]] == res.dates
     np.testing.assert_allclose([float(t) for _, t in report["table"]], res.displacements()[i], atol=0.0051)
-    assert sel["attributes"]["mean_velocity"] == pytest.approx(res.column("mean_velocity")[i], abs=1e-9)
+    assert sel["attributes"]["mean_velocity"] == pytest.approx(res.column("mean_velocity")[i], abs=1e-5)
+    assert sel["attributes"]["longitude"] == pytest.approx(res.column("longitude")[i], abs=1e-12)
     assert str(sel["pid"]) in report["tsTitle"]
     assert report["chartDrawn"]
 

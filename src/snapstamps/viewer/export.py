@@ -6,7 +6,8 @@ Layout of the folder::
     vendor/                                third-party JS/CSS copied from npm at build time
     data/meta.js                           dates, reference area, colour limits, background, ...
     data/points.js                         positions, velocity, coherence, pid of every PS (base64)
-    data/ts/c<k>.js                        time series and attributes of PS k*chunk .. (k+1)*chunk-1
+    data/ts/c<k>.js                        time series and attributes of PS k*chunk .. (k+1)*chunk-1:
+                                           lon/lat float64, other attributes float32, series float32
     data/background.png                    hillshade of the stack DEM (EPSG:3857), unless tiles are used
 
 Data files are JavaScript (``window.SNAPSTAMPS_*`` assignments and ``SNAPSTAMPS_CHUNK(...)``
@@ -34,7 +35,7 @@ from .result import PsiResult, lonlat_to_mercator, load_result, reference_geomet
 __all__ = ["export_viewer", "viewer_static_dir", "static_assets_dir", "default_velocity_limits", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 8192
-#: Attributes shipped per point in the chunk files (float64), in this order.
+#: Attributes shipped per point in the chunk files, in this order (the first two float64, the rest float32).
 CHUNK_ATTRIBUTES = [
     "longitude", "latitude", "height", "line", "pixel", "mean_velocity", "mean_velocity_std",
     "temporal_coherence", "amplitude_dispersion", "incidence_angle", "dem_error",
@@ -142,7 +143,8 @@ def export_viewer(
     n_chunks = int(math.ceil(n / chunk_size)) if n else 0
     for k in range(n_chunks):
         a, b = k * chunk_size, min(n, (k + 1) * chunk_size)
-        payload = _b64(attrs[a:b].astype(np.float64), disp[a:b].astype(np.float32))
+        payload = _b64(attrs[a:b, :2].astype(np.float64), attrs[a:b, 2:].astype(np.float32),
+                       disp[a:b].astype(np.float32))
         _write(ts_dir / f"c{k}.js", f"SNAPSTAMPS_CHUNK({k},\"{payload}\");\n")
 
     background: dict[str, Any] = {"kind": "none"}

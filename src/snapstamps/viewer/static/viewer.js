@@ -337,7 +337,8 @@
   var chunks = {}, waiting = {};
   window.SNAPSTAMPS_CHUNK = function (k, b64) {
     var n = Math.min(META.chunk_size, N - k * META.chunk_size), b = decode(b64);
-    chunks[k] = { attrs: new Float64Array(b, 0, n * NA), ts: new Float32Array(b, n * NA * 8, n * ND) };
+    chunks[k] = { ll: new Float64Array(b, 0, n * 2), attrs: new Float32Array(b, n * 16, n * (NA - 2)),
+      ts: new Float32Array(b, n * 16 + n * (NA - 2) * 4, n * ND) };
     (waiting[k] || []).forEach(function (f) { f[0](chunks[k]); });
     delete waiting[k];
   };
@@ -359,7 +360,8 @@
   function showSeries(i, ch) {
     var j = i % META.chunk_size, values = [], attrs = {};
     for (var d = 0; d < ND; d++) values.push(ch.ts[j * ND + d]);
-    for (var a = 0; a < NA; a++) attrs[attrNames[a]] = ch.attrs[j * NA + a];
+    attrs[attrNames[0]] = ch.ll[2 * j]; attrs[attrNames[1]] = ch.ll[2 * j + 1];
+    for (var a = 2; a < NA; a++) attrs[attrNames[a]] = ch.attrs[j * (NA - 2) + a - 2];
     api.selected = { index: i, pid: pid[i], dates: dates.slice(), values: values, attributes: attrs };
     $("ts").hidden = false;
     $("ts-title").textContent = "PS " + pid[i] + ": " + fmt(vel[i], 2) + " mm/yr";
@@ -469,6 +471,9 @@
   api.redraw = function () { drawNow(); return api.lastFrameMs; };
 
   resize();
+  // default point size from the density: small dots for dense scenes, ringed discs for sparse ones
+  state.size = Math.max(2, Math.min(6, Math.round(0.7 * Math.sqrt((W * H) / Math.max(N, 1)))));
+  $("psize").value = state.size;
   updateLegend();
   updateCount();
   fit();
