@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo-output
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean browser-deps
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,14 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/snapstamps demo --out $(DEMO)
 
-test: venv
+test: venv browser-deps
 	@command -v octave-cli >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends octave >/dev/null; } || echo "octave-cli not installed: the Octave tests will skip"
 	$(PY) -m pytest -q
+
+# headless Chromium and playwright-core for the viewer's browser tests (skipped, with the reason, when absent)
+browser-deps:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; } || echo "chromium not installed: the browser tests will skip"
+	@[ -d web/node_modules/playwright-core ] || { command -v npm >/dev/null && (cd web && npm ci --no-audit --no-fund --silent); } || echo "playwright-core not installed: the browser tests will skip"
 
 bench: venv
 	$(PY) bench/psi.py

@@ -128,6 +128,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("3/3 products:")
     for name, path in summary["products"].items():
         print(f"    {name}: {path}")
+    from .report import make_job_outputs
+
+    for asset in make_job_outputs(psi_dir):
+        print(f"    {asset.key}: {asset.path}")
+    print(f"open {psi_dir / 'viewer' / 'index.html'} in a browser for the map; {psi_dir / 'report.html'} for the report")
     acc = evaluate_dir(psi_dir, sim_dir)
     print(
         "accuracy against the simulated truth: "
@@ -142,6 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .backends.cli import add_psi_backend_option
     from .backends.cli import add_subcommands as add_backend_subcommands
+    from .viewer.cli import add_subcommands as add_viewer_subcommands
 
     p = argparse.ArgumentParser(prog="snapstamps", description="Sentinel-1 PSI, SNAP + StaMPS compatible.")
     p.add_argument("--version", action="version", version=f"snapstamps {__version__}")
@@ -183,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     pp.set_defaults(func=cmd_psi_params)
 
     add_backend_subcommands(sub)
+    add_viewer_subcommands(sub)
 
     d = sub.add_parser("demo", help="simulate a stack, run psi end to end, report accuracy")
     d.add_argument("--out", default="demo-output")
