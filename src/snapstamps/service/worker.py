@@ -84,8 +84,12 @@ class Job:
         self.progress = 0
         self.message = ""
 
+    stopped = False
+
     def update(self, **fields: Any) -> None:
-        """Write ``fields`` (and the update time) to the job record."""
+        """Write ``fields`` (and the update time) to the job record (not once the job is dismissed)."""
+        if self.stopped:
+            return
         fields["updated"] = get_current_datetime()
         self.manager.update_job(self.id, fields)
 
@@ -112,10 +116,15 @@ def run(job_dir: Path) -> int:
     job = Job(spec)
     child: subprocess.Popen | None = None
 
+    stopping = False
+
     def on_term(signum: int, frame: Any) -> None:
+        # Dismissed: stop the runner; never raise here, which could interrupt a job-store write.
+        nonlocal stopping
+        stopping = True
+        job.stopped = True
         if child is not None and child.poll() is None:
             child.terminate()
-        raise SystemExit(143)
 
     signal.signal(signal.SIGTERM, on_term)
     job.update(status=JobStatus.running.value, started=get_current_datetime(), progress=5,
@@ -140,9 +149,11 @@ def run(job_dir: Path) -> int:
                     if name in STEP_PROGRESS:
                         pct, what = STEP_PROGRESS[name]
                         job.step(max(pct, job.progress), what)
-                if rc is not None:
+                if rc is not None or stopping:
                     break
                 time.sleep(0.3)
+        if stopping:
+            return 143  # the job is being dismissed: its record is removed by the server
         if rc != 0:
             raise RuntimeError(f"the CWL runner exited with status {rc}:\n{_tail(log)}")
         result = json.loads((job_dir / "cwl-output.json").read_text() or "{}")
@@ -159,12 +170,10 @@ def run(job_dir: Path) -> int:
                    location=str(loc), mimetype="application/json", message="successful: catalog published")
         shutil.rmtree(job_dir / "tmp", ignore_errors=True)
         return 0
-    except SystemExit:
-        raise
-    except BaseException as exc:  # every failure ends as a failed job with a reason
+    except Exception as exc:  # every failure ends as a failed job with a reason
         job.update(status=JobStatus.failed.value, finished=get_current_datetime(),
                    message=f"failed: {exc}"[:4000])
-        return 1
+        return 143 if stopping else 1
 
 
 def publish(catalog_dir: Path, dest: Path) -> dict[str, Any]:
