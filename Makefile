@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo-output
 
-.PHONY: demo test venv bench clean browser-deps
+.PHONY: demo test venv bench clean browser-deps app-package serve
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ test: venv browser-deps
 browser-deps:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; } || echo "chromium not installed: the browser tests will skip"
 	@[ -d web/node_modules/playwright-core ] || { command -v npm >/dev/null && (cd web && npm ci --no-audit --no-fund --silent); } || echo "playwright-core not installed: the browser tests will skip"
+
+# regenerate the packed OGC application packages (tests fail when they are stale)
+app-package: venv
+	$(PY) scripts/pack_app_packages.py
+
+serve: venv
+	$(VENV)/bin/snapstamps serve --port 5000
 
 bench: venv
 	$(PY) bench/psi.py

@@ -147,6 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .backends.cli import add_psi_backend_option
     from .backends.cli import add_subcommands as add_backend_subcommands
+    from .service.cli import add_subcommands as add_service_subcommands
     from .viewer.cli import add_subcommands as add_viewer_subcommands
 
     p = argparse.ArgumentParser(prog="snapstamps", description="Sentinel-1 PSI, SNAP + StaMPS compatible.")
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backend_subcommands(sub)
     add_viewer_subcommands(sub)
+    add_service_subcommands(sub)
 
     d = sub.add_parser("demo", help="simulate a stack, run psi end to end, report accuracy")
     d.add_argument("--out", default="demo-output")

@@ -129,10 +129,8 @@ def compute_point_table(run: "PsiRun") -> tuple[pd.DataFrame, dict[str, Any]]:
         "wavelength_m": wavelength,
         "sensor": info.get("sensor"),
         "reference_area": {
-            "ref_lon": list(run.params.ref_lon),
-            "ref_lat": list(run.params.ref_lat),
-            "ref_centre_lonlat": list(run.params.ref_centre_lonlat),
-            "ref_radius": run.params.ref_radius,
+            # infinities as the strings "inf"/"-inf" (JSON has no Infinity), as in parms.json
+            **{k: run.params.to_jsonable()[k] for k in ("ref_lon", "ref_lat", "ref_centre_lonlat", "ref_radius")},
             "n_reference_ps": int(ref.sum()),
             "reference_ps_centroid_lonlat": ref_ll.mean(axis=0).tolist() if len(ref_ll) else None,
         },

@@ -39,7 +39,6 @@ from ..psi.config import PsiParams
 from ..psi.load import Geometry, PatchState, load_initial
 from ..psi.merge import PsSet, correct_phase, ifg_std, merge_patches
 from ..psi.prep import Patch
-from . import products
 from .prep import run_prep
 from .state import load_dataclass, load_npz, read_json, save_dataclass, save_npz, write_json
 
@@ -416,6 +415,8 @@ def run_psi(
 
     summary: dict[str, Any] = {"out_dir": str(out_dir), "steps": [start, end], "adaptations": run.adaptations}
     if end >= 7:
+        from . import products  # pandas/pyarrow are needed only here
+
         with step_progress("products", show_progress):
             summary["products"] = products.write_products(run)
     return summary

@@ -1,0 +1,90 @@
+"""Command-line glue of the native interferogram-stack engine (wired into ``snapstamps.cli``).
+
+``add_subcommands(subparsers)`` adds ``ifg-stack`` and ``stack-overview``;
+``add_simulate_safe(sim_subparsers)`` adds ``simulate safe-stack``.  Each sets ``func`` to a
+callable taking the parsed namespace and returning the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_subcommands(subparsers) -> None:
+    p = subparsers.add_parser("ifg-stack", help="Sentinel-1 IW SLC SAFEs -> INSAR_<reference>/ (native engine)")
+    p.add_argument("--reference", required=True, type=Path, help="reference SAFE (folder, manifest.safe or .zip)")
+    p.add_argument("--secondary", required=True, nargs="+", type=Path, help="secondary SAFEs")
+    p.add_argument("--subswath", default="IW2", choices=["IW1", "IW2", "IW3"])
+    p.add_argument("--polarisation", default="VV", choices=["VV", "VH", "HH", "HV"])
+    p.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), required=True)
+    p.add_argument("--dem", required=True, type=Path, help="DEM GeoTIFF (any CRS; geoid heights converted)")
+    p.add_argument("--orbits", type=Path, default=None, help="folder of EOF orbit files (POEORB/RESORB)")
+    p.add_argument("--no-esd", action="store_true", help="skip Enhanced Spectral Diversity")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=_run_ifg_stack)
+
+    q = subparsers.add_parser("stack-overview", help="acquisitions, bursts and baselines from annotation only")
+    q.add_argument("products", nargs="+", type=Path)
+    q.add_argument("--reference", type=Path, default=None)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_run_overview)
+
+
+def add_simulate_safe(sim_subparsers) -> None:
+    p = sim_subparsers.add_parser("safe-stack", help="simulate Sentinel-1 IW SLC SAFEs (real Rome annotation and DEM)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--dates", type=int, default=6)
+    p.add_argument("--baselines", type=float, nargs="+", default=None, help="bperp (m) of each date to the real track")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=int, default=1800, help="range samples kept")
+    p.set_defaults(func=_run_simulate)
+
+
+def _run_overview(args: argparse.Namespace) -> int:
+    from .overview import stack_overview
+
+    o = stack_overview(args.products, args.reference)
+    if args.json:
+        print(json.dumps(o, indent=2))
+        return 0
+    print(f"track: relative orbit {o['track']['relative_orbit']} {o['track']['pass']}")
+    for a in o["acquisitions"]:
+        print(f"  {a['date']}  {a['product']}  " + "  ".join(f"{s}: {len(b)} bursts" for s, b in a["subswaths"].items()))
+    for s, ids in o["common_bursts"].items():
+        print(f"common bursts {s}: {ids[0] if ids else '-'}..{ids[-1] if ids else '-'} ({len(ids)})")
+    print(f"reference: {o['reference']}  (suggested: {o['suggested_reference']})")
+    print(f"{'secondary':<72} {'swath':>5} {'bperp_m':>9} {'btemp_d':>8}")
+    for p in o["pairs"]:
+        print(f"{p['secondary']:<72} {p['subswath']:>5} {p['bperp_m']:>9.2f} {p['btemp_days']:>8d}")
+    return 0
+
+
+def _run_ifg_stack(args: argparse.Namespace) -> int:
+    from ..workflows.ifg_stack import IfgStackOptions, run_ifg_stack
+
+    opts = IfgStackOptions(
+        reference=args.reference,
+        secondaries=list(args.secondary),
+        subswath=args.subswath,
+        polarisation=args.polarisation,
+        bbox=tuple(args.bbox),
+        dem=args.dem,
+        orbits=args.orbits,
+        esd=not args.no_esd,
+        out=args.out,
+    )
+    res = run_ifg_stack(opts, log=lambda s: print(s, file=sys.stderr))
+    print(res["insar_dir"])
+    return 0
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from ..simulate.safe_stack import SafeSimConfig, simulate_safe_stack
+
+    cfg = SafeSimConfig(n_dates=args.dates, baselines=args.baselines, seed=args.seed, n_samples=args.samples)
+    s = simulate_safe_stack(args.out, cfg)
+    print(json.dumps({k: v for k, v in s.items() if k != "config"}, indent=2))
+    return 0

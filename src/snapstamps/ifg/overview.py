@@ -1,0 +1,151 @@
+"""Stack overview from annotation and manifest alone: acquisitions, track, common bursts, baselines.
+
+``bperp`` is evaluated for every sub-swath at its mid-range sample, at the time of the middle of
+its common bursts, at height 0, with the sign of :func:`snapstamps.ifg.geocoding.baseline_components`
+(``(S_secondary - S_reference) . e_perp``, ``e_perp`` perpendicular to the reference line of sight and
+pointing away from the Earth; the convention StaMPS' ``.base`` files and the psi engine use).
+``btemp_days`` = secondary date - reference date.  The suggested reference maximises the stack's
+modelled coherence ``sum_k (1 - |B_k| / B_crit) exp(-|T_k| / T_c)`` (SNAP's InSAR optimal-master
+criterion, with ``B_crit = 5 km`` and ``T_c = 1 year``), i.e. it minimises the total baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from . import geocoding as G
+from .orbits import OrbitInterpolator
+from .safe import Swath, open_swath, product_info, resolve_safe
+
+B_CRIT_M = 5000.0
+T_C_DAYS = 365.0
+
+
+@dataclass
+class Acquisition:
+    product: Path
+    name: str
+    date: str
+    swaths: dict[str, Swath]
+
+
+def _check_same_track(acqs: list[Acquisition]) -> None:
+    a0 = next(iter(acqs[0].swaths.values())).info
+    for a in acqs[1:]:
+        i = next(iter(a.swaths.values())).info
+        if i.relative_orbit != a0.relative_orbit or i.pass_direction != a0.pass_direction:
+            raise InputError(
+                f"{a.name}: relative orbit {i.relative_orbit} {i.pass_direction} differs from "
+                f"{acqs[0].name} (relative orbit {a0.relative_orbit} {a0.pass_direction}); a stack needs one track"
+            )
+        if i.mode != a0.mode:
+            raise InputError(f"{a.name}: mode {i.mode} differs from {a0.mode}")
+
+
+def read_acquisitions(products: list[Path], polarisation: str | None = None, cache: Path | None = None) -> list[Acquisition]:
+    acqs = []
+    for p in products:
+        safe = resolve_safe(Path(p), cache)
+        info = product_info(safe)
+        anns = sorted((safe / "annotation").glob("s1?-iw?-slc-*.xml"))
+        pols = sorted({a.name.split("-")[3].upper() for a in anns})
+        if not anns:
+            raise InputError(f"{safe.name}: no IW SLC annotation files")
+        pol = polarisation or ("VV" if "VV" in pols else pols[0])
+        swaths = {}
+        for sub in sorted({a.name.split("-")[1].upper() for a in anns if a.name.split("-")[3].upper() == pol}):
+            swaths[sub] = open_swath(safe, sub, pol, cache=cache)
+        if not swaths:
+            raise InputError(f"{safe.name}: polarisation {pol} not in the product")
+        acqs.append(Acquisition(Path(p), safe.name, str(info.date), swaths))
+    acqs.sort(key=lambda a: a.date)
+    _check_same_track(acqs)
+    return acqs
+
+
+def common_bursts(acqs: list[Acquisition], sub: str) -> list[int]:
+    ids = None
+    for a in acqs:
+        if sub not in a.swaths:
+            return []
+        s = {b.burst_id for b in a.swaths[sub].bursts}
+        ids = s if ids is None else ids & s
+    return sorted(ids or [])
+
+
+def pair_baseline(ref: Swath, sec: Swath, burst_ids: list[int] | None = None) -> tuple[float, float]:
+    """(bperp, bpar) in m of ``sec`` against ``ref`` at mid-range, middle of the (common) bursts, height 0."""
+    bs = [b for b in ref.bursts if not burst_ids or b.burst_id in burst_ids] or ref.bursts
+    t_c = 0.5 * (bs[0].t0 + bs[-1].t0 + bs[-1].n_lines * ref.dt)
+    r_c = float(ref.slant_range(ref.n_samples / 2.0))
+    oref = OrbitInterpolator(ref.orbit)
+    osec = OrbitInterpolator(sec.orbit.rebase(ref.epoch))
+    p = G.rdr2geo(t_c, r_c, 0.0, oref)
+    t_guess = t_c + float((np.datetime64(sec.info.start, "ns") - np.datetime64(ref.info.start, "ns")).astype(np.int64)) * 1e-9
+    ts, _ = G.geo2rdr(p, osec, t_guess)
+    bp, bpa, _, _ = G.baseline_components(oref.position(t_c), osec.position(ts), p)
+    return float(bp), float(bpa)
+
+
+def stack_overview(products: list[Path], reference: Path | None = None, polarisation: str | None = None, cache: Path | None = None) -> dict:
+    """The overview dict (see the module docstring); JSON-ready."""
+    acqs = read_acquisitions(products, polarisation, cache)
+    if len(acqs) < 2:
+        raise InputError("stack-overview needs at least two products")
+    subs = sorted(set.intersection(*(set(a.swaths) for a in acqs)))
+    if not subs:
+        raise InputError("the products share no sub-swath")
+    sub0 = subs[len(subs) // 2]
+    # baselines of every acquisition against every candidate (mid sub-swath) for the suggestion
+    n = len(acqs)
+    B = np.zeros((n, n))
+    ids0 = common_bursts(acqs, sub0)
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                B[i, j] = pair_baseline(acqs[i].swaths[sub0], acqs[j].swaths[sub0], ids0)[0]
+    days = np.array([np.datetime64(a.date, "D").astype(np.int64) for a in acqs], np.float64)
+    T = days[None, :] - days[:, None]
+    coh = np.clip(1 - np.abs(B) / B_CRIT_M, 0, None) * np.exp(-np.abs(T) / T_C_DAYS)
+    score = coh.sum(axis=1)
+    best = int(np.argmax(score))
+    if reference is not None:
+        names = [a.name for a in acqs]
+        rn = resolve_safe(Path(reference), cache).name
+        if rn not in names:
+            raise InputError(f"{reference}: the reference is not among the products")
+        ref_i = names.index(rn)
+    else:
+        ref_i = best
+    pairs = []
+    for j, a in enumerate(acqs):
+        if j == ref_i:
+            continue
+        for sub in subs:
+            ids = common_bursts([acqs[ref_i], a], sub)
+            bp, bpa = pair_baseline(acqs[ref_i].swaths[sub], a.swaths[sub], ids)
+            pairs.append({
+                "reference": acqs[ref_i].name,
+                "secondary": a.name,
+                "subswath": sub,
+                "bperp_m": round(bp, 3),
+                "bpar_m": round(bpa, 3),
+                "btemp_days": int(days[j] - days[ref_i]),
+                "common_bursts": len(ids),
+            })
+    info0 = next(iter(acqs[0].swaths.values())).info
+    return {
+        "reference": acqs[ref_i].name,
+        "suggested_reference": acqs[best].name,
+        "track": {"relative_orbit": info0.relative_orbit, "pass": info0.pass_direction, "mission_mode": info0.mode},
+        "acquisitions": [
+            {"product": a.name, "date": a.date, "subswaths": {s: [b.burst_id for b in sw.bursts] for s, sw in a.swaths.items()}} for a in acqs
+        ],
+        "common_bursts": {s: common_bursts(acqs, s) for s in subs},
+        "pairs": pairs,
+        "sign_convention": "bperp_m = (S_secondary - S_reference) . e_perp, e_perp perpendicular to the reference LOS pointing away from the Earth; btemp_days = secondary - reference",
+    }

@@ -1,0 +1,342 @@
+"""Sentinel-1 IW SLC SAFE reading: products, sub-swath metadata, bursts, burst windows.
+
+Reading goes through xarray-sentinel (``engine="sentinel-1"``) for the product attributes, the
+orbit, the azimuth FM-rate and Doppler-centroid records and the measurement; the per-burst
+valid-sample windows, burst ids and processing bandwidths, which xarray-sentinel does not
+expose, are parsed from the annotation XML.  A ``.zip`` product is unpacked (only the manifest,
+annotation and the selected measurement) into a cache folder first: xarray-sentinel's zip access
+is unreliable.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import InputError
+from .geocoding import SPEED_OF_LIGHT
+from .orbits import StateVectors, to_seconds
+from .tops import BurstRamp
+
+__all__ = ["Burst", "Swath", "open_swath", "product_info", "resolve_safe", "ProductInfo"]
+
+_NAME_RE = re.compile(r"(S1[ABCD])_(IW|EW|SM|S\d)_(SLC_|GRDH|GRDM|RAW_)_\d\w{3}_(\d{8}T\d{6})_(\d{8}T\d{6})_(\d{6})_([0-9A-F]{6})_([0-9A-F]{4})", re.I)
+
+
+def _safe_root(path: Path) -> Path:
+    p = Path(path)
+    if p.name.lower() == "manifest.safe":
+        p = p.parent
+    return p
+
+
+def resolve_safe(product: Path, cache: Path | None = None, members: tuple[str, ...] = ("manifest.safe", "annotation/")) -> Path:
+    """A SAFE folder for ``product`` (folder, manifest.safe or .zip unpacked into ``cache``)."""
+    p = _safe_root(Path(product))
+    if not p.exists():
+        raise InputError(f"{product}: product not found")
+    if p.is_dir():
+        if not (p / "manifest.safe").is_file():
+            raise InputError(f"{p}: not a SAFE folder (no manifest.safe)")
+        return p
+    if p.suffix.lower() != ".zip":
+        raise InputError(f"{p}: not a SAFE folder or .zip")
+    try:
+        zf = zipfile.ZipFile(p)
+    except zipfile.BadZipFile:
+        raise InputError(f"{p}: corrupt zip file") from None
+    with zf:
+        names = zf.namelist()
+        roots = {n.split("/")[0] for n in names if n.split("/")[0].upper().endswith(".SAFE")}
+        if len(roots) != 1:
+            raise InputError(f"{p}: zip does not hold exactly one .SAFE folder")
+        root = roots.pop()
+        dest = Path(cache) if cache is not None else p.parent / ".safe-cache"
+        for n in names:
+            rel = n[len(root) + 1 :]
+            if not rel or n.endswith("/"):
+                continue
+            if any(rel == m or (m.endswith("/") and rel.startswith(m)) for m in members):
+                target = dest / root / rel
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(n) as src, open(target, "wb") as dst:
+                        dst.write(src.read())
+        return dest / root
+
+
+@dataclass(frozen=True)
+class ProductInfo:
+    """What the product name and manifest say: mission, mode, dates, orbit, pass."""
+
+    path: Path
+    name: str
+    mission: str
+    mode: str
+    start: np.datetime64
+    stop: np.datetime64
+    absolute_orbit: int
+    relative_orbit: int
+    pass_direction: str
+    swaths: tuple[str, ...]
+    polarisations: tuple[str, ...]
+
+    @property
+    def date(self):
+        return self.start.astype("datetime64[D]").item()
+
+
+def product_info(safe: Path) -> ProductInfo:
+    """Product facts from the SAFE name and ``manifest.safe`` (no measurement needed)."""
+    safe = _safe_root(safe)
+    m = _NAME_RE.search(safe.name)
+    if not m:
+        raise InputError(f"{safe}: not a Sentinel-1 product name")
+    mf = safe / "manifest.safe"
+    try:
+        text = mf.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise InputError(f"{mf}: missing manifest") from None
+    def tag(name: str) -> str | None:
+        mm = re.search(rf"<[\w:]*{name}[^>]*>([^<]+)<", text)
+        return mm.group(1).strip() if mm else None
+    try:
+        rel = int(tag("relativeOrbitNumber") or -1)
+        absn = int(tag("orbitNumber") or -1)
+        start = np.datetime64(tag("startTime"), "ns")
+        stop = np.datetime64(tag("stopTime"), "ns")
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{mf}: cannot read orbit numbers or times ({exc})") from None
+    pas = (tag("pass") or "").upper()
+    swaths = tuple(sorted(set(s.upper() for s in re.findall(r"<s1sarl1:swath>(\w+)</", text)))) or tuple(
+        sorted({n.split("-")[1].upper() for n in re.findall(r"annotation/(s1\w-\w+-slc-\w+-[^\"]+\.xml)", text)})
+    )
+    pols = tuple(sorted(set(p.upper() for p in re.findall(r"<s1sarl1:transmitterReceiverPolarisation>(\w+)</", text))))
+    return ProductInfo(safe, safe.name, m.group(1).upper(), m.group(2).upper(), start, stop, absn, rel, pas, swaths, pols)
+
+
+@dataclass
+class Burst:
+    """One burst of a sub-swath (times in s since the swath epoch)."""
+
+    index: int  # 0-based in the product
+    burst_id: int  # relative burst id (ESA burst map) or -1
+    t0: float  # azimuth time of the first line
+    line0: int  # first line in the measurement raster
+    n_lines: int
+    first_valid_line: int  # within the burst
+    last_valid_line: int  # inclusive
+    first_valid_sample: int  # max over valid lines
+    last_valid_sample: int  # min over valid lines (inclusive)
+    ramp: BurstRamp | None = None
+
+    def time(self, line) -> NDArray[np.float64]:
+        return self.t0 + np.asarray(line, np.float64) * self._dt
+
+    _dt: float = 0.0
+
+
+@dataclass
+class Swath:
+    """Metadata of one sub-swath/polarisation of one product (one slice)."""
+
+    info: ProductInfo
+    subswath: str
+    polarisation: str
+    annotation: Path
+    measurement: Path | None
+    epoch: np.datetime64  # midnight UTC of the acquisition day
+    n_samples: int
+    n_lines: int
+    lines_per_burst: int
+    dt: float  # azimuth time interval
+    fs: float  # range sampling rate
+    tau0: float  # slant-range time of the first sample
+    wavelength: float
+    radar_frequency: float
+    steering_rate: float  # rad/s
+    az_bandwidth: float
+    rg_bandwidth: float
+    azimuth_pixel_spacing: float
+    incidence_mid: float
+    orbit: StateVectors
+    bursts: list[Burst] = field(default_factory=list)
+    gcp: dict | None = None
+
+    @property
+    def range_pixel_spacing(self) -> float:
+        return SPEED_OF_LIGHT / (2.0 * self.fs)
+
+    def slant_range(self, sample) -> NDArray[np.float64]:
+        return SPEED_OF_LIGHT / 2.0 * (self.tau0 + np.asarray(sample, np.float64) / self.fs)
+
+    def tau(self, sample) -> NDArray[np.float64]:
+        return self.tau0 + np.asarray(sample, np.float64) / self.fs
+
+    def burst_by_id(self, burst_id: int) -> Burst | None:
+        return next((b for b in self.bursts if b.burst_id == burst_id), None)
+
+    def read_burst(self, burst: Burst, lines: tuple[int, int], samples: tuple[int, int]) -> NDArray[np.complex64]:
+        """Complex64 window ``[lines) x [samples)`` of a burst (line indices within the burst)."""
+        if self.measurement is None or not self.measurement.is_file():
+            raise InputError(f"{self.info.path}: measurement file of {self.subswath} {self.polarisation} missing")
+        import rasterio
+        from rasterio.windows import Window
+
+        l0, l1 = lines
+        s0, s1 = samples
+        try:
+            with rasterio.open(self.measurement) as ds:
+                a = ds.read(1, window=Window(s0, burst.line0 + l0, s1 - s0, l1 - l0), boundless=True, fill_value=0)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(f"{self.measurement}: cannot read measurement ({exc})") from None
+        return a.astype(np.complex64)
+
+    def ramp_of(self, burst: Burst) -> BurstRamp:
+        return burst.ramp  # type: ignore[return-value]
+
+
+def _annotation_file(safe: Path, subswath: str, pol: str) -> Path:
+    cands = sorted((safe / "annotation").glob(f"s1?-{subswath.lower()}-slc-{pol.lower()}-*.xml"))
+    return cands[0] if cands else safe / "annotation" / "missing.xml"
+
+
+def _ints(text: str | None) -> NDArray[np.int64]:
+    return np.array([int(x) for x in (text or "").split()], dtype=np.int64)
+
+
+def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurement: bool = False, cache: Path | None = None) -> Swath:
+    """Read one sub-swath of one product.  Raises :class:`InputError` with the product named
+    when the sub-swath or polarisation is absent or the annotation is unreadable."""
+    import warnings
+
+    import xarray as xr
+
+    subswath, polarisation = subswath.upper(), polarisation.upper()
+    members = ("manifest.safe", "annotation/") + ((f"measurement/",) if need_measurement else ())
+    safe = resolve_safe(Path(product), cache, members)
+    info = product_info(safe)
+    if info.mode != "IW":
+        raise InputError(f"{safe.name}: mode {info.mode}, only IW SLC products are supported")
+    ann = _annotation_file(safe, subswath, polarisation)
+    if not ann.is_file():
+        have = sorted({p.name.split("-")[1].upper() + "/" + p.name.split("-")[3].upper() for p in (safe / "annotation").glob("s1?-*.xml")})
+        raise InputError(f"{safe.name}: sub-swath {subswath} polarisation {polarisation} not in the product (has {', '.join(have) or 'none'})")
+    group = f"{subswath}/{polarisation}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            pol = xr.open_dataset(safe, engine="sentinel-1", group=group)
+            orb = xr.open_dataset(safe, engine="sentinel-1", group=group + "/orbit")
+            fm = xr.open_dataset(safe, engine="sentinel-1", group=group + "/azimuth_fm_rate")
+            dc = xr.open_dataset(safe, engine="sentinel-1", group=group + "/dc_estimate")
+        except Exception as exc:  # xarray-sentinel raises many kinds
+            raise InputError(f"{safe.name}: cannot read {group} with xarray-sentinel ({type(exc).__name__}: {exc})") from None
+    a = pol.attrs
+    epoch = np.datetime64(str(np.datetime64(a["product_first_line_utc_time"], "D")), "ns")
+    orbit = StateVectors(epoch, to_seconds(orb["azimuth_time"].values, epoch), orb["position"].values.T, orb["velocity"].values.T, "annotation")
+    root = ET.parse(ann).getroot()
+    mpath = None
+    meas = sorted((safe / "measurement").glob(ann.stem + ".tif*"))
+    if meas:
+        mpath = meas[0]
+    elif need_measurement:
+        raise InputError(f"{safe.name}: measurement file of {group} missing")
+    az_bw = float(root.findtext(".//azimuthProcessing/processingBandwidth") or 327.0)
+    rg_bw = float(root.findtext(".//rangeProcessing/processingBandwidth") or 56.5e6)
+    freq = float(a["radar_frequency"]) * 1e9
+    sw = Swath(
+        info=info,
+        subswath=subswath,
+        polarisation=polarisation,
+        annotation=ann,
+        measurement=mpath,
+        epoch=epoch,
+        n_samples=int(pol.sizes["pixel"]),
+        n_lines=int(pol.sizes["line"]),
+        lines_per_burst=int(a["lines_per_burst"]),
+        dt=float(a["azimuth_time_interval"]),
+        fs=float(a["range_sampling_rate"]),
+        tau0=float(a["image_slant_range_time"]),
+        wavelength=SPEED_OF_LIGHT / freq,
+        radar_frequency=freq,
+        steering_rate=np.radians(float(a["azimuth_steering_rate"])),
+        az_bandwidth=az_bw,
+        rg_bandwidth=rg_bw,
+        azimuth_pixel_spacing=float(a["azimuth_pixel_spacing"]),
+        incidence_mid=float(a.get("incidence_angle_mid_swath", 35.0)),
+        orbit=orbit,
+    )
+    fm_t = to_seconds(fm["azimuth_time"].values, epoch)
+    fm_t0 = fm["t0"].values
+    fm_c = fm["azimuth_fm_rate_polynomial"].values
+    dc_t = to_seconds(dc["azimuth_time"].values, epoch)
+    dc_t0 = dc["t0"].values
+    dc_c = dc["data_dc_polynomial"].values
+    tau_mid = sw.tau0 + (sw.n_samples / 2.0) / sw.fs
+    for i, b in enumerate(root.findall(".//swathTiming/burstList/burst")):
+        t0 = float(to_seconds(np.datetime64(b.findtext("azimuthTime"), "ns"), epoch))
+        fvs = _ints(b.findtext("firstValidSample"))
+        lvs = _ints(b.findtext("lastValidSample"))
+        valid = np.nonzero(fvs >= 0)[0]
+        if valid.size == 0:
+            continue
+        bid_text = b.findtext("burstId")
+        n = sw.lines_per_burst
+        t_mid = t0 + sw.dt * n / 2.0
+        v = np.linalg.norm(np.asarray(sw.orbit.velocity)[np.argmin(np.abs(sw.orbit.time - t_mid))])
+        k = int(np.argmin(np.abs(fm_t - t_mid)))
+        j = int(np.argmin(np.abs(dc_t - t_mid)))
+        ramp = BurstRamp(
+            t_mid=t_mid,
+            ks=2.0 * v * sw.steering_rate / sw.wavelength,
+            fm_t0=float(fm_t0[k]),
+            fm_coeffs=tuple(float(c) for c in fm_c[k]),
+            dc_t0=float(dc_t0[j]),
+            dc_coeffs=tuple(float(c) for c in dc_c[j]),
+            tau_mid=tau_mid,
+        )
+        burst = Burst(
+            index=i,
+            burst_id=int(bid_text) if bid_text and bid_text.strip().lstrip("-").isdigit() else -1,
+            t0=t0,
+            line0=i * n,
+            n_lines=n,
+            first_valid_line=int(valid[0]),
+            last_valid_line=int(valid[-1]),
+            first_valid_sample=int(fvs[valid].max()),
+            last_valid_sample=int(lvs[valid].min()),
+            ramp=ramp,
+        )
+        burst._dt = sw.dt
+        sw.bursts.append(burst)
+    if not sw.bursts:
+        raise InputError(f"{ann}: no bursts in the annotation")
+    gcp = {}
+    pts = root.findall(".//geolocationGrid/geolocationGridPointList/geolocationGridPoint")
+    if pts:
+        gcp = {
+            k: np.array([float(p.findtext(k)) for p in pts])
+            for k in ("line", "pixel", "latitude", "longitude", "height", "incidenceAngle")
+        }
+    sw.gcp = gcp
+    return sw
+
+
+def burst_footprint(sw: Swath, burst: Burst) -> tuple[float, float, float, float]:
+    """Approximate lon/lat bounds (W, S, E, N) of a burst's valid area from the annotation GCPs."""
+    g = sw.gcp or {}
+    if not g:
+        return (-180.0, -90.0, 180.0, 90.0)
+    l0, l1 = burst.line0 + burst.first_valid_line, burst.line0 + burst.last_valid_line
+    m = (g["line"] >= l0 - sw.lines_per_burst * 0.05) & (g["line"] <= l1 + sw.lines_per_burst * 0.05)
+    if m.sum() < 2:
+        m = np.ones_like(g["line"], bool)
+    return float(g["longitude"][m].min()), float(g["latitude"][m].min()), float(g["longitude"][m].max()), float(g["latitude"][m].max())
