@@ -85,7 +85,7 @@ class SafeSimConfig(BaseModel):
     first_sample: int = Field(1000, ge=0)
     n_samples: int = Field(1800, ge=64)
     along_track_jitter_lines: float = Field(0.3, ge=0, description="std of the between-date timing difference (lines)")
-    timing_error_lines: float = Field(0.03, ge=0, description="std of the annotation-vs-data timing error (lines), for ESD")
+    timing_error_lines: float = Field(0.01, ge=0, description="std of the annotation-vs-data timing error (lines), for ESD")
     ps_density: float = Field(0.004, gt=0, le=0.05, description="PS per reference pixel inside the DEM")
     ps_scr_db: tuple[float, float] = (18.0, 28.0)
     clutter_rms: float = Field(50.0, gt=0)
@@ -323,6 +323,14 @@ def simulate_safe_stack(out_dir: Path, config: SafeSimConfig | None = None, base
         tgt_t.append(tk)
         tgt_r.append(rk)
 
+    # expected interferometric phase after flat-earth/topography removal with the DEM:
+    # ref x conj(sec) x exp(-j 4 pi (R_k(DEM point) - R_ref) / lambda) = exp(j 4 pi (R_k_true - R_k_dem) / lambda)
+    P_dem = G.rdr2geo(t_ref_own, r_ref, h_dem, interps[ref])
+    model = np.zeros((n_ps, M))
+    for k in range(M):
+        _, rk_dem = G.geo2rdr(P_dem, interps[k], tgt_t[k])
+        model[:, k] = 4.0 * np.pi / lam * (tgt_r[k] - rk_dem)
+
     # truth bperp at the scene centre, relative to the reference
     s_ref_c = interps[ref].position(G.geo2rdr(p_c, interps[ref], t_c + delta[ref])[0])
     bperp_pairs = np.zeros(M)
@@ -418,6 +426,7 @@ def simulate_safe_stack(out_dir: Path, config: SafeSimConfig | None = None, base
         "ps_scr_db": scr_db,
         "ps_bperp_m": ps_bperp,
         "ps_range": r_ref,
+        "ps_phase_model": model,
         "ps_t": np.stack(tgt_t, axis=1),
         "ps_r": np.stack(tgt_r, axis=1),
     }

@@ -1,0 +1,240 @@
+"""The native interferogram-stack pipeline: Sentinel-1 IW SLC SAFEs to ``INSAR_<reference>/``.
+
+Order of work (one sub-swath, one polarisation):
+
+1. checks before any pixel is read: products of one track and mode, the sub-swath and
+   polarisation in each, bursts matched by burst id, orbits covering the scene (EOF from
+   ``--orbits`` if found, else the annotation), the DEM readable and covering the AOI, the AOI
+   inside the reference bursts;
+2. deburst plan of the AOI on the reference line grid (:mod:`snapstamps.ifg.deburst`);
+3. per reference burst: DEM-assisted geometry of every output pixel in the reference and in every
+   secondary (:func:`snapstamps.ifg.geocoding.grid_geometry`);
+4. per secondary: ESD in the burst overlaps (one azimuth shift per pair), then per burst
+   deramp / sinc resampling / reramp, the interferogram with flat-earth and topographic phase
+   removed; progress per pair and burst;
+5. StaMPS export (:mod:`snapstamps.ifg.export`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..ifg import geocoding as G
+from ..ifg.deburst import deburst_plan, plan_to_json
+from ..ifg.dem import open_dem
+from ..ifg.esd import esd_shift
+from ..ifg.interferogram import coregister, interferogram
+from ..ifg.orbits import OrbitInterpolator, StateVectors, find_eof, parse_eof, to_seconds
+from ..ifg.safe import Swath, open_swath
+from ..ifg.tops import local_doppler
+
+__all__ = ["IfgStackOptions", "run_ifg_stack"]
+
+
+@dataclass
+class IfgStackOptions:
+    reference: Path
+    secondaries: list[Path]
+    subswath: str
+    polarisation: str
+    bbox: tuple[float, float, float, float]
+    dem: Path
+    out: Path
+    orbits: Path | None = None
+    esd: bool = True
+    deramp: bool = True
+    taps: int = 16
+    geometry_step: int = 32
+    extra: dict = field(default_factory=dict)
+
+
+def _orbit_for(sw: Swath, orbit_dir: Path | None, log) -> StateVectors:
+    t0 = min(b.t0 for b in sw.bursts)
+    t1 = max(b.t0 + b.n_lines * sw.dt for b in sw.bursts)
+    if orbit_dir is not None:
+        if not Path(orbit_dir).is_dir():
+            raise InputError(f"{orbit_dir}: orbit folder not found")
+        start = sw.epoch + np.timedelta64(int(t0 * 1e9), "ns")
+        stop = sw.epoch + np.timedelta64(int(t1 * 1e9), "ns")
+        eof = find_eof(Path(orbit_dir), sw.info.mission, start, stop)
+        if eof is not None:
+            sv = parse_eof(eof, epoch=sw.epoch).crop(t0, t1, 120.0)
+            if not sv.covers(t0, t1, 3):
+                raise InputError(f"{eof}: the orbit file does not cover {sw.info.name} (too short: needs state vectors on both sides of the scene)")
+            log(f"orbit {sw.info.date}: {eof.name}")
+            return sv
+        log(f"orbit {sw.info.date}: no EOF file in {orbit_dir}, annotation orbit used")
+    if not sw.orbit.covers(t0, t1, 3):
+        raise InputError(f"{sw.info.name}: the annotation orbit does not cover the bursts")
+    return sw.orbit
+
+
+def _check_track(ref: Swath, sec: Swath) -> None:
+    a, b = ref.info, sec.info
+    if a.relative_orbit != b.relative_orbit or a.pass_direction != b.pass_direction:
+        raise InputError(f"{b.name}: relative orbit {b.relative_orbit} {b.pass_direction} differs from the reference ({a.relative_orbit} {a.pass_direction})")
+    if a.mode != b.mode:
+        raise InputError(f"{b.name}: mode {b.mode} differs from the reference ({a.mode})")
+    if a.date == b.date:
+        raise InputError(f"{b.name}: same date as the reference")
+
+
+def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = None) -> dict:
+    """Run the pipeline; returns a summary dict (``insar_dir``, ESD shifts, baselines, timings)."""
+    log = log or (lambda s: None)
+    t_start = time.perf_counter()
+    out = Path(opts.out)
+    cache = out / ".safe-cache"
+    # ---------------- 1. checks
+    ref = open_swath(opts.reference, opts.subswath, opts.polarisation, need_measurement=True, cache=cache)
+    secs = [open_swath(p, opts.subswath, opts.polarisation, need_measurement=True, cache=cache) for p in opts.secondaries]
+    for s in secs:
+        _check_track(ref, s)
+    dates = [s.info.date for s in secs]
+    if len(set(dates)) != len(dates):
+        raise InputError("two secondaries have the same date (slice assembly of one date is not supported by the native engine yet)")
+    ref_orbit = OrbitInterpolator(_orbit_for(ref, opts.orbits, log))
+    shifts = [float((np.datetime64(s.epoch, "ns") - np.datetime64(ref.epoch, "ns")).astype(np.int64)) * 1e-9 for s in secs]
+    sec_orbits = [OrbitInterpolator(_orbit_for(s, opts.orbits, log).rebase(ref.epoch)) for s in secs]
+    w, s_, e, n = opts.bbox
+    if not (w < e and s_ < n):
+        raise InputError(f"bbox {opts.bbox}: must be W S E N with W < E and S < N")
+    dem = open_dem(opts.dem, opts.bbox)
+    cov = dem.covers(opts.bbox)
+    if cov < 0.99:
+        raise InputError(f"{opts.dem}: the DEM covers only {100 * cov:.0f} % of the area of interest")
+    # AOI in reference radar coordinates
+    lon, lat = np.meshgrid(np.linspace(w, e, 15), np.linspace(s_, n, 15))
+    P = G.geodetic_to_ecef(lon, lat, dem.height(lon, lat))
+    b_mid = ref.bursts[len(ref.bursts) // 2]
+    t_aoi, r_aoi = G.geo2rdr(P, ref_orbit, np.full(lon.shape, b_mid.t0 + b_mid.n_lines * ref.dt / 2))
+    smp = (2.0 * r_aoi / G.SPEED_OF_LIGHT - ref.tau0) * ref.fs
+    t_lo = min(b.t0 + b.first_valid_line * ref.dt for b in ref.bursts)
+    t_hi = max(b.t0 + b.last_valid_line * ref.dt for b in ref.bursts)
+    s_lo = max(b.first_valid_sample for b in ref.bursts)
+    s_hi = min(b.last_valid_sample for b in ref.bursts)
+    if t_aoi.max() < t_lo or t_aoi.min() > t_hi or smp.max() < s_lo or smp.min() > s_hi:
+        raise InputError(f"bbox {opts.bbox}: the area of interest is outside the {opts.subswath} bursts of {ref.info.name}")
+    tmin, tmax = max(t_aoi.min(), t_lo), min(t_aoi.max(), t_hi)
+    s0 = int(max(math.floor(smp.min()), s_lo))
+    s1 = int(min(math.ceil(smp.max()), s_hi))
+    plan = deburst_plan(ref.bursts, ref.dt, tmin, tmax)
+    if not plan:
+        raise InputError(f"bbox {opts.bbox}: no reference burst line inside the area of interest")
+    for s in secs:
+        missing = [sg.burst_id for sg in plan if s.burst_by_id(sg.burst_id) is None]
+        if missing:
+            raise InputError(f"{s.info.name}: bursts {missing} of the reference are missing (no match by burst id)")
+    W = s1 - s0 + 1
+    L = sum(sg.n_lines for sg in plan)
+    log(f"reference {ref.info.date}, {len(secs)} secondaries, {len(plan)} bursts, AOI {L} lines x {W} samples")
+    samples = s0 + np.arange(W)
+    r_samples = ref.slant_range(samples)
+    lam = ref.wavelength
+
+    # ---------------- 3. geometry per burst segment (+ ESD overlap windows)
+    geo = []
+    for sg in plan:
+        b = ref.bursts[sg.burst_index]
+        tl = b.time(sg.burst_line0 + np.arange(sg.n_lines))
+        g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, sec_orbits, shifts, step=opts.geometry_step)
+        geo.append(g)
+    overlaps = []
+    if opts.esd and len(plan) > 1:
+        for a_, b_ in zip(plan[:-1], plan[1:]):
+            ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
+            j0 = bb.first_valid_line
+            j1 = int(math.floor((ba.t0 + ba.last_valid_line * ref.dt - bb.t0) / ref.dt))
+            if j1 - j0 < 8:
+                continue
+            lines_b = np.arange(j0, j1 + 1)
+            lines_a = np.rint((bb.time(lines_b) - ba.t0) / ref.dt).astype(np.int64)
+            tl = bb.time(lines_b)
+            g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, sec_orbits, shifts, step=opts.geometry_step)
+            m_a = ref.read_burst(ba, (int(lines_a[0]), int(lines_a[-1]) + 1), (s0, s1 + 1))
+            m_b = ref.read_burst(bb, (int(lines_b[0]), int(lines_b[-1]) + 1), (s0, s1 + 1))
+            df = local_doppler(ba.ramp, tl[:, None], ref.tau(samples)[None, :]) - local_doppler(bb.ramp, tl[:, None], ref.tau(samples)[None, :])
+            overlaps.append((a_, b_, g, m_a, m_b, df))
+
+    # master data per segment
+    m_data = [ref.read_burst(ref.bursts[sg.burst_index], (sg.burst_line0, sg.burst_line0 + sg.n_lines), (s0, s1 + 1)) for sg in plan]
+
+    def resample_sec(k: int, sec: Swath, burst_id: int, t_sec, r_sec, shift_s: float):
+        sb = sec.burst_by_id(burst_id)
+        t_own = t_sec - shifts[k] - shift_s
+        y = (t_own - sb.t0) / sec.dt
+        x = (2.0 * r_sec / G.SPEED_OF_LIGHT - sec.tau0) * sec.fs
+        m = opts.taps
+        l0 = max(0, int(math.floor(np.nanmin(y))) - m)
+        l1 = min(sb.n_lines, int(math.ceil(np.nanmax(y))) + m + 1)
+        c0 = max(0, int(math.floor(np.nanmin(x))) - m)
+        c1 = min(sec.n_samples, int(math.ceil(np.nanmax(x))) + m + 1)
+        if l1 <= l0 or c1 <= c0:
+            return np.zeros(y.shape, np.complex64)
+        win = sec.read_burst(sb, (l0, l1), (c0, c1))
+        return coregister(win, l0, c0, y, x, sb.time, sec.tau, sb.ramp if opts.deramp else None, opts.taps)
+
+    # ---------------- 4. pairs
+    results = []
+    for k, sec in enumerate(secs):
+        tp = time.perf_counter()
+        shift = 0.0
+        esd_info = []
+        if overlaps:
+            for it in range(2):
+                zs = []
+                for a_, b_, g, m_a, m_b, df in overlaps:
+                    s_a = resample_sec(k, sec, a_.burst_id, g["t_sec"][k], g["r_sec"][k], shift)
+                    s_b = resample_sec(k, sec, b_.burst_id, g["t_sec"][k], g["r_sec"][k], shift)
+                    i_a = m_a * np.conj(s_a)
+                    i_b = m_b * np.conj(s_b)
+                    d, coh = esd_shift(i_a, i_b, df)
+                    zs.append((d, coh, float(np.sum(np.abs(i_a * np.conj(i_b))))))
+                wsum = sum(z[2] * z[1] for z in zs) or 1.0
+                d = sum(z[0] * z[2] * z[1] for z in zs) / wsum
+                esd_info.append({"iteration": it, "shift_lines": d / ref.dt, "coherence": [z[1] for z in zs]})
+                shift += d
+            log(f"pair {ref.info.date}-{sec.info.date}: ESD azimuth shift {shift / ref.dt:+.4f} lines")
+        rslc, diff = [], []
+        for i, sg in enumerate(plan):
+            g = geo[i]
+            s_img = resample_sec(k, sec, sg.burst_id, g["t_sec"][k], g["r_sec"][k], shift)
+            rslc.append(s_img)
+            diff.append(interferogram(m_data[i], s_img, r_samples[None, :], g["r_sec"][k], lam))
+            log(f"pair {ref.info.date}-{sec.info.date}: burst {sg.burst_id} done ({i + 1}/{len(plan)})")
+        results.append({"date": sec.info.date, "rslc": np.vstack(rslc), "diff": np.vstack(diff), "esd_shift_lines": shift / ref.dt, "esd": esd_info, "seconds": time.perf_counter() - tp})
+
+    # ---------------- 5. export
+    from ..ifg.export import export_stamps
+
+    lon_a = np.vstack([g["lon"] for g in geo])
+    lat_a = np.vstack([g["lat"] for g in geo])
+    hgt_a = np.vstack([g["hgt"] for g in geo])
+    t_out = np.concatenate([ref.bursts[sg.burst_index].time(sg.burst_line0 + np.arange(sg.n_lines)) for sg in plan])
+    insar, bases = export_stamps(out, ref, secs, sec_orbits, shifts, ref_orbit, np.vstack(m_data), results, lon_a, lat_a, hgt_a, t_out, r_samples)
+    summary = {
+        "insar_dir": str(insar),
+        "reference": ref.info.name,
+        "subswath": opts.subswath,
+        "polarisation": opts.polarisation,
+        "first_sample": s0,
+        "n_samples": W,
+        "n_lines": L,
+        "deburst": plan_to_json(plan),
+        "pairs": [
+            {"secondary": s.info.name, "date": str(r["date"]), "esd_shift_lines": r["esd_shift_lines"], "esd": r["esd"], "seconds": r["seconds"], **bases[i]}
+            for i, (s, r) in enumerate(zip(secs, results))
+        ],
+        "seconds": time.perf_counter() - t_start,
+        "deramp": opts.deramp,
+    }
+    (out / "ifg_stack.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary
