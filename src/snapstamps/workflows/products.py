@@ -56,7 +56,9 @@ def _write_xy(path: Path, columns: list[np.ndarray], fmt: str) -> None:
     _atomic_write(path, lambda tmp: np.savetxt(tmp, data, fmt=fmt))
 
 
-def compute_point_table(run: "PsiRun") -> tuple[pd.DataFrame, dict[str, Any]]:
+def compute_point_table(
+    run: "PsiRun", backend: str = "native", software: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Velocities, displacements and attributes of every PS, as a table plus metadata."""
     from ..psi.scla import SclaResult
     from ..psi.unwrap import UnwrapResult
@@ -113,7 +115,7 @@ def compute_point_table(run: "PsiRun") -> tuple[pd.DataFrame, dict[str, Any]]:
 
     ref_ll = st.lonlat[ref] if ref.any() else np.zeros((0, 2))
     meta = {
-        "software": {"name": "snapstamps", "version": __version__, "backend": "native"},
+        "software": {"name": "snapstamps", "version": __version__, "backend": backend, **(software or {})},
         "conventions": {
             "velocity": "mean LOS velocity, mm/yr, positive toward the satellite",
             "displacement": "LOS displacement relative to the master date, mm, positive toward the satellite",
@@ -172,10 +174,15 @@ def write_geoparquet(table: pd.DataFrame, path: Path) -> None:
     _atomic_write(path, lambda tmp: pq.write_table(tbl, tmp))
 
 
-def write_products(run: "PsiRun") -> dict[str, str]:
-    """Write every product of a finished run; return their paths by name."""
+def write_products(
+    run: "PsiRun", backend: str = "native", software: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """Write every product of a finished run; return their paths by name.
+
+    ``backend`` (and any ``software`` details) are recorded in ``psi_metadata.json``.
+    """
     out = run.out_dir
-    table, meta = compute_point_table(run)
+    table, meta = compute_point_table(run, backend, software)
     lon, lat = table["longitude"].to_numpy(), table["latitude"].to_numpy()
     v = table["mean_velocity"].to_numpy()
     files: dict[str, str] = {}

@@ -18,7 +18,6 @@ ifg_std.  Missing optional files fall back to neutral values (e.g. NaN amplitude
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -197,11 +196,4 @@ def write_native_products(out_dir: Path, params: PsiParams, insar_dir: Path | No
     })
     run = PsiRun(out_dir=Path(out_dir), params=params, insar_dir=insar_dir, show_progress=False,
                  adaptations=list(adaptations or []))
-    files = products.write_products(run)
-    meta_path = Path(out_dir) / "psi_metadata.json"
-    meta = json.loads(meta_path.read_text())
-    meta["software"]["backend"] = "stamps"
-    if extra_meta:
-        meta["software"].update(extra_meta)
-    write_json(meta_path, meta)
-    return files
+    return products.write_products(run, backend="stamps", software=extra_meta)
