@@ -13,7 +13,7 @@ pytest.importorskip("matplotlib")
 rasterio = pytest.importorskip("rasterio")
 
 from snapstamps.quicklooks import Asset, make_quicklooks  # noqa: E402
-from snapstamps.rasters import make_rasters, validate_cog  # noqa: E402
+from snapstamps.rasters import validate_cog  # noqa: E402
 from snapstamps.report import make_job_outputs  # noqa: E402
 from snapstamps.viewer import load_result  # noqa: E402
 from snapstamps.viewer.result import scene_bperp  # noqa: E402

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 from snapstamps.psi.config import PsiParams
 from snapstamps.psi.scla import SclaResult, calc_scla, smooth_scla

@@ -13,7 +13,6 @@ import base64
 import functools
 import http.server
 import re
-import shutil
 import threading
 from pathlib import Path
 

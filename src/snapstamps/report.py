@@ -10,7 +10,6 @@ can be moved or served as it is.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import math
