@@ -87,6 +87,20 @@ def _check_track(ref: Swath, sec: Swath) -> None:
         raise InputError(f"{b.name}: same date as the reference")
 
 
+def _aoi_check(ref: Swath, ref_orbit, opts) -> None:
+    """AOI against the burst extents at height 0 (before the DEM is read)."""
+    w, s_, e, n = opts.bbox
+    lon, lat = np.meshgrid(np.linspace(w, e, 5), np.linspace(s_, n, 5))
+    P = G.geodetic_to_ecef(lon, lat, np.zeros_like(lon))
+    b_mid = ref.bursts[len(ref.bursts) // 2]
+    t, r = G.geo2rdr(P, ref_orbit, np.full(lon.shape, b_mid.t0 + b_mid.n_lines * ref.dt / 2))
+    smp = (2.0 * r / G.SPEED_OF_LIGHT - ref.tau0) * ref.fs
+    t_lo = min(b.t0 + b.first_valid_line * ref.dt for b in ref.bursts)
+    t_hi = max(b.t0 + b.last_valid_line * ref.dt for b in ref.bursts)
+    if not np.isfinite(t).all() or t.max() < t_lo or t.min() > t_hi or smp.max() < 0 or smp.min() > ref.n_samples:
+        raise InputError(f"bbox {opts.bbox}: the area of interest is outside the {opts.subswath} bursts of {ref.info.name}")
+
+
 def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = None) -> dict:
     """Run the pipeline; returns a summary dict (``insar_dir``, ESD shifts, baselines, timings)."""
     log = log or (lambda s: None)
@@ -107,6 +121,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     w, s_, e, n = opts.bbox
     if not (w < e and s_ < n):
         raise InputError(f"bbox {opts.bbox}: must be W S E N with W < E and S < N")
+    _aoi_check(ref, ref_orbit, opts)
     dem = open_dem(opts.dem, opts.bbox)
     cov = dem.covers(opts.bbox)
     if cov < 0.99:
