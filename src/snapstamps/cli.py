@@ -147,6 +147,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .backends.cli import add_psi_backend_option
     from .backends.cli import add_subcommands as add_backend_subcommands
+    from .ifg.cli import add_simulate_safe
+    from .ifg.cli import add_subcommands as add_ifg_subcommands
     from .service.cli import add_subcommands as add_service_subcommands
     from .viewer.cli import add_subcommands as add_viewer_subcommands
 
@@ -190,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     pp.set_defaults(func=cmd_psi_params)
 
     add_backend_subcommands(sub)
+    add_ifg_subcommands(sub)
+    add_simulate_safe(simsub)
     add_viewer_subcommands(sub)
     add_service_subcommands(sub)
 

@@ -89,7 +89,11 @@ def run_ifg_backend(cfg) -> Path:  # cfg: IfgStackConfig
         backend = "snap" if snap_available(cfg) else "native"
     if backend == "snap":
         return run_snap_stack(cfg)
-    raise ParameterError("the native ifg-stack engine is not in this release; install SNAP and use --backend snap")
+    from pathlib import Path as _Path
+
+    raise ParameterError(
+        f"backend {backend!r} is not run from here; use `snapstamps ifg-stack --backend native` for {_Path(cfg.out)}"
+    )
 
 
 def cmd_ifg_stack(args: argparse.Namespace) -> int:

@@ -23,6 +23,8 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--dem", required=True, type=Path, help="DEM GeoTIFF (any CRS; geoid heights converted)")
     p.add_argument("--orbits", type=Path, default=None, help="folder of EOF orbit files (POEORB/RESORB)")
     p.add_argument("--no-esd", action="store_true", help="skip Enhanced Spectral Diversity")
+    p.add_argument("--backend", choices=["native", "snap", "auto"], default="native",
+                   help="native (default) = this package's engine; snap = SNAP gpt graphs; auto = snap when gpt is found")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=_run_ifg_stack)
 
@@ -62,8 +64,28 @@ def _run_overview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _snap_config(args: argparse.Namespace):
+    """The SNAP backend's configuration for the same command-line options."""
+    from ..ifg.config import IfgStackConfig
+
+    return IfgStackConfig.build(
+        reference=[str(args.reference)], secondaries=[str(s) for s in args.secondary],
+        subswaths=[args.subswath], polarisation=args.polarisation, bbox=tuple(args.bbox),
+        dem=str(args.dem), orbits_dir=str(args.orbits) if args.orbits else None,
+        esd=False if args.no_esd else None, out=str(args.out), backend="snap",
+    )
+
+
 def _run_ifg_stack(args: argparse.Namespace) -> int:
     from ..workflows.ifg_stack import IfgStackOptions, run_ifg_stack
+
+    if args.backend != "native":
+        from ..backends.snap import run_snap_stack, snap_available
+
+        cfg = _snap_config(args)
+        if args.backend == "snap" or snap_available(cfg):
+            print(run_snap_stack(cfg))
+            return 0
 
     opts = IfgStackOptions(
         reference=args.reference,
