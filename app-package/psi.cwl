@@ -66,6 +66,11 @@ $graph:
     id: '#psi/stack'
   - type:
     - 'null'
+    - string
+    label: XYZ tile URL template for the web viewer's background (default the stack DEM's hillshade)
+    id: '#psi/tiles_url'
+  - type:
+    - 'null'
     - float
     label: unwrap_grid_size (m)
     id: '#psi/unwrap_grid_size'
@@ -119,6 +124,8 @@ $graph:
     id: '#psi/prep'
   - run: '#stac-catalog'
     in:
+    - source: '#psi/quicklooks/quicklooks'
+      id: '#psi/publish/quicklooks'
     - source: '#psi/merged/result'
       id: '#psi/publish/result'
     - source: '#psi/stack'
@@ -127,6 +134,15 @@ $graph:
     out:
     - '#psi/publish/catalog'
     id: '#psi/publish'
+  - run: '#psi-quicklooks'
+    in:
+    - source: '#psi/merged/result'
+      id: '#psi/quicklooks/result'
+    - source: '#psi/tiles_url'
+      id: '#psi/quicklooks/tiles_url'
+    out:
+    - '#psi/quicklooks/quicklooks'
+    id: '#psi/quicklooks'
   https://schema.org/softwareVersion: 0.1.0
   https://schema.org/name: snapstamps psi
   https://schema.org/description: Sentinel-1 Persistent Scatterer Interferometry (StaMPS PSI, native backend)
@@ -405,13 +421,59 @@ $graph:
       glob: work
     id: '#psi-prep/psi-prep/work'
 - class: CommandLineTool
+  id: '#psi-quicklooks'
+  label: quicklooks, velocity COGs, job report and web viewer of a psi result
+  doc: |
+    `snapstamps quicklooks RESULT --out quicklooks`: the quicklook PNGs (velocity map with its
+    colour bar, thumbnail, baseline plot, temporal-coherence histogram), the mean-velocity
+    Cloud-Optimized GeoTIFFs (PS grid and 100 m), the one-page HTML report, the static web
+    viewer (viewer/index.html) and assets.json (their STAC roles, media types and proj/raster
+    fields), which the stac-catalog step publishes. Reads the result directory only.
+  hints:
+  - dockerPull: ghcr.io/snapstamps/snapstamps:0.1.0
+    class: DockerRequirement
+  - coresMin: 1
+    coresMax: 1
+    ramMin: 2048
+    outdirMin: 2048
+    class: ResourceRequirement
+  baseCommand:
+  - snapstamps
+  - --quiet
+  - quicklooks
+  arguments:
+  - position: 2
+    prefix: --out
+    valueFrom: quicklooks
+  inputs:
+  - type: Directory
+    doc: psi processing directory after step 7 or 8 (ps_points.*, psi_metadata.json, stack.json)
+    inputBinding:
+      position: 1
+    id: '#psi-quicklooks/psi-quicklooks/result'
+  - type:
+    - 'null'
+    - string
+    doc: XYZ tile URL template for the viewer background (default the hillshade of the stack DEM)
+    inputBinding:
+      position: 3
+      prefix: --tiles
+    id: '#psi-quicklooks/psi-quicklooks/tiles_url'
+  outputs:
+  - type: Directory
+    outputBinding:
+      glob: quicklooks
+    id: '#psi-quicklooks/psi-quicklooks/quicklooks'
+- class: CommandLineTool
   id: '#stac-catalog'
   label: STAC catalog of a psi result
   doc: |
     Publishes the products of a psi processing directory as a self-contained STAC catalog
     (`snapstamps stac catalog RESULT --out catalog`): catalog.json, an item for the point
-    products (CSV, GeoParquet, metadata), one for the StaMPS text exports, and one for rasters
-    and quicklooks when the run made them. The catalog directory is the stage-out directory.
+    products (CSV, GeoParquet, metadata) with the quicklooks (roles thumbnail, overview, visual),
+    one for the StaMPS text exports, one for the velocity COGs (proj/raster fields), the job
+    report (report.html) and the web viewer (viewer/index.html) linked from the catalog and every
+    item, when the quicklooks step made them. The catalog directory is the stage-out directory.
   requirements:
   - class: InlineJavascriptRequirement
   hints:
@@ -446,6 +508,14 @@ $graph:
       position: 3
       prefix: --polarisation
     id: '#stac-catalog/stac-catalog/polarisation'
+  - type:
+    - 'null'
+    - Directory
+    doc: output of psi-quicklooks (quicklooks, COGs, report, viewer and their assets.json)
+    inputBinding:
+      position: 3
+      prefix: --quicklooks
+    id: '#stac-catalog/stac-catalog/quicklooks'
   - type: Directory
     doc: psi processing directory after step 7 or 8
     inputBinding:

@@ -58,6 +58,9 @@ inputs:
   parameters:
     type: string[]?
     label: other StaMPS parameters as NAME=VALUE
+  tiles_url:
+    type: string?
+    label: XYZ tile URL template for the web viewer's background (default the stack DEM's hillshade)
 outputs:
   catalog:
     type: Directory
@@ -89,10 +92,17 @@ steps:
       patch_dirs: patch/patch_dir
       adaptations: patch/adaptations
     out: [result]
+  quicklooks:
+    run: tools/psi-quicklooks.cwl
+    in:
+      result: merged/result
+      tiles_url: tiles_url
+    out: [quicklooks]
   publish:
     run: tools/stac-catalog.cwl
     in:
       result: merged/result
+      quicklooks: quicklooks/quicklooks
       stack_reference:
         source: stack
         valueFrom: $(self.basename)

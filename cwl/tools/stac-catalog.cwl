@@ -5,8 +5,10 @@ label: STAC catalog of a psi result
 doc: |
   Publishes the products of a psi processing directory as a self-contained STAC catalog
   (`snapstamps stac catalog RESULT --out catalog`): catalog.json, an item for the point
-  products (CSV, GeoParquet, metadata), one for the StaMPS text exports, and one for rasters
-  and quicklooks when the run made them. The catalog directory is the stage-out directory.
+  products (CSV, GeoParquet, metadata) with the quicklooks (roles thumbnail, overview, visual),
+  one for the StaMPS text exports, one for the velocity COGs (proj/raster fields), the job
+  report (report.html) and the web viewer (viewer/index.html) linked from the catalog and every
+  item, when the quicklooks step made them. The catalog directory is the stage-out directory.
 requirements:
   InlineJavascriptRequirement: {}
 hints:
@@ -35,6 +37,10 @@ inputs:
   polarisation:
     type: string?
     inputBinding: {position: 3, prefix: --polarisation}
+  quicklooks:
+    type: Directory?
+    doc: output of psi-quicklooks (quicklooks, COGs, report, viewer and their assets.json)
+    inputBinding: {position: 3, prefix: --quicklooks}
 outputs:
   catalog:
     type: Directory

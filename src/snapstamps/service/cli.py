@@ -4,7 +4,7 @@
 
     snapstamps serve [--host 127.0.0.1] [--port 5000] [--config processes/pygeoapi-config.yml] [--data-dir DIR]
     snapstamps stac validate CATALOG [--schemas DIR]
-    snapstamps stac catalog RESULT_DIR --out DIR [--id ID] [--stack REF] [--polarisation VV] [--swath IW2]
+    snapstamps stac catalog RESULT_DIR --out DIR [--id ID] [--stack REF] [--polarisation VV] [--swath IW2] [--quicklooks DIR]
     snapstamps stac stack-catalog INSAR_DIR [...] --out DIR [--swath IW2 ...] [--polarisation VV]
     snapstamps stac resolve-stack STACK [--swath IW2]
     snapstamps stac search URL [--collection C] [--bbox W S E N] [--datetime I] [--relative-orbit N] [--max-items N]
@@ -46,7 +46,8 @@ def cmd_stac_catalog(args: argparse.Namespace) -> int:
     from ..stac.psi import build_psi_catalog
 
     path = build_psi_catalog(Path(args.result_dir), Path(args.out), catalog_id=args.id, stack_ref=args.stack,
-                             polarisation=args.polarisation, swath=args.swath)
+                             polarisation=args.polarisation, swath=args.swath,
+                             quicklooks_dir=Path(args.quicklooks) if args.quicklooks else None)
     print(path)
     return 0
 
@@ -118,6 +119,8 @@ def add_subcommands(subparsers: Any) -> None:
     c.add_argument("--stack", help="the input stack reference, recorded as a derived_from link")
     c.add_argument("--polarisation", help="sar:polarizations of the stack (e.g. VV)")
     c.add_argument("--swath", help="sar:beam_ids of the stack (e.g. IW2)")
+    c.add_argument("--quicklooks", help="folder written by `snapstamps quicklooks RESULT_DIR --out DIR` "
+                                        "(default: RESULT_DIR when it holds assets.json)")
     c.set_defaults(func=cmd_stac_catalog)
 
     k = ss.add_parser("stack-catalog", help="write a stack catalog for INSAR_<master> directories")

@@ -20,7 +20,9 @@ What it adds to pygeoapi 0.21's ``TinyDBManager``:
 
 Settings (``server.manager`` in the pygeoapi configuration): ``connection`` (TinyDB file),
 ``output_dir`` (result documents), ``jobs_dir``, ``catalogs_dir`` (published STAC catalogs),
-``app_package_dir``, ``runner`` and ``runner_args``.
+``app_package_dir``, ``runner`` and ``runner_args``, ``public_url`` (base of the ``http`` hrefs
+of job results, set by ``snapstamps serve``) and ``stage_out`` (``s3://bucket/prefix``: results
+are also uploaded to ``prefix/<job id>/``, see :mod:`.staging`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class SnapstampsManager(TinyDBManager):
         self.app_package_dir = Path(manager_def.get("app_package_dir") or default_pkg)
         self.runner = manager_def.get("runner") or "cwltool"
         self.runner_args = list(manager_def.get("runner_args") or ["--no-container"])
+        self.public_url = str(manager_def.get("public_url") or "").rstrip("/") or None
+        self.stage_out = str(manager_def.get("stage_out") or "").rstrip("/") or None
         for d in (self.jobs_dir, self.catalogs_dir, self.output_dir):
             if d is not None:
                 Path(d).mkdir(parents=True, exist_ok=True)
@@ -117,6 +121,8 @@ class SnapstampsManager(TinyDBManager):
             "db": str(Path(self.connection).resolve()),
             "output_dir": str(Path(self.output_dir).resolve()),
             "catalogs_dir": str(self.catalogs_dir.resolve()),
+            "stage_in": processor.stage_in(data),
+            "stage_out": f"{self.stage_out}/{job_id}" if self.stage_out else None,
         }
         (job_dir / "job.json").write_text(json.dumps(spec, indent=2))
         now = get_current_datetime()
@@ -137,6 +143,40 @@ class SnapstampsManager(TinyDBManager):
         body = {"jobID": job_id, "processID": pid, "type": "process", "status": JobStatus.accepted.value,
                 "message": "accepted", "progress": 0, "created": now}
         return job_id, "application/json", body, JobStatus.accepted, {"Preference-Applied": "respond-async"}
+
+    # ------------------------------------------------------------------ results
+    def get_job_result(self, job_id: str) -> tuple:
+        """The result document, its ``file://`` hrefs into the job's catalog turned into ``http`` URLs.
+
+        The stored document keeps local ``file://`` hrefs (valid whatever the server's address);
+        what clients get points at the read-only routes of :mod:`.files`:
+        ``{public_url}/jobs/<id>/files/<path>`` and ``{public_url}/jobs/<id>/viewer/...``.
+        """
+        res = super().get_job_result(job_id)
+        if len(res) == 2 and isinstance(res[1], dict) and self.public_url:
+            return res[0], self.http_outputs(job_id, res[1])
+        return res
+
+    def http_outputs(self, job_id: str, outputs: dict[str, Any]) -> dict[str, Any]:
+        """``outputs`` with hrefs of files in ``catalogs_dir/<job_id>`` replaced by the server's URLs."""
+        from urllib.parse import quote, unquote, urlparse
+
+        base = (self.catalogs_dir / job_id).resolve()
+        out: dict[str, Any] = {}
+        for key, val in outputs.items():
+            if isinstance(val, dict) and str(val.get("href", "")).startswith("file://"):
+                path = Path(unquote(urlparse(val["href"]).path))
+                try:
+                    rel = path.resolve().relative_to(base).as_posix()
+                except ValueError:
+                    out[key] = val
+                    continue
+                root = f"{self.public_url}/jobs/{quote(job_id)}"
+                href = f"{root}/viewer/{quote(rel[7:])}" if rel.startswith("viewer/") else f"{root}/files/{quote(rel)}"
+                out[key] = {**val, "href": href}
+            else:
+                out[key] = val
+        return out
 
     # ------------------------------------------------------------------ restart safety
     def _worker_pid(self, job_id: str) -> int | None:
@@ -199,8 +239,20 @@ class SnapstampsManager(TinyDBManager):
         job_dir = self.jobs_dir / job_id
         if pid is not None and pid_alive(pid, marker=str(job_dir)):
             kill_group(pid)
+        staged = None
+        try:
+            staged = json.loads((job_dir / "job.json").read_text()).get("stage_out")
+        except (OSError, ValueError):
+            pass
         shutil.rmtree(job_dir, ignore_errors=True)
         shutil.rmtree(self.catalogs_dir / job_id, ignore_errors=True)
+        if staged:  # the job's copy in the stage-out bucket goes too (best effort)
+            try:
+                from .staging import delete_prefix
+
+                delete_prefix(staged)
+            except Exception:  # noqa: BLE001 - never fail a dismiss on the bucket
+                pass
         location = job.get("location")
         if location and not Path(location).exists():
             self.update_job(job_id, {"location": None})

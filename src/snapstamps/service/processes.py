@@ -58,6 +58,10 @@ class SnapstampsProcessor(BaseProcessor):
     def check_inputs(self, data: dict[str, Any]) -> None:
         """Checks the JSON schema cannot express (e.g. that a path exists); raise InvalidInputError."""
 
+    def stage_in(self, data: dict[str, Any]) -> dict[str, str]:
+        """Inputs the worker must download before running the CWL (``{input: s3:// URL}``)."""
+        return {}
+
     def cwl_inputs(self, data: dict[str, Any]) -> dict[str, Any]:
         """The CWL job object of a validated execute request."""
         raise NotAvailableError(user_msg=f"process {self.metadata['id']} does not run as a CWL job")
@@ -84,12 +88,16 @@ class PsiProcessor(SnapstampsProcessor):
     app_package = "psi.cwl#psi"
 
     def check_inputs(self, data: dict[str, Any]) -> None:
-        """The stack must resolve to a local INSAR_<master> directory."""
+        """The stack must resolve to a local INSAR_<master> directory, or be readable on S3."""
         from ..stac.stack import StackError, resolve_stack
+        from .staging import StagingError, check_stack_ref, is_s3
 
         try:
-            resolve_stack(data["stack"])
-        except StackError as exc:
+            if is_s3(data["stack"]):
+                check_stack_ref(data["stack"])
+            else:
+                resolve_stack(data["stack"])
+        except (StackError, StagingError) as exc:
             raise InvalidInputError(user_msg=f"input 'stack': {exc}") from exc
         params = data.get("parameters") or {}
         from ..errors import ParameterError
@@ -100,11 +108,23 @@ class PsiProcessor(SnapstampsProcessor):
         except (ParameterError, ValueError) as exc:
             raise InvalidInputError(user_msg=f"input 'parameters': {exc}") from exc
 
-    def cwl_inputs(self, data: dict[str, Any]) -> dict[str, Any]:
-        """CWL job of the psi workflow; the stack is resolved to its INSAR_<master> directory."""
-        from ..stac.stack import resolve_stack
+    def stage_in(self, data: dict[str, Any]) -> dict[str, str]:
+        """An ``s3://`` stack is staged in by the worker."""
+        from .staging import is_s3
 
-        job: dict[str, Any] = {"stack": {"class": "Directory", "path": str(resolve_stack(data["stack"]))}}
+        return {"stack": data["stack"]} if is_s3(data["stack"]) else {}
+
+    def cwl_inputs(self, data: dict[str, Any]) -> dict[str, Any]:
+        """CWL job of the psi workflow; a local stack is resolved to its INSAR_<master> directory.
+
+        An ``s3://`` stack is left out here: the worker stages it in and fills ``stack`` in.
+        """
+        from ..stac.stack import resolve_stack
+        from .staging import is_s3
+
+        job: dict[str, Any] = {}
+        if not is_s3(data["stack"]):
+            job["stack"] = {"class": "Directory", "path": str(resolve_stack(data["stack"]))}
         for key in ("amplitude_dispersion", "patches", "reference_area", "unwrap_grid_size", "weed_standard_dev"):
             if data.get(key) is not None:
                 job[key] = data[key]

@@ -4,9 +4,14 @@
 ``${SNAPSTAMPS_*}`` variables filled in, relative paths made absolute) into the data directory,
 writes the OpenAPI document next to it and sets ``PYGEOAPI_CONFIG`` / ``PYGEOAPI_OPENAPI``;
 :func:`serve` then runs pygeoapi's Flask application with a threaded Werkzeug server (no debugger,
-no reloader; pygeoapi's own ``serve`` command forces ``debug=True``).  For production, run
-``gunicorn pygeoapi.flask_app:APP`` with the same two variables (one worker process is enough:
-jobs run in their own processes).
+no reloader; pygeoapi's own ``serve`` command forces ``debug=True``), with the read-only routes of
+:mod:`.files` (each job's catalog files, report and viewer) added.  For production, run
+``gunicorn snapstamps.service.wsgi:application`` with the same two variables (one worker process
+is enough: jobs run in their own processes).
+
+Settings added to ``server.manager``: ``public_url`` (the server's ``url``, for the ``http`` hrefs
+of job results) and ``stage_out`` (``s3://bucket/prefix``: every job's catalog is also uploaded
+to ``prefix/<job id>/``; default ``$SNAPSTAMPS_STAGE_OUT``, unset = no stage-out).
 """
 
 from __future__ import annotations
@@ -51,6 +56,12 @@ def prepare(host: str = "127.0.0.1", port: int = 5000, config: Path | None = Non
         proc = res.get("processor", {}) if res.get("type") == "process" else {}
         if proc.get("description") and not Path(proc["description"]).is_absolute():
             proc["description"] = str((base / proc["description"]).resolve())
+    mgr.setdefault("catalogs_dir", str(Path(mgr["connection"]).parent / "catalogs"))
+    mgr["public_url"] = str(cfg["server"]["url"]).rstrip("/")
+    if not mgr.get("stage_out") and os.environ.get("SNAPSTAMPS_STAGE_OUT"):
+        mgr["stage_out"] = os.environ["SNAPSTAMPS_STAGE_OUT"]
+    if mgr.get("stage_out") and not str(mgr["stage_out"]).startswith("s3://"):
+        raise ValueError(f"server.manager.stage_out: {mgr['stage_out']}: expected s3://bucket/prefix")
     cfg["server"]["bind"]["port"] = int(cfg["server"]["bind"]["port"])
     cfg_path = data_dir / "pygeoapi-config.yml"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
@@ -67,7 +78,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, config: Path | None = None,
     prepare(host, port, config, data_dir)
     from werkzeug.serving import run_simple
 
-    from pygeoapi.flask_app import APP
+    from .wsgi import application as APP
 
     print(f"snapstamps service on http://{host}:{port} (config {os.environ['PYGEOAPI_CONFIG']})", flush=True)
     run_simple(host, port, APP, threaded=True, use_reloader=False, use_debugger=False)

@@ -8,6 +8,11 @@ keeps the job's status, progress (percent) and current step up to date in the jo
 at the end publishes the STAC catalog atomically (one rename into ``catalogs_dir/<job id>``)
 before writing the result document and marking the job successful.  Any failure marks the
 job failed with the reason and the runner's last log lines.
+
+With S3 (:mod:`.staging`): inputs listed in ``stage_in`` (an ``s3://`` stack) are downloaded into
+``JOB_DIR/stage-in/`` before the runner starts; with ``stage_out`` the catalog is uploaded to
+``s3://bucket/prefix/<job id>/`` (``catalog.json`` last) *before* the local publication, and a
+failed upload leaves neither a local catalog nor objects in the bucket.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ STEP_PROGRESS: dict[str, tuple[int, str]] = {
     "prep": (10, "step 0: prep (candidates, patches)"),
     "patch": (30, "steps 1-4 per patch"),
     "merged": (60, "steps 5-8 and products"),
+    "quicklooks": (80, "quicklooks, velocity COGs, report and web viewer"),
     "publish": (90, "STAC catalog"),
     "pair": (10, "coregistration and interferograms"),
     "gather": (85, "stack catalog"),
@@ -130,6 +136,18 @@ def run(job_dir: Path) -> int:
     job.update(status=JobStatus.running.value, started=get_current_datetime(), progress=5,
                message="running: starting the CWL runner")
     try:
+        for name, url in (spec.get("stage_in") or {}).items():
+            from ..stac.stack import StackError
+            from .staging import StagingError, stage_in_stack
+
+            job.step(5, f"staging in {name} from {url}")
+            try:
+                local = stage_in_stack(url, job_dir / "stage-in")
+            except (StagingError, StackError) as exc:
+                raise RuntimeError(f"stage-in of input '{name}' failed: {exc}") from None
+            spec["cwl_inputs"][name] = {"class": "Directory", "path": str(local)}
+            if stopping:
+                return 143
         (job_dir / "cwl-job.json").write_text(json.dumps(spec["cwl_inputs"], indent=2))
         (job_dir / "tmp").mkdir(exist_ok=True)
         env = dict(os.environ, PATH=runner_path(job_dir))
@@ -160,8 +178,26 @@ def run(job_dir: Path) -> int:
         out_dir = result.get("catalog") or result.get("stack")
         if not out_dir or not Path(out_dir["path"], "catalog.json").is_file():
             raise RuntimeError("the workflow finished without a STAC catalog")
+        staged = None
+        if spec.get("stage_out"):
+            from .staging import StagingError, stage_out
+
+            job.step(92, f"staging out to {spec['stage_out']}/")
+            try:
+                staged = stage_out(Path(out_dir["path"]), spec["stage_out"])
+            except StagingError as exc:
+                raise RuntimeError(str(exc)) from None
         job.step(95, "publishing the catalog")
-        outputs = publish(Path(out_dir["path"]), Path(spec["catalogs_dir"]) / job.id)
+        try:
+            outputs = publish(Path(out_dir["path"]), Path(spec["catalogs_dir"]) / job.id)
+        except BaseException:
+            if staged:
+                from .staging import delete_prefix
+
+                delete_prefix(spec["stage_out"])
+            raise
+        if staged:
+            outputs["staged_catalog"] = {"href": staged, "type": "application/json"}
         loc = Path(spec["output_dir"]) / f"{spec['process_id']}-{job.id}"
         tmp = loc.with_suffix(".tmp")
         tmp.write_text(json.dumps(outputs, indent=2))

@@ -21,6 +21,7 @@ EXT: dict[str, str] = {
     "product": "https://stac-extensions.github.io/product/v1.0.0/schema.json",
     "file": "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "insar": "https://stac-extensions.github.io/insar/v1.0.0/schema.json",
+    "raster": "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
 }
 
 #: Sentinel-1 C-band centre frequency (GHz).

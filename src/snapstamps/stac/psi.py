@@ -123,13 +123,139 @@ def _glob(result_dir: Path, patterns: tuple[str, ...]) -> list[Path]:
     return list(seen)
 
 
+#: Relation types of the catalog and item links to the job report and the web viewer.
+REPORT_REL = "describedby"
+VIEWER_REL = "preview"
+#: Where the report and the viewer folder go in a published catalog (relative to catalog.json).
+REPORT_HREF = "report.html"
+VIEWER_HREF = "viewer/index.html"
+
+
+def _rewrite_links(text: str, report_src: Path, placed: dict[Path, str], report_rel: str) -> str:
+    """Point the report's ``href``/``src`` attributes at where their targets are in the catalog.
+
+    ``placed`` maps source files (resolved) to catalog-relative paths; the report itself goes
+    to ``report_rel``.  A target is found by its resolved path, else by a unique file name.
+    Targets not in the catalog are left as they are.
+    """
+    import html as _html
+    import os
+    import posixpath
+
+    by_name: dict[str, list[str]] = {}
+    for src, rel in placed.items():
+        if not rel.startswith("viewer/") or rel == VIEWER_HREF:
+            by_name.setdefault(src.name, []).append(rel)
+    base = posixpath.dirname(report_rel)
+
+    def repl(m: re.Match[str]) -> str:
+        attr, raw = m.group(1), _html.unescape(m.group(2))
+        if "://" in raw or raw.startswith(("#", "/", "data:", "mailto:")):
+            return m.group(0)
+        target = placed.get(Path(os.path.normpath(report_src.parent / raw)).resolve())
+        if target is None:
+            names = by_name.get(Path(raw).name, [])
+            if raw.endswith(VIEWER_HREF):
+                names = [VIEWER_HREF]
+            target = names[0] if len(names) == 1 else None
+        if target is None:
+            return m.group(0)
+        new = posixpath.relpath(target, base or ".")
+        return f"{attr}='{_html.escape(new)}'"
+
+    return re.sub(r"\b(href|src)='([^']*)'", repl, text)
+
+
+def _attach_job_outputs(cat: Any, points: Any, geom: dict[str, Any], bbox: list[float], when: dt.datetime,
+                        common: dict[str, Any], base_ext: list[str], extras: Path, result_dir: Path,
+                        files: dict[str, Path], texts: dict[str, str]) -> Any:
+    """Attach what ``snapstamps quicklooks`` wrote (listed in ``extras/assets.json``) to the catalog.
+
+    * PNG quicklooks: assets of the points item with their roles (``thumbnail``, ``overview``,
+      ``visual``), files next to the item;
+    * Cloud-Optimized GeoTIFFs: assets of a ``<id>-rasters`` item with their ``proj:*`` and
+      ``raster:bands`` fields (projection and raster extensions);
+    * ``report.html``: at the catalog root, its links rewritten to the catalog layout; a
+      ``describedby`` link of the catalog and every item, and a ``report`` asset of the points item;
+    * the viewer folder: ``viewer/`` at the catalog root; a ``preview`` link (``text/html``) of the
+      catalog and every item, and a ``viewer`` asset (role ``visual``) of the points item.
+
+    Returns the rasters item (or None).
+    """
+    import pystac
+
+    spec: dict[str, dict[str, Any]] = json.loads((extras / "assets.json").read_text())
+    placed: dict[Path, str] = {src.resolve(): rel for rel, src in files.items()}
+    ritem = None
+    report_src: Path | None = None
+    viewer_dir: Path | None = None
+    for key, a in spec.items():
+        src = (extras / a["href"]).resolve()
+        if not src.is_file():
+            raise CatalogError(f"{extras / 'assets.json'}: asset {key!r} points to a missing file {src}")
+        media = a.get("type") or MEDIA.get(src.suffix.lower())
+        roles = list(a.get("roles") or ["data"])
+        extra = {k: v for k, v in a.items() if k not in ("href", "type", "title", "roles", "description")}
+        if a.get("description"):
+            extra["description"] = a["description"]
+        if key == "viewer" or (media == "text/html" and src.name == "index.html"):
+            viewer_dir = src.parent
+            continue
+        if key == "report" or (media == "text/html" and src.name.endswith(".html")):
+            report_src = src
+            continue
+        if media and media.startswith("image/tiff"):
+            if ritem is None:
+                # proj:* per asset (UTM); the item-level EPSG:4326 fields would contradict them
+                rprops = {k: v for k, v in common.items() if not k.startswith("proj:")}
+                ritem = pystac.Item(f"{cat.id}-rasters", geom, bbox, when,
+                                    dict(rprops, title="Mean LOS velocity rasters (Cloud-Optimized GeoTIFF)"),
+                                    stac_extensions=base_ext + [EXT["raster"]])
+                cat.add_item(ritem)
+            asset = _asset(src, ritem.id, a.get("title") or key, roles, files, extra)
+            asset.media_type = media
+            ritem.add_asset(key, asset)
+            placed[src] = f"{ritem.id}/{src.name}"
+        else:
+            asset = _asset(src, points.id, a.get("title") or key, roles, files, extra)
+            asset.media_type = media
+            points.add_asset(key, asset)
+            placed[src] = f"{points.id}/{src.name}"
+    if viewer_dir is not None:
+        for f in sorted(viewer_dir.rglob("*")):
+            if f.is_file() and not f.name.startswith(".") and "__pycache__" not in f.parts:
+                rel = f"viewer/{f.relative_to(viewer_dir).as_posix()}"
+                files[rel] = f
+                placed[f.resolve()] = rel
+        points.add_asset("viewer", pystac.Asset(
+            f"../{VIEWER_HREF}", title="Web viewer", media_type="text/html", roles=["visual"],
+            extra_fields={"description": "Interactive map of the PS (mean velocity; time series on click); "
+                                         "static files, nothing fetched from the internet"}))
+    if report_src is not None:
+        placed[report_src] = REPORT_HREF
+        texts[REPORT_HREF] = _rewrite_links(report_src.read_text(encoding="utf-8"), report_src, placed, REPORT_HREF)
+        points.add_asset("report", pystac.Asset(
+            f"../{REPORT_HREF}", title="Job report", media_type="text/html", roles=["metadata", "overview"],
+            extra_fields={"description": "One-page HTML report: inputs, parameters, counts, reference area, "
+                                         "velocity statistics, quicklooks"}))
+    for owner, prefix in [(cat, "./")] + [(i, "../") for i in cat.get_items()]:
+        if report_src is not None:
+            owner.add_link(pystac.Link(REPORT_REL, prefix + REPORT_HREF, media_type="text/html", title="Job report"))
+        if viewer_dir is not None:
+            owner.add_link(pystac.Link(VIEWER_REL, prefix + VIEWER_HREF, media_type="text/html", title="Web viewer"))
+    return ritem
+
+
 def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = None,
                       stack_ref: str | None = None, polarisation: str | None = None,
-                      swath: str | None = None) -> Path:
+                      swath: str | None = None, quicklooks_dir: Path | None = None) -> Path:
     """Publish the STAC catalog of the psi run in ``result_dir`` into ``out_dir``.
 
     ``stack_ref`` (the stack given to psi, e.g. the stack catalog URL) is recorded as a
-    ``derived_from`` link.  Returns the path of ``catalog.json``.
+    ``derived_from`` link.  ``quicklooks_dir`` is where ``snapstamps quicklooks RESULT --out DIR``
+    wrote the quicklooks, COGs, report and viewer (default: ``result_dir`` itself); with its
+    ``assets.json`` they are published as described in :func:`_attach_job_outputs`.
+    Returns the path of ``catalog.json``.
     """
     import pystac
 
@@ -223,21 +349,27 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
                                                  ["data"], files, extra))
     cat.add_item(exports)
 
-    # -- rasters, quicklooks, report (other modules' products, when present)
-    rasters = _glob(result_dir, RASTER_PATTERNS)
+    # -- rasters, quicklooks, report, viewer (``snapstamps quicklooks``), when present
     ritem = None
-    if rasters:
-        rid = f"{cid}-rasters"
-        ritem = pystac.Item(rid, geom, bbox, when, dict(common, title="Rasters"), stac_extensions=list(base_ext))
-        for p in rasters:
-            ritem.add_asset(re.sub(r"\W", "_", p.stem), _asset(p, rid, p.stem.replace("_", " "), ["data"], files))
-        cat.add_item(ritem)
-    for p in _glob(result_dir, QUICKLOOK_PATTERNS):
-        points.add_asset(re.sub(r"\W", "_", p.stem), _asset(p, pid, p.stem.replace("_", " "), ["overview", "visual"], files))
-    for p in _glob(result_dir, REPORT_PATTERNS):
-        key = re.sub(r"\W", "_", p.stem) + "_" + p.suffix.lstrip(".")
-        if key not in points.assets:
-            points.add_asset(key, _asset(p, pid, f"report ({p.suffix.lstrip('.')})", ["metadata"], files))
+    texts: dict[str, str] = {}
+    extras = Path(quicklooks_dir) if quicklooks_dir else result_dir
+    if (extras / "assets.json").is_file():
+        ritem = _attach_job_outputs(cat, points, geom, bbox, when, common, base_ext, extras, result_dir,
+                                    files, texts)
+    else:
+        rasters = _glob(result_dir, RASTER_PATTERNS)
+        if rasters:
+            rid = f"{cid}-rasters"
+            ritem = pystac.Item(rid, geom, bbox, when, dict(common, title="Rasters"), stac_extensions=list(base_ext))
+            for p in rasters:
+                ritem.add_asset(re.sub(r"\W", "_", p.stem), _asset(p, rid, p.stem.replace("_", " "), ["data"], files))
+            cat.add_item(ritem)
+        for p in _glob(result_dir, QUICKLOOK_PATTERNS):
+            points.add_asset(re.sub(r"\W", "_", p.stem), _asset(p, pid, p.stem.replace("_", " "), ["overview", "visual"], files))
+        for p in _glob(result_dir, REPORT_PATTERNS):
+            key = re.sub(r"\W", "_", p.stem) + "_" + p.suffix.lstrip(".")
+            if key not in points.assets:
+                points.add_asset(key, _asset(p, pid, f"report ({p.suffix.lstrip('.')})", ["metadata"], files))
     targets = {"points": points, "stamps-exports": exports}
     for hook in _hook_assets(result_dir):
         path = Path(hook["path"])
@@ -256,17 +388,29 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
         for item in cat.get_items():
             item.add_link(pystac.Link("derived_from", str(stack_ref), media_type="application/json",
                                       title="input stack"))
-    return save_catalog_atomic(cat, Path(out_dir), files)
+    return save_catalog_atomic(cat, Path(out_dir), files, texts)
 
 
 def catalog_outputs(catalog_json: Path) -> dict[str, Any]:
-    """The main assets of a published psi catalog, ``{output id: {"href", "type"}}``."""
+    """The main assets of a published psi catalog, ``{output id: {"href", "type"}}``.
+
+    Besides the catalog and the point products: ``report`` and ``viewer`` (the job report and
+    the web viewer's ``index.html``) when the catalog links them, and the COGs
+    (``mean_velocity``, ``mean_velocity_100m``) and ``thumbnail`` when present.
+    """
     import pystac
 
     cat = pystac.Catalog.from_file(str(catalog_json))
     out: dict[str, Any] = {"catalog": {"href": Path(catalog_json).resolve().as_uri(), "type": "application/json"}}
+    wanted = ("ps_points_csv", "ps_points_parquet", "ps_mean_v", "psi_metadata", "mean_velocity",
+              "mean_velocity_100m", "thumbnail", "velocity_map")
     for item in cat.get_items(recursive=True):
         for key, asset in item.assets.items():
-            if key in ("ps_points_csv", "ps_points_parquet", "ps_mean_v", "psi_metadata"):
+            if key in wanted:
                 out[key] = {"href": Path(asset.get_absolute_href()).resolve().as_uri(), "type": asset.media_type}
+    for rel, key in ((REPORT_REL, "report"), (VIEWER_REL, "viewer")):
+        link = cat.get_single_link(rel)
+        if link is not None:
+            href = link.get_absolute_href() or link.href
+            out[key] = {"href": Path(href).resolve().as_uri() if "://" not in href else href, "type": "text/html"}
     return out

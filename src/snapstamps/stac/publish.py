@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 
-def save_catalog_atomic(catalog: Any, out_dir: Path, files: dict[str, Path] | None = None) -> Path:
+def save_catalog_atomic(catalog: Any, out_dir: Path, files: dict[str, Path] | None = None,
+                        texts: dict[str, str] | None = None) -> Path:
     """Save ``catalog`` (self-contained, relative links) into ``out_dir``; return its ``catalog.json``.
 
     Everything is written into a hidden sibling directory first: ``files`` (``{relative path:
-    source}``) are copied there, the catalog is normalised and saved, and only then is the
+    source}``) are copied there and ``texts`` (``{relative path: content}``) written, the catalog is normalised and saved, and only then is the
     directory renamed to ``out_dir``.  A reader therefore sees either no catalog or the complete
     one, never a catalog whose assets are still being written.  An existing ``out_dir`` is
     replaced.
@@ -28,6 +29,10 @@ def save_catalog_atomic(catalog: Any, out_dir: Path, files: dict[str, Path] | No
             dst = tmp / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
+        for rel, text in (texts or {}).items():
+            dst = tmp / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_text(text, encoding="utf-8")
         catalog.normalize_hrefs(str(tmp) + os.sep)  # trailing sep: a dotted name is not a file
         _relativise_assets(catalog, tmp, out_dir)
         catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
