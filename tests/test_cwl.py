@@ -90,3 +90,10 @@ def test_cwltool_runs_psi_package_on_simulated_stack(tmp_path: Path) -> None:
     assert {"filter_grid_size[PATCH_1]", "filter_grid_size[PATCH_2]"} <= adapted  # gathered from both patch steps
     assert meta["counts"]["ps"] > 50
     assert len(list(cat_dir.glob("*/ps_u-dm.*.xy"))) == 12
+    # the quicklooks step: quicklooks, COGs, report and viewer in the catalog
+    assert (cat_dir / "report.html").is_file() and (cat_dir / "viewer" / "index.html").is_file()
+    assert len(list(cat_dir.glob("*-rasters/*.tif"))) == 2
+    cat = json.loads((cat_dir / "catalog.json").read_text())
+    assert {"preview", "describedby"} <= {l["rel"] for l in cat["links"]}
+    points = json.loads(next(cat_dir.glob("*-ps-points/*-ps-points.json")).read_text())
+    assert {"thumbnail", "overview", "visual"} <= {r for a in points["assets"].values() for r in a["roles"]}

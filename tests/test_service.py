@@ -6,8 +6,10 @@ restarted once; a tiny simulated stack; every process the tests start is stopped
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -35,8 +37,9 @@ def _free_port() -> int:
 class Server:
     """A ``snapstamps serve`` subprocess on loopback."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        self.env = env
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -46,7 +49,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "snapstamps.service.cli", "serve", "--port", str(self.port),
              "--data-dir", str(self.data_dir)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
         )
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -227,12 +230,85 @@ def test_psi_async_runs_to_successful_and_publishes_a_valid_catalog(server: Serv
     r = requests.get(f"{server.url}/jobs/{psi_job['id']}/results?f=json", timeout=10)
     assert r.status_code == 200
     res = r.json()
-    cat = Path(res["catalog"]["href"].removeprefix("file://"))
-    assert cat.is_file() and Path(res["ps_points_csv"]["href"].removeprefix("file://")).is_file()
+    base = f"{server.url}/jobs/{psi_job['id']}"
+    assert res["catalog"]["href"] == f"{base}/files/catalog.json"  # http hrefs when served
+    assert res["viewer"]["href"] == f"{base}/viewer/index.html"
+    assert res["report"]["href"] == f"{base}/files/report.html"
+    cat = server.data_dir / "catalogs" / psi_job["id"] / "catalog.json"  # on disk
+    assert cat.is_file()
     report = validate_catalog(cat)
     assert report.ok, report.errors
     assert psi_job["id"] in {j["jobID"] for j in _jobs(server)}
     assert (server.data_dir / "jobs" / psi_job["id"] / "job.log").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_psi_catalog_has_quicklooks_cogs_report_and_viewer_link(server: Server, psi_job: dict) -> None:
+    """The job's catalog: thumbnail/overview/visual quicklooks, COGs with proj/raster fields,
+    report and viewer links (relative on disk); all of them served over HTTP."""
+    import pystac
+
+    cat_path = server.data_dir / "catalogs" / psi_job["id"] / "catalog.json"
+    cat = pystac.Catalog.from_file(str(cat_path))
+    assert {(l.rel, l.href) for l in cat.links} >= {("preview", "./viewer/index.html"),
+                                                    ("describedby", "./report.html")}
+    items = {i.id.split("-", 2)[-1]: i for i in cat.get_items()}
+    assert set(items) == {"ps-points", "stamps-exports", "rasters"}
+    for item in items.values():
+        assert item.get_single_link("preview").href == "../viewer/index.html"
+        assert item.get_single_link("describedby").href == "../report.html"
+    roles = {r for a in items["ps-points"].assets.values() for r in (a.roles or [])}
+    assert {"thumbnail", "overview", "visual"} <= roles
+    assert items["ps-points"].assets["thumbnail"].media_type == "image/png"
+    for key in ("mean_velocity", "mean_velocity_100m"):
+        a = items["rasters"].assets[key].to_dict()
+        assert a["proj:code"].startswith("EPSG:326") and len(a["proj:shape"]) == 2 and a["raster:bands"]
+        assert "cloud-optimized" in a["type"]
+
+    base = f"{server.url}/jobs/{psi_job['id']}"
+    res = requests.get(f"{base}/results?f=json", timeout=10).json()
+    r = requests.get(res["viewer"]["href"], timeout=10)
+    assert r.status_code == 200 and "text/html" in r.headers["Content-Type"] and "<html" in r.text.lower()
+    assert requests.get(f"{base}/viewer/data/meta.js", timeout=10).status_code == 200
+    assert requests.get(f"{base}/viewer", timeout=10, allow_redirects=False).status_code == 308
+    r = requests.get(res["report"]["href"], timeout=10)
+    assert r.status_code == 200 and "PSI report" in r.text
+    for src in re.findall(r"src='([^']+)'", r.text):  # the report's quicklooks resolve when served
+        assert requests.get(f"{base}/files/{src}", timeout=10).status_code == 200, src
+    served = requests.get(res["catalog"]["href"], timeout=10)
+    assert served.status_code == 200
+    links = {l["rel"]: l["href"] for l in served.json()["links"]}
+    assert links["self"] == f"{base}/files/catalog.json" and links["preview"] == f"{base}/viewer/index.html"
+    item_href = next(l["href"] for l in served.json()["links"] if l["rel"] == "item")
+    assert requests.get(f"{base}/files/{item_href.removeprefix('./')}", timeout=10).status_code == 200
+    assert requests.get(res["thumbnail"]["href"], timeout=10).headers["Content-Type"] == "image/png"
+    assert requests.head(res["mean_velocity"]["href"], timeout=10).status_code == 200
+    # read-only and confined to the job's catalog
+    assert requests.post(f"{base}/files/catalog.json", timeout=10).status_code in (404, 405)
+    (server.data_dir / "secret.txt").write_text("s3cr3t-c0ntent")
+    for path in ("files/../../secret.txt", "files/%2e%2e/%2e%2e/secret.txt", "files/..%2f..%2fsecret.txt",
+                 "viewer/../../../secret.txt", "files//etc/passwd", "files/%2fetc%2fpasswd",
+                 "files/nonexistent.json"):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", f"/jobs/{psi_job['id']}/{path}")  # sent as is, not normalised by a client
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        if resp.status == 308:  # werkzeug merges '//' with a redirect: follow it
+            loc = resp.getheader("Location")
+            assert loc.startswith((f"/jobs/{psi_job['id']}/", f"{base}/")), loc
+            follow = requests.get(loc if "://" in loc else server.url + loc, timeout=10)
+            resp, body = follow, follow.content
+            resp.status = follow.status_code  # type: ignore[attr-defined]
+        assert resp.status in (404, 400), (path, resp.status)
+        assert b"s3cr3t-c0ntent" not in body and b"root:x:" not in body
+    for job in ("..", "%2e%2e", "no-such-job"):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        conn.request("GET", f"/jobs/{job}/files/jobs.db")
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        assert resp.status == 404, (job, resp.status)
 
 
 @pytest.mark.slow
@@ -271,6 +347,10 @@ def test_restart_keeps_finished_jobs_and_fails_orphans(server: Server, stack: Pa
     server.start()
     done = _job(server, psi_job["id"])
     assert done["status"] == "successful"
-    assert requests.get(f"{server.url}/jobs/{psi_job['id']}/results?f=json", timeout=10).status_code == 200
+    r = requests.get(f"{server.url}/jobs/{psi_job['id']}/results?f=json", timeout=10)
+    assert r.status_code == 200
+    viewer = r.json()["viewer"]["href"]
+    assert viewer.startswith(server.url)  # links follow the server's new address
+    assert requests.get(viewer, timeout=10).status_code == 200
     st = _job(server, orphan)
     assert st["status"] == "failed" and "worker process is gone" in st["message"]

@@ -138,3 +138,39 @@ def test_cli_validate_and_catalog(psi_run: tuple[Path, Path], tmp_path: Path) ->
     assert r.returncode == 0 and "3 valid, 0 invalid" in r.stdout
     r = subprocess.run(cli + ["stac", "validate", str(tmp_path / "none")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("error:")
+
+
+def test_catalog_with_quicklooks_cogs_report_and_viewer(psi_run: tuple[Path, Path], tmp_path: Path) -> None:
+    """`snapstamps quicklooks --out QL` then `stac catalog --quicklooks QL`: roles, proj/raster fields,
+    the report at the catalog root with its links rewritten, the viewer folder and its links."""
+    import re
+
+    from snapstamps.report import make_job_outputs
+
+    _, out = psi_run
+    make_job_outputs(out, tmp_path / "ql")
+    cat_json = build_psi_catalog(out, tmp_path / "cat", quicklooks_dir=tmp_path / "ql")
+    report = validate_catalog(cat_json)
+    assert report.ok, report.errors
+    assert len(report.checked) == 4  # + the rasters item
+    cat = pystac.Catalog.from_file(str(cat_json))
+    assert cat.get_single_link("preview").href == "./viewer/index.html"
+    assert cat.get_single_link("describedby").href == "./report.html"
+    items = {i.id.split("-", 2)[-1]: i for i in cat.get_items()}
+    points, rasters = items["ps-points"], items["rasters"]
+    assert points.assets["thumbnail"].roles == ["thumbnail"]
+    assert set(points.assets["velocity_map"].roles) == {"overview", "visual"}
+    assert points.assets["viewer"].href == "../viewer/index.html"
+    assert EXT["raster"] in rasters.stac_extensions and EXT["projection"] in rasters.stac_extensions
+    assert "proj:code" not in rasters.properties  # per asset (UTM), not the item's EPSG:4326
+    cog = rasters.assets["mean_velocity_100m"].to_dict()
+    assert cog["proj:code"].startswith("EPSG:") and len(cog["raster:bands"]) == 3
+    root = cat_json.parent
+    assert (root / "viewer" / "index.html").is_file() and (root / "viewer" / "data" / "meta.js").is_file()
+    html = (root / "report.html").read_text()
+    targets = re.findall(r"(?:href|src)='([^']+)'", html)
+    assert "viewer/index.html" in targets and len(targets) >= 8
+    for t in targets:
+        assert (root / t).is_file(), t  # every link of the report resolves inside the catalog
+    outs = catalog_outputs(cat_json)
+    assert outs["viewer"]["href"].endswith("/viewer/index.html") and outs["report"]["href"].endswith("/report.html")

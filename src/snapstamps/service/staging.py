@@ -63,6 +63,8 @@ def _reason(exc: BaseException) -> str:
         code, msg = err.get("Code", ""), err.get("Message", "")
         if code in ("404", "NoSuchKey", "NotFound") and msg in ("", "Not Found"):
             msg = "not found"
+        if code in ("403", "AccessDenied") and msg in ("", "Forbidden"):
+            msg = "access denied (Forbidden)"
         return f"{code}: {msg}".strip(": ") or str(exc)
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
