@@ -174,3 +174,120 @@ def test_catalog_with_quicklooks_cogs_report_and_viewer(psi_run: tuple[Path, Pat
         assert (root / t).is_file(), t  # every link of the report resolves inside the catalog
     outs = catalog_outputs(cat_json)
     assert outs["viewer"]["href"].endswith("/viewer/index.html") and outs["report"]["href"].endswith("/report.html")
+
+
+# ---------------------------------------------------------------------- stac search (pystac-client)
+class _StacApi:
+    """A STAC API stand-in on loopback: ``/``, ``/conformance``, ``/search`` (GET and POST), recording requests."""
+
+    ITEMS = [("S1A_IW_SLC__1SDV_20240105", "2024-01-05T05:00:00Z", 117), ("S1A_IW_SLC__1SDV_20240117", "2024-01-17T05:00:00Z", 117),
+             ("S1A_IW_SLC__1SDV_20240110", "2024-01-10T17:00:00Z", 44)]
+
+    def __init__(self, filter_conformance: bool) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[dict] = []
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _send(self, doc: dict) -> None:
+                body = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _search(self, params: dict) -> None:
+                api.requests.append(params)
+                feats = []
+                for iid, when, orbit in api.ITEMS:
+                    feats.append({"type": "Feature", "stac_version": "1.1.0", "id": iid, "collection": "sentinel-1-slc",
+                                  "geometry": {"type": "Point", "coordinates": [12.5, 41.9]}, "bbox": [12.5, 41.9, 12.5, 41.9],
+                                  "properties": {"datetime": when, "sat:relative_orbit": orbit,
+                                                 "sat:orbit_state": "descending" if orbit == 117 else "ascending"},
+                                  "links": [], "assets": {}})
+                self._send({"type": "FeatureCollection", "features": feats, "links": []})
+
+            def do_GET(self) -> None:  # noqa: N802
+                from urllib.parse import parse_qs, urlparse
+
+                u = urlparse(self.path)
+                root = f"http://127.0.0.1:{api.port}"
+                conf = ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search"]
+                if filter_conformance:
+                    conf += ["https://api.stacspec.org/v1.0.0-rc.2/item-search#filter",
+                             "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+                             "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter"]
+                if u.path == "/":
+                    self._send({"type": "Catalog", "stac_version": "1.1.0", "id": "stand-in", "description": "test API",
+                                "conformsTo": conf, "links": [
+                                    {"rel": "self", "href": root + "/"}, {"rel": "root", "href": root + "/"},
+                                    {"rel": "conformance", "href": root + "/conformance"},
+                                    {"rel": "search", "href": root + "/search", "method": "GET", "type": "application/geo+json"},
+                                    {"rel": "search", "href": root + "/search", "method": "POST", "type": "application/geo+json"}]})
+                elif u.path == "/conformance":
+                    self._send({"conformsTo": conf})
+                elif u.path == "/search":
+                    self._search({k: v[0] for k, v in parse_qs(u.query).items()})
+                else:
+                    self.send_error(404)
+
+            def do_POST(self) -> None:  # noqa: N802
+                n = int(self.headers.get("Content-Length") or 0)
+                self._search(json.loads(self.rfile.read(n) or b"{}"))
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "_StacApi":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("with_filter", [True, False])
+def test_stac_search_with_pystac_client(with_filter: bool) -> None:
+    """collection, bbox, datetime go to the API; the relative orbit as CQL2-JSON where the API has
+    the Filter class, and the returned items are filtered on it in any case."""
+    pytest.importorskip("pystac_client")
+    from snapstamps.stac.search import search_slc
+
+    with _StacApi(filter_conformance=with_filter) as api:
+        items = search_slc(api.url, bbox=[12.0, 41.5, 13.0, 42.5], datetime="2024-01-01/2024-01-31",
+                           relative_orbit=117, max_items=10)
+    assert [i.id for i in items] == ["S1A_IW_SLC__1SDV_20240105", "S1A_IW_SLC__1SDV_20240117"]
+    req = api.requests[0]
+    cols = req["collections"]
+    assert (cols if isinstance(cols, list) else cols.split(",")) == ["sentinel-1-slc"]
+    bbox = req["bbox"] if isinstance(req["bbox"], list) else [float(x) for x in req["bbox"].split(",")]
+    assert bbox == [12.0, 41.5, 13.0, 42.5]
+    assert req["datetime"].startswith("2024-01-01") and "2024-01-31" in req["datetime"]
+    if with_filter:
+        filt = req["filter"] if isinstance(req["filter"], dict) else json.loads(req["filter"])
+        assert filt == {"op": "=", "args": [{"property": "sat:relative_orbit"}, 117]}
+        assert req.get("filter-lang", req.get("filter_lang")) == "cql2-json"
+    else:
+        assert "filter" not in req
+
+
+def test_stac_search_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("pystac_client")
+    from snapstamps.service.cli import main
+
+    with _StacApi(filter_conformance=False) as api:
+        rc = main(["stac", "search", api.url, "--bbox", "12", "41.5", "13", "42.5", "--datetime",
+                   "2024-01-01/2024-01-31", "--relative-orbit", "44", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [f["id"] for f in out["features"]] == ["S1A_IW_SLC__1SDV_20240110"]
