@@ -66,10 +66,28 @@ def prepare(host: str = "127.0.0.1", port: int = 5000, config: Path | None = Non
     cfg_path = data_dir / "pygeoapi-config.yml"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     oas_path = data_dir / "openapi.yml"
-    oas_path.write_text(yaml.safe_dump(get_oas(cfg), sort_keys=False))
+    oas = get_oas(cfg)
+    oas.setdefault("paths", {}).update(files_openapi_paths())
+    oas_path.write_text(yaml.safe_dump(oas, sort_keys=False))
     os.environ["PYGEOAPI_CONFIG"] = str(cfg_path)
     os.environ["PYGEOAPI_OPENAPI"] = str(oas_path)
     return cfg_path, oas_path
+
+
+def files_openapi_paths() -> dict[str, Any]:
+    """OpenAPI paths of the read-only job file and viewer routes (:mod:`.files`)."""
+    params = [{"name": "jobId", "in": "path", "required": True, "schema": {"type": "string"}},
+              {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+               "description": "file path inside the job's published catalog (or its viewer/ folder)"}]
+    responses = {"200": {"description": "the file"}, "404": {"description": "no such job or file"}}
+    return {
+        "/jobs/{jobId}/files/{path}": {"get": {
+            "summary": "A file of the job's published STAC catalog (catalog.json, items, products, report.html)",
+            "tags": ["server"], "operationId": "getJobFile", "parameters": params, "responses": responses}},
+        "/jobs/{jobId}/viewer/{path}": {"get": {
+            "summary": "The job's web viewer (index.html) and its files",
+            "tags": ["server"], "operationId": "getJobViewer", "parameters": params, "responses": responses}},
+    }
 
 
 def serve(host: str = "127.0.0.1", port: int = 5000, config: Path | None = None,
