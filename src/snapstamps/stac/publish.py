@@ -14,8 +14,8 @@ def save_catalog_atomic(catalog: Any, out_dir: Path, files: dict[str, Path] | No
     """Save ``catalog`` (self-contained, relative links) into ``out_dir``; return its ``catalog.json``.
 
     Everything is written into a hidden sibling directory first: ``files`` (``{relative path:
-    source}``) are copied there and ``texts`` (``{relative path: content}``) written, the catalog is normalised and saved, and only then is the
-    directory renamed to ``out_dir``.  A reader therefore sees either no catalog or the complete
+    source}``) are copied there and ``texts`` (``{relative path: content}``) written, the
+    catalog is normalised and saved, and only then is the directory renamed to ``out_dir``.  A reader therefore sees either no catalog or the complete
     one, never a catalog whose assets are still being written.  An existing ``out_dir`` is
     replaced.
     """
