@@ -1,6 +1,6 @@
 """Command-line glue of the native interferogram-stack engine (wired into ``snapstamps.cli``).
 
-``add_subcommands(subparsers)`` adds ``ifg-stack`` and ``stack-overview``;
+``add_subcommands(subparsers)`` adds ``ifg-stack``, ``ifg-stack-gather`` and ``stack-overview``;
 ``add_simulate_safe(sim_subparsers)`` adds ``simulate safe-stack``.  Each sets ``func`` to a
 callable taking the parsed namespace and returning the exit status.
 """
@@ -15,8 +15,10 @@ from pathlib import Path
 
 def add_subcommands(subparsers) -> None:
     p = subparsers.add_parser("ifg-stack", help="Sentinel-1 IW SLC SAFEs -> INSAR_<reference>/ (native engine)")
-    p.add_argument("--reference", required=True, type=Path, help="reference SAFE (folder, manifest.safe or .zip)")
-    p.add_argument("--secondary", required=True, nargs="+", type=Path, help="secondary SAFEs")
+    p.add_argument("--reference", required=True, nargs="+", type=Path,
+                   help="reference SAFE (folder, manifest.safe or .zip), or the consecutive slices of the reference date")
+    p.add_argument("--secondary", required=True, nargs="+", type=Path,
+                   help="secondary SAFEs; products of one date are slices of that date and are assembled")
     p.add_argument("--subswath", default="IW2", choices=["IW1", "IW2", "IW3"])
     p.add_argument("--polarisation", default="VV", choices=["VV", "VH", "HH", "HV"])
     p.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), required=True)
@@ -26,7 +28,13 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--backend", choices=["native", "snap", "auto"], default="native",
                    help="native (default) = this package's engine; snap = SNAP gpt graphs; auto = snap when gpt is found")
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--block-lines", type=int, default=256, help="output lines processed at a time (bounds memory)")
     p.set_defaults(func=_run_ifg_stack)
+
+    g = subparsers.add_parser("ifg-stack-gather", help="merge single-pair ifg-stack outputs (one reference, one sub-swath) into one INSAR_<reference>/")
+    g.add_argument("runs", nargs="+", type=Path, metavar="PAIR_OUT", help="output folders of ifg-stack runs with one --secondary each")
+    g.add_argument("--out", required=True, type=Path)
+    g.set_defaults(func=_run_gather)
 
     q = subparsers.add_parser("stack-overview", help="acquisitions, bursts and baselines from annotation only")
     q.add_argument("products", nargs="+", type=Path)
@@ -42,6 +50,9 @@ def add_simulate_safe(sim_subparsers) -> None:
     p.add_argument("--baselines", type=float, nargs="+", default=None, help="bperp (m) of each date to the real track")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=1800, help="range samples kept")
+    p.add_argument("--first-sample", type=int, default=1000, help="first range sample of the real product kept")
+    p.add_argument("--split-dates", type=int, nargs="+", default=[], metavar="K", help="dates (0-based) written as two consecutive slices")
+    p.add_argument("--split-overlap", type=int, default=0, help="bursts repeated in both slices of a split date")
     p.set_defaults(func=_run_simulate)
 
 
@@ -69,7 +80,7 @@ def _snap_config(args: argparse.Namespace):
     from ..ifg.config import IfgStackConfig
 
     return IfgStackConfig.build(
-        reference=[str(args.reference)], secondaries=[str(s) for s in args.secondary],
+        reference=[str(r) for r in args.reference], secondaries=[str(s) for s in args.secondary],
         subswaths=[args.subswath], polarisation=args.polarisation, bbox=tuple(args.bbox),
         dem=str(args.dem), orbits_dir=str(args.orbits) if args.orbits else None,
         esd=False if args.no_esd else None, out=str(args.out), backend="snap",
@@ -88,7 +99,7 @@ def _run_ifg_stack(args: argparse.Namespace) -> int:
             return 0
 
     opts = IfgStackOptions(
-        reference=args.reference,
+        reference=list(args.reference),
         secondaries=list(args.secondary),
         subswath=args.subswath,
         polarisation=args.polarisation,
@@ -97,6 +108,7 @@ def _run_ifg_stack(args: argparse.Namespace) -> int:
         orbits=args.orbits,
         esd=not args.no_esd,
         out=args.out,
+        block_lines=args.block_lines,
     )
     res = run_ifg_stack(opts, log=lambda s: print(s, file=sys.stderr))
     print(res["insar_dir"])
@@ -106,7 +118,23 @@ def _run_ifg_stack(args: argparse.Namespace) -> int:
 def _run_simulate(args: argparse.Namespace) -> int:
     from ..simulate.safe_stack import SafeSimConfig, simulate_safe_stack
 
-    cfg = SafeSimConfig(n_dates=args.dates, baselines=args.baselines, seed=args.seed, n_samples=args.samples)
+    from pydantic import ValidationError
+
+    from ..errors import ParameterError
+
+    try:
+        cfg = SafeSimConfig(n_dates=args.dates, baselines=args.baselines, seed=args.seed, n_samples=args.samples, first_sample=args.first_sample,
+                            split_dates=list(args.split_dates), split_overlap=args.split_overlap)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise ParameterError(f"simulate safe-stack: {'.'.join(str(x) for x in e['loc']) or 'options'}: {e['msg']}") from None
     s = simulate_safe_stack(args.out, cfg)
     print(json.dumps({k: v for k, v in s.items() if k != "config"}, indent=2))
+    return 0
+
+
+def _run_gather(args: argparse.Namespace) -> int:
+    from .gather import gather_pairs
+
+    print(gather_pairs(list(args.runs), args.out, log=lambda s: print(s, file=sys.stderr)))
     return 0

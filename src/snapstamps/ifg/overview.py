@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import InputError
 from . import geocoding as G
 from .orbits import OrbitInterpolator
-from .safe import Swath, open_swath, product_info, resolve_safe
+from .safe import Swath, group_by_date, open_date, product_info, resolve_safe
 
 B_CRIT_M = 5000.0
 T_C_DAYS = 365.0
@@ -27,10 +27,13 @@ T_C_DAYS = 365.0
 
 @dataclass
 class Acquisition:
+    """One acquisition date: its product (or consecutive slices, assembled) and sub-swaths."""
+
     product: Path
     name: str
     date: str
     swaths: dict[str, Swath]
+    slices: tuple[str, ...] = ()
 
 
 def _check_same_track(acqs: list[Acquisition]) -> None:
@@ -47,22 +50,22 @@ def _check_same_track(acqs: list[Acquisition]) -> None:
 
 
 def read_acquisitions(products: list[Path], polarisation: str | None = None, cache: Path | None = None) -> list[Acquisition]:
+    """Acquisitions of ``products``, one per date: consecutive slices of a date are assembled."""
     acqs = []
-    for p in products:
-        safe = resolve_safe(Path(p), cache)
-        info = product_info(safe)
-        anns = sorted((safe / "annotation").glob("s1?-iw?-slc-*.xml"))
+    for group in group_by_date([Path(p) for p in products], cache):
+        safes = [resolve_safe(Path(p), cache) for p in group]
+        info = product_info(safes[0])
+        anns = sorted((safes[0] / "annotation").glob("s1?-iw?-slc-*.xml"))
         pols = sorted({a.name.split("-")[3].upper() for a in anns})
         if not anns:
-            raise InputError(f"{safe.name}: no IW SLC annotation files")
+            raise InputError(f"{safes[0].name}: no IW SLC annotation files")
         pol = polarisation or ("VV" if "VV" in pols else pols[0])
         swaths = {}
         for sub in sorted({a.name.split("-")[1].upper() for a in anns if a.name.split("-")[3].upper() == pol}):
-            swaths[sub] = open_swath(safe, sub, pol, cache=cache)
+            swaths[sub] = open_date(safes, sub, pol, cache=cache)
         if not swaths:
-            raise InputError(f"{safe.name}: polarisation {pol} not in the product")
-        acqs.append(Acquisition(Path(p), safe.name, str(info.date), swaths))
-    acqs.sort(key=lambda a: a.date)
+            raise InputError(f"{safes[0].name}: polarisation {pol} not in the product")
+        acqs.append(Acquisition(Path(group[0]), safes[0].name, str(info.date), swaths, tuple(s.name for s in safes)))
     _check_same_track(acqs)
     return acqs
 
@@ -114,11 +117,11 @@ def stack_overview(products: list[Path], reference: Path | None = None, polarisa
     score = coh.sum(axis=1)
     best = int(np.argmax(score))
     if reference is not None:
-        names = [a.name for a in acqs]
         rn = resolve_safe(Path(reference), cache).name
-        if rn not in names:
+        hits = [i for i, a in enumerate(acqs) if rn in (a.slices or (a.name,))]
+        if not hits:
             raise InputError(f"{reference}: the reference is not among the products")
-        ref_i = names.index(rn)
+        ref_i = hits[0]
     else:
         ref_i = best
     pairs = []
@@ -143,7 +146,7 @@ def stack_overview(products: list[Path], reference: Path | None = None, polarisa
         "suggested_reference": acqs[best].name,
         "track": {"relative_orbit": info0.relative_orbit, "pass": info0.pass_direction, "mission_mode": info0.mode},
         "acquisitions": [
-            {"product": a.name, "date": a.date, "subswaths": {s: [b.burst_id for b in sw.bursts] for s, sw in a.swaths.items()}} for a in acqs
+            {"product": a.name, "slices": list(a.slices or (a.name,)), "date": a.date, "subswaths": {s: [b.burst_id for b in sw.bursts] for s, sw in a.swaths.items()}} for a in acqs
         ],
         "common_bursts": {s: common_bursts(acqs, s) for s in subs},
         "pairs": pairs,

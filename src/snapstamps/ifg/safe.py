@@ -25,7 +25,7 @@ from .geocoding import SPEED_OF_LIGHT
 from .orbits import StateVectors, to_seconds
 from .tops import BurstRamp
 
-__all__ = ["Burst", "Swath", "open_swath", "product_info", "resolve_safe", "ProductInfo"]
+__all__ = ["Burst", "Swath", "open_swath", "open_date", "assemble_slices", "group_by_date", "product_info", "resolve_safe", "ProductInfo"]
 
 _NAME_RE = re.compile(r"(S1[ABCD])_(IW|EW|SM|S\d)_(SLC_|GRDH|GRDM|RAW_)_\d\w{3}_(\d{8}T\d{6})_(\d{8}T\d{6})_(\d{6})_([0-9A-F]{6})_([0-9A-F]{4})", re.I)
 
@@ -136,8 +136,10 @@ class Burst:
     first_valid_sample: int  # max over valid lines
     last_valid_sample: int  # min over valid lines (inclusive)
     ramp: BurstRamp | None = None
+    measurement: Path | None = None  # the slice's measurement file (None: the swath's own)
 
     def time(self, line) -> NDArray[np.float64]:
+        """Azimuth time (s since the swath epoch) of burst line(s) ``line``."""
         return self.t0 + np.asarray(line, np.float64) * self._dt
 
     _dt: float = 0.0
@@ -185,7 +187,8 @@ class Swath:
 
     def read_burst(self, burst: Burst, lines: tuple[int, int], samples: tuple[int, int]) -> NDArray[np.complex64]:
         """Complex64 window ``[lines) x [samples)`` of a burst (line indices within the burst)."""
-        if self.measurement is None or not self.measurement.is_file():
+        meas = burst.measurement or self.measurement
+        if meas is None or not meas.is_file():
             raise InputError(f"{self.info.path}: measurement file of {self.subswath} {self.polarisation} missing")
         import rasterio
         from rasterio.windows import Window
@@ -193,14 +196,22 @@ class Swath:
         l0, l1 = lines
         s0, s1 = samples
         try:
-            with rasterio.open(self.measurement) as ds:
+            with rasterio.open(meas) as ds:
                 a = ds.read(1, window=Window(s0, burst.line0 + l0, s1 - s0, l1 - l0), boundless=True, fill_value=0)
-        except rasterio.errors.RasterioIOError as exc:
-            raise InputError(f"{self.measurement}: cannot read measurement ({exc})") from None
+        except (rasterio.errors.RasterioIOError, rasterio.errors.RasterioError) as exc:
+            raise InputError(f"{meas}: cannot read measurement (corrupt TIFF? {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         return a.astype(np.complex64)
 
     def ramp_of(self, burst: Burst) -> BurstRamp:
+        """The TOPS ramp of ``burst``."""
         return burst.ramp  # type: ignore[return-value]
+
+    @property
+    def slices(self) -> tuple[Path, ...]:
+        """The products (slices) this swath was assembled from (one for a single product)."""
+        return self._slices or (self.info.path,)
+
+    _slices: tuple[Path, ...] = ()
 
 
 def _annotation_file(safe: Path, subswath: str, pol: str) -> Path:
@@ -340,3 +351,95 @@ def burst_footprint(sw: Swath, burst: Burst) -> tuple[float, float, float, float
     if m.sum() < 2:
         m = np.ones_like(g["line"], bool)
     return float(g["longitude"][m].min()), float(g["latitude"][m].min()), float(g["longitude"][m].max()), float(g["latitude"][m].max())
+
+
+def assemble_slices(slices: list[Swath]) -> Swath:
+    """One swath from consecutive slices of one pass and date (SNAP's "Slice Assembly").
+
+    The slices' bursts are concatenated in azimuth-time order, matched by burst id: a burst id
+    present in two slices (the overlap of consecutive slices) is taken once, from the earlier
+    slice.  Each burst keeps its own measurement file and line offset, so nothing is copied.
+    Times are rebased onto the first slice's epoch; the orbit is the union of the slices'
+    state vectors.  Raises :class:`InputError` naming the product when the slices are not of one
+    track, date, sub-swath and polarisation, or do not join (a burst gap between them).
+    """
+    import copy
+
+    if len(slices) == 1:
+        return slices[0]
+    sl = sorted(slices, key=lambda s: np.datetime64(s.info.start, "ns"))
+    first = sl[0]
+    for s in sl[1:]:
+        a, b = first.info, s.info
+        if (a.relative_orbit, a.pass_direction, a.mode, a.mission) != (b.relative_orbit, b.pass_direction, b.mode, b.mission):
+            raise InputError(f"{b.name}: not a slice of the same pass as {a.name} (track, mode or mission differ)")
+        if (s.subswath, s.polarisation, s.n_samples, s.lines_per_burst) != (first.subswath, first.polarisation, first.n_samples, first.lines_per_burst):
+            raise InputError(f"{b.name}: {s.subswath} {s.polarisation} has another sample count or burst length than in {a.name}; not a slice of the same pass")
+        if abs(s.tau0 - first.tau0) > 1e-12 or abs(s.dt - first.dt) > 1e-9:
+            raise InputError(f"{b.name}: slant-range start or line time of {s.subswath} differs from {a.name}; slices of one pass share them")
+        gap_s = float((np.datetime64(b.start, "ns") - np.datetime64(a.stop, "ns")).astype(np.int64)) * 1e-9
+        if gap_s > 60.0:
+            raise InputError(f"{b.name}: starts {gap_s:.0f} s after {a.name} ends; not consecutive slices of one pass")
+    out = copy.copy(first)
+    out.bursts = []
+    seen: set[int] = set()
+    pos, vel, tim = [], [], []
+    for s in sl:
+        shift = float(to_seconds(np.datetime64(s.epoch, "ns"), first.epoch))
+        o = s.orbit.rebase(first.epoch)
+        tim.append(o.time)
+        pos.append(o.position)
+        vel.append(o.velocity)
+        for b in s.bursts:
+            if b.burst_id >= 0 and b.burst_id in seen:
+                continue
+            nb = copy.copy(b)
+            nb.t0 = b.t0 + shift
+            nb.measurement = b.measurement or s.measurement
+            if b.ramp is not None and shift:
+                r = b.ramp
+                nb.ramp = BurstRamp(r.t_mid + shift, r.ks, r.fm_t0, r.fm_coeffs, r.dc_t0, r.dc_coeffs, r.tau_mid)
+            if b.burst_id >= 0:
+                seen.add(b.burst_id)
+            out.bursts.append(nb)
+    out.bursts.sort(key=lambda b: b.t0)
+    for a_, b_ in zip(out.bursts[:-1], out.bursts[1:]):
+        if b_.t0 - a_.t0 > 1.5 * a_.n_lines * first.dt:
+            raise InputError(f"{first.info.name}: slices leave a gap between bursts {a_.burst_id} and {b_.burst_id}; not consecutive slices")
+    for i, b in enumerate(out.bursts):
+        b.index = i
+    out.orbit = StateVectors(first.epoch, np.concatenate(tim), np.vstack(pos), np.vstack(vel), first.orbit.source)
+    out.n_lines = sum(b.n_lines for b in out.bursts)
+    out.gcp = _merge_gcps(sl)
+    out._slices = tuple(s.info.path for s in sl)
+    return out
+
+
+def _merge_gcps(sl: list[Swath]) -> dict:
+    """GCPs of all slices with lines made relative to the first slice's first line (by time)."""
+    out: dict[str, list] = {}
+    t_first = sl[0].bursts[0].t0
+    for s in sl:
+        g = s.gcp or {}
+        if not g:
+            continue
+        shift = float(to_seconds(np.datetime64(s.epoch, "ns"), sl[0].epoch))
+        dl = int(round((s.bursts[0].t0 + shift - t_first) / sl[0].dt)) - s.bursts[0].line0
+        for k, v in g.items():
+            out.setdefault(k, []).append(v + dl if k == "line" else v)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def group_by_date(products: list[Path], cache: Path | None = None) -> list[list[Path]]:
+    """Products grouped by acquisition date (slices of one pass), in date order; each group sorted by start."""
+    groups: dict[object, list[tuple[np.datetime64, Path]]] = {}
+    for p in products:
+        info = product_info(resolve_safe(Path(p), cache))
+        groups.setdefault(info.date, []).append((np.datetime64(info.start, "ns"), Path(p)))
+    return [[p for _, p in sorted(v, key=lambda x: x[0])] for _, v in sorted(groups.items(), key=lambda kv: kv[0])]
+
+
+def open_date(products: list[Path] | Path, subswath: str, polarisation: str, *, need_measurement: bool = False, cache: Path | None = None) -> Swath:
+    """One sub-swath of one date, from one product or several consecutive slices (assembled)."""
+    ps = [products] if isinstance(products, (str, Path)) else list(products)
+    return assemble_slices([open_swath(p, subswath, polarisation, need_measurement=need_measurement, cache=cache) for p in ps])

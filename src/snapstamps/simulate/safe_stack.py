@@ -94,6 +94,8 @@ class SafeSimConfig(BaseModel):
     dem_error_std_m: float = Field(3.0, ge=0)
     targets_only: bool = Field(False, description="no clutter (point-target accuracy tests)")
     no_ramp: bool = Field(False, description="simulate without TOPS steering phase (tests only)")
+    split_dates: list[int] = Field(default_factory=list, description="dates (0-based) written as two consecutive slices")
+    split_overlap: int = Field(0, ge=0, description="bursts present in both slices of a split date (duplicates)")
 
     @model_validator(mode="after")
     def _check(self) -> "SafeSimConfig":
@@ -103,6 +105,10 @@ class SafeSimConfig(BaseModel):
             raise ValueError("reference_index outside the dates")
         if self.bursts[1] < self.bursts[0]:
             raise ValueError("bursts must be FIRST <= LAST")
+        if self.split_dates and self.bursts[1] == self.bursts[0]:
+            raise ValueError("split_dates needs at least two bursts")
+        if any(not 0 <= k < self.n_dates for k in self.split_dates):
+            raise ValueError("split_dates outside the dates")
         return self
 
     @property
@@ -350,52 +356,60 @@ def simulate_safe_stack(out_dir: Path, config: SafeSimConfig | None = None, base
     names = []
     half = 12
     offs = np.arange(-half, half + 1)
+    date_products: list[list[str]] = []
     for k in range(M):
-        name = _shift_compact(base_name, shift_ns[k])
-        names.append(name)
-        safe_k = out_dir / name
-        with atomic_dir(safe_k) as tmp:
-            _write_product(tmp, safe0, sw, k, shift_ns[k], orbits[k], bursts, s0, W, cfg)
-            # pixels
-            meas_name = _shift_compact(sw.measurement.name if sw.measurement else sw.annotation.stem + ".tiff", shift_ns[k])
-            (tmp / "measurement").mkdir(exist_ok=True)
-            n_lines = len(bursts) * sw.lines_per_burst
-            data = np.zeros((n_lines, W), np.complex64)
-            rng_k = np.random.default_rng([cfg.seed, 23, k])
-            tau = sw.tau(s0 + np.arange(W))
-            for i, b in enumerate(bursts):
-                t0_true = b.t0 + delta[k] + eps[k]  # own clock of date k
-                ramp = BurstRamp(t0_true + dt * b.n_lines / 2.0, b.ramp.ks, b.ramp.fm_t0, b.ramp.fm_coeffs, b.ramp.dc_t0, b.ramp.dc_coeffs, b.ramp.tau_mid)
-                if cfg.targets_only:
-                    bb = np.zeros((b.n_lines, W), np.complex64)
-                else:
-                    z = (rng_k.standard_normal((b.n_lines, W)) + 1j * rng_k.standard_normal((b.n_lines, W))).astype(np.complex64)
-                    bb = _bandlimit(z, frac_az, frac_rg, 0.7) * np.float32(cfg.clutter_rms)
-                yl = (tgt_t[k] - t0_true) / dt
-                xs = (2.0 * tgt_r[k] / c - sw.tau0) * fs - s0
-                sel = (yl > -half) & (yl < b.n_lines + half) & (xs > -half) & (xs < W + half)
-                if sel.any():
-                    y0 = np.floor(yl[sel]).astype(np.int64)
-                    x0 = np.floor(xs[sel]).astype(np.int64)
-                    haz = _impulse(y0[:, None] + offs[None, :] - yl[sel][:, None], frac_az, 0.7)
-                    hrg = _impulse(x0[:, None] + offs[None, :] - xs[sel][:, None], frac_rg, 0.7)
-                    tau_p = sw.tau0 + (xs[sel] + s0) / fs
-                    ph = psi0[sel] - 4.0 * np.pi * tgt_r[k][sel] / lam
-                    if not cfg.no_ramp:
-                        ph = ph - ramp_phase(ramp, tgt_t[k][sel], tau_p)
-                    val = amp[sel] * np.exp(1j * ph)
-                    L = y0[:, None, None] + offs[None, :, None]
-                    S = x0[:, None, None] + offs[None, None, :]
-                    V = val[:, None, None] * haz[:, :, None] * hrg[:, None, :]
-                    m = (L >= 0) & (L < b.n_lines) & (S >= 0) & (S < W)
-                    Lb, Sb, Vb = np.broadcast_arrays(L, S, V)
-                    np.add.at(bb, (Lb[m], Sb[m]), Vb[m].astype(np.complex64))
+        # pixels
+        n_lines = len(bursts) * sw.lines_per_burst
+        data = np.zeros((n_lines, W), np.complex64)
+        rng_k = np.random.default_rng([cfg.seed, 23, k])
+        tau = sw.tau(s0 + np.arange(W))
+        for i, b in enumerate(bursts):
+            t0_true = b.t0 + delta[k] + eps[k]  # own clock of date k
+            ramp = BurstRamp(t0_true + dt * b.n_lines / 2.0, b.ramp.ks, b.ramp.fm_t0, b.ramp.fm_coeffs, b.ramp.dc_t0, b.ramp.dc_coeffs, b.ramp.tau_mid)
+            if cfg.targets_only:
+                bb = np.zeros((b.n_lines, W), np.complex64)
+            else:
+                z = (rng_k.standard_normal((b.n_lines, W)) + 1j * rng_k.standard_normal((b.n_lines, W))).astype(np.complex64)
+                bb = _bandlimit(z, frac_az, frac_rg, 0.7) * np.float32(cfg.clutter_rms)
+            yl = (tgt_t[k] - t0_true) / dt
+            xs = (2.0 * tgt_r[k] / c - sw.tau0) * fs - s0
+            sel = (yl > -half) & (yl < b.n_lines + half) & (xs > -half) & (xs < W + half)
+            if sel.any():
+                y0 = np.floor(yl[sel]).astype(np.int64)
+                x0 = np.floor(xs[sel]).astype(np.int64)
+                haz = _impulse(y0[:, None] + offs[None, :] - yl[sel][:, None], frac_az, 0.7)
+                hrg = _impulse(x0[:, None] + offs[None, :] - xs[sel][:, None], frac_rg, 0.7)
+                tau_p = sw.tau0 + (xs[sel] + s0) / fs
+                ph = psi0[sel] - 4.0 * np.pi * tgt_r[k][sel] / lam
                 if not cfg.no_ramp:
-                    tl = t0_true + np.arange(b.n_lines) * dt
-                    bb *= np.exp(1j * ramp_phase(ramp, tl[:, None], tau[None, :])).astype(np.complex64)
-                data[i * b.n_lines : (i + 1) * b.n_lines] = bb
-            with rasterio.open(tmp / "measurement" / meas_name, "w", driver="GTiff", width=W, height=n_lines, count=1, dtype="complex64") as ds:
-                ds.write(data, 1)
+                    ph = ph - ramp_phase(ramp, tgt_t[k][sel], tau_p)
+                val = amp[sel] * np.exp(1j * ph)
+                L = y0[:, None, None] + offs[None, :, None]
+                S = x0[:, None, None] + offs[None, None, :]
+                V = val[:, None, None] * haz[:, :, None] * hrg[:, None, :]
+                m = (L >= 0) & (L < b.n_lines) & (S >= 0) & (S < W)
+                Lb, Sb, Vb = np.broadcast_arrays(L, S, V)
+                np.add.at(bb, (Lb[m], Sb[m]), Vb[m].astype(np.complex64))
+            if not cfg.no_ramp:
+                tl = t0_true + np.arange(b.n_lines) * dt
+                bb *= np.exp(1j * ramp_phase(ramp, tl[:, None], tau[None, :])).astype(np.complex64)
+            data[i * b.n_lines : (i + 1) * b.n_lines] = bb
+        # one product, or two consecutive slices sharing ``split_overlap`` bursts
+        n_a = (len(bursts) + 1) // 2
+        groups = [(0, n_a), (max(0, n_a - cfg.split_overlap), len(bursts))] if k in cfg.split_dates else [(0, len(bursts))]
+        date_products.append([])
+        for g0, g1 in groups:
+            extra_ns = int(round((bursts[g0].t0 - bursts[0].t0) * 1e9))
+            name = _shift_compact(base_name, shift_ns[k] + extra_ns)
+            date_products[-1].append(name)
+            lpb = sw.lines_per_burst
+            with atomic_dir(out_dir / name) as tmp:
+                _write_product(tmp, safe0, sw, k, shift_ns[k], orbits[k], bursts[g0:g1], s0, W, cfg, manifest_extra_ns=extra_ns)
+                meas_name = _shift_compact(sw.measurement.name if sw.measurement else sw.annotation.stem + ".tiff", shift_ns[k] + extra_ns)
+                (tmp / "measurement").mkdir(exist_ok=True)
+                with rasterio.open(tmp / "measurement" / meas_name, "w", driver="GTiff", width=W, height=(g1 - g0) * lpb, count=1, dtype="complex64") as ds:
+                    ds.write(data[g0 * lpb : g1 * lpb], 1)
+        names.append(date_products[-1][0])
         # orbit file
         odir = out_dir / "orbits"
         odir.mkdir(exist_ok=True)
@@ -436,6 +450,7 @@ def simulate_safe_stack(out_dir: Path, config: SafeSimConfig | None = None, base
     summary = {
         "config": cfg.model_dump(mode="json"),
         "products": names,
+        "date_products": date_products,
         "dates": [d.strftime("%Y%m%d") for d in dates],
         "reference": names[ref],
         "reference_index": ref,
@@ -454,12 +469,15 @@ def simulate_safe_stack(out_dir: Path, config: SafeSimConfig | None = None, base
     return summary
 
 
-def _write_product(tmp: Path, safe0: Path, sw, k: int, shift_ns: int, orbit: StateVectors, bursts, s0: int, W: int, cfg: SafeSimConfig) -> None:
-    """Manifest and edited annotation/calibration of date ``k``."""
+def _write_product(tmp: Path, safe0: Path, sw, k: int, shift_ns: int, orbit: StateVectors, bursts, s0: int, W: int, cfg: SafeSimConfig, manifest_extra_ns: int = 0) -> None:
+    """Manifest and edited annotation/calibration of date ``k`` keeping ``bursts``.
+
+    ``manifest_extra_ns`` moves the manifest times (product start/stop) of a later slice.
+    """
     (tmp / "annotation" / "calibration").mkdir(parents=True)
     man = (safe0 / "manifest.safe").read_text(encoding="utf-8")
-    man = _shift_iso(man, shift_ns)
-    man = _shift_compact(man, shift_ns)
+    man = _shift_iso(man, shift_ns + manifest_extra_ns)
+    man = _shift_compact(man, shift_ns + manifest_extra_ns)
     man = re.sub(r'(<safe:orbitNumber type="(?:start|stop)">)(\d+)<', lambda m: f"{m.group(1)}{int(m.group(2)) + 175 * (k)}<", man)
     (tmp / "manifest.safe").write_text(man, encoding="utf-8")
     for cal in sorted((safe0 / "annotation" / "calibration").glob("*-iw1-*vv*.xml")):

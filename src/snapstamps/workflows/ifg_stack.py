@@ -33,7 +33,7 @@ from ..ifg.dem import open_dem
 from ..ifg.esd import esd_shift
 from ..ifg.interferogram import coregister, interferogram
 from ..ifg.orbits import OrbitInterpolator, StateVectors, find_eof, parse_eof, to_seconds
-from ..ifg.safe import Swath, open_swath
+from ..ifg.safe import Swath, group_by_date, open_date, resolve_safe
 from ..ifg.tops import local_doppler
 
 __all__ = ["IfgStackOptions", "run_ifg_stack"]
@@ -41,7 +41,15 @@ __all__ = ["IfgStackOptions", "run_ifg_stack"]
 
 @dataclass
 class IfgStackOptions:
-    reference: Path
+    """Options of :func:`run_ifg_stack` (the CLI's ``ifg-stack`` flags).
+
+    ``reference`` is one product or the consecutive slices of the reference date; among
+    ``secondaries``, products of one date are slices of that date and are assembled.
+    ``block_lines`` bounds memory: geometry, resampling and interferogram run on blocks of
+    that many output lines.
+    """
+
+    reference: Path | list[Path]
     secondaries: list[Path]
     subswath: str
     polarisation: str
@@ -53,6 +61,7 @@ class IfgStackOptions:
     deramp: bool = True
     taps: int = 16
     geometry_step: int = 32
+    block_lines: int = 256
     extra: dict = field(default_factory=dict)
 
 
@@ -84,7 +93,7 @@ def _check_track(ref: Swath, sec: Swath) -> None:
     if a.mode != b.mode:
         raise InputError(f"{b.name}: mode {b.mode} differs from the reference ({a.mode})")
     if a.date == b.date:
-        raise InputError(f"{b.name}: same date as the reference")
+        raise InputError(f"{b.name}: same date as the reference (give slices of the reference date with --reference)")
 
 
 def _aoi_check(ref: Swath, ref_orbit, opts) -> None:
@@ -101,20 +110,75 @@ def _aoi_check(ref: Swath, ref_orbit, opts) -> None:
         raise InputError(f"bbox {opts.bbox}: the area of interest is outside the {opts.subswath} bursts of {ref.info.name}")
 
 
-def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = None) -> dict:
-    """Run the pipeline; returns a summary dict (``insar_dir``, ESD shifts, baselines, timings)."""
+def check_measurements(sw: Swath) -> None:
+    """Open every measurement file of ``sw`` and read a few lines of each burst.
+
+    A truncated or corrupt TIFF, or one whose size disagrees with the annotation, fails here
+    with a one-line :class:`InputError` naming the file, before any processing starts.
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    files: dict[Path, list] = {}
+    for b in sw.bursts:
+        files.setdefault(Path(b.measurement or sw.measurement), []).append(b)
+    for f, bursts in files.items():
+        try:
+            with rasterio.open(f) as ds:
+                need = max(b.line0 + b.n_lines for b in bursts)
+                if ds.height < need or ds.width != sw.n_samples:
+                    raise InputError(f"{f}: measurement is {ds.height} x {ds.width}, the annotation needs {need} x {sw.n_samples} (truncated or wrong file)")
+                for b in bursts:
+                    for l0 in (b.line0 + b.first_valid_line, b.line0 + b.last_valid_line):
+                        ds.read(1, window=Window(0, l0, sw.n_samples, 1))
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - GDAL raises several kinds on corrupt files
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(f"{f}: corrupt or unreadable measurement TIFF ({msg})") from None
+
+
+def _group_inputs(opts: IfgStackOptions, cache: Path) -> tuple[list[Path], list[list[Path]]]:
+    """Reference slices and the secondaries grouped by date (slices of one date together)."""
+    refs = [opts.reference] if isinstance(opts.reference, (str, Path)) else list(opts.reference)
+    for p in [*refs, *opts.secondaries]:
+        if Path(p).suffix.lower() == ".zip" or Path(p).is_dir() or Path(p).name.lower() == "manifest.safe":
+            resolve_safe(Path(p), cache, ("manifest.safe", "annotation/"))
+        elif not Path(p).exists():
+            raise InputError(f"{p}: product not found")
+    ref_groups = group_by_date(refs, cache)
+    if len(ref_groups) != 1:
+        raise InputError(f"--reference: {len(ref_groups)} dates given; slices of the reference must be of one date")
+    return ref_groups[0], group_by_date(list(opts.secondaries), cache)
+
+
+def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = None, on_stage: Callable[[str], None] | None = None) -> dict:
+    """Run the pipeline; returns a summary dict (``insar_dir``, ESD shifts, baselines, timings).
+
+    ``on_stage(name)`` is called when a stage starts (``checks``, ``geometry``, ``esd``,
+    ``resample_ifg``, ``export``) and with ``"done"`` at the end (benchmarks hook memory there).
+    """
     log = log or (lambda s: None)
+    stage = on_stage or (lambda s: None)
+    stage_t: dict[str, float] = {}
     t_start = time.perf_counter()
+    t_stage = [t_start, "checks"]
+
+    def next_stage(name: str) -> None:
+        now = time.perf_counter()
+        stage_t[t_stage[1]] = stage_t.get(t_stage[1], 0.0) + now - t_stage[0]
+        t_stage[0], t_stage[1] = now, name
+        stage(name)
+
+    stage("checks")
     out = Path(opts.out)
     cache = out / ".safe-cache"
     # ---------------- 1. checks
-    ref = open_swath(opts.reference, opts.subswath, opts.polarisation, need_measurement=True, cache=cache)
-    secs = [open_swath(p, opts.subswath, opts.polarisation, need_measurement=True, cache=cache) for p in opts.secondaries]
+    ref_paths, sec_groups = _group_inputs(opts, cache)
+    ref = open_date(ref_paths, opts.subswath, opts.polarisation, need_measurement=True, cache=cache)
+    secs = [open_date(g, opts.subswath, opts.polarisation, need_measurement=True, cache=cache) for g in sec_groups]
     for s in secs:
         _check_track(ref, s)
-    dates = [s.info.date for s in secs]
-    if len(set(dates)) != len(dates):
-        raise InputError("two secondaries have the same date (slice assembly of one date is not supported by the native engine yet)")
     ref_orbit = OrbitInterpolator(_orbit_for(ref, opts.orbits, log))
     shifts = [float((np.datetime64(s.epoch, "ns") - np.datetime64(ref.epoch, "ns")).astype(np.int64)) * 1e-9 for s in secs]
     sec_orbits = [OrbitInterpolator(_orbit_for(s, opts.orbits, log).rebase(ref.epoch)) for s in secs]
@@ -148,20 +212,37 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         missing = [sg.burst_id for sg in plan if s.burst_by_id(sg.burst_id) is None]
         if missing:
             raise InputError(f"{s.info.name}: bursts {missing} of the reference are missing (no match by burst id)")
+    for sw in [ref, *secs]:
+        check_measurements(sw)
     W = s1 - s0 + 1
     L = sum(sg.n_lines for sg in plan)
     log(f"reference {ref.info.date}, {len(secs)} secondaries, {len(plan)} bursts, AOI {L} lines x {W} samples")
     samples = s0 + np.arange(W)
     r_samples = ref.slant_range(samples)
     lam = ref.wavelength
+    nb = max(8, int(opts.block_lines))
+    # blocks of output lines: (segment index, first line in the segment, n lines, first output line)
+    blocks = [(i, a, min(nb, sg.n_lines - a), sg.out_line0 + a) for i, sg in enumerate(plan) for a in range(0, sg.n_lines, nb)]
 
-    # ---------------- 3. geometry per burst segment (+ ESD overlap windows)
-    geo = []
-    for sg in plan:
-        b = ref.bursts[sg.burst_index]
-        tl = b.time(sg.burst_line0 + np.arange(sg.n_lines))
-        g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, sec_orbits, shifts, step=opts.geometry_step)
-        geo.append(g)
+    # ---------------- 3. geometry per block (+ ESD overlap windows); only lon/lat/hgt are kept whole
+    next_stage("geometry")
+    lon_a = np.empty((L, W), np.float32)
+    lat_a = np.empty((L, W), np.float32)
+    hgt_a = np.empty((L, W), np.float32)
+    t_out = np.empty(L)
+    for i, a, m, o in blocks:
+        sg = plan[i]
+        tl = ref.bursts[sg.burst_index].time(sg.burst_line0 + a + np.arange(m))
+        g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, (), (), step=opts.geometry_step)
+        lon_a[o : o + m], lat_a[o : o + m], hgt_a[o : o + m], t_out[o : o + m] = g["lon"], g["lat"], g["hgt"], tl
+
+    def block_geometry(i: int, a: int, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        sg = plan[i]
+        tl = ref.bursts[sg.burst_index].time(sg.burst_line0 + a + np.arange(m))
+        g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
+        return g["t_sec"][0], g["r_sec"][0]
+
+    next_stage("esd")
     overlaps = []
     if opts.esd and len(plan) > 1:
         for a_, b_ in zip(plan[:-1], plan[1:]):
@@ -173,14 +254,10 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
             lines_b = np.arange(j0, j1 + 1)
             lines_a = np.rint((bb.time(lines_b) - ba.t0) / ref.dt).astype(np.int64)
             tl = bb.time(lines_b)
-            g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, sec_orbits, shifts, step=opts.geometry_step)
             m_a = ref.read_burst(ba, (int(lines_a[0]), int(lines_a[-1]) + 1), (s0, s1 + 1))
             m_b = ref.read_burst(bb, (int(lines_b[0]), int(lines_b[-1]) + 1), (s0, s1 + 1))
             df = local_doppler(ba.ramp, tl[:, None], ref.tau(samples)[None, :]) - local_doppler(bb.ramp, tl[:, None], ref.tau(samples)[None, :])
-            overlaps.append((a_, b_, g, m_a, m_b, df))
-
-    # master data per segment
-    m_data = [ref.read_burst(ref.bursts[sg.burst_index], (sg.burst_line0, sg.burst_line0 + sg.n_lines), (s0, s1 + 1)) for sg in plan]
+            overlaps.append((a_, b_, tl, m_a, m_b, df))
 
     def resample_sec(k: int, sec: Swath, burst_id: int, t_sec, r_sec, shift_s: float):
         sb = sec.burst_by_id(burst_id)
@@ -200,15 +277,20 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     # ---------------- 4. pairs
     results = []
     for k, sec in enumerate(secs):
+        next_stage("esd")
         tp = time.perf_counter()
         shift = 0.0
         esd_info = []
         if overlaps:
+            geo_ov = []
+            for a_, b_, tl, m_a, m_b, df in overlaps:
+                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
+                geo_ov.append((g["t_sec"][0], g["r_sec"][0]))
             for it in range(2):
                 zs = []
-                for a_, b_, g, m_a, m_b, df in overlaps:
-                    s_a = resample_sec(k, sec, a_.burst_id, g["t_sec"][k], g["r_sec"][k], shift)
-                    s_b = resample_sec(k, sec, b_.burst_id, g["t_sec"][k], g["r_sec"][k], shift)
+                for (a_, b_, tl, m_a, m_b, df), (ts_, rs_) in zip(overlaps, geo_ov):
+                    s_a = resample_sec(k, sec, a_.burst_id, ts_, rs_, shift)
+                    s_b = resample_sec(k, sec, b_.burst_id, ts_, rs_, shift)
                     i_a = m_a * np.conj(s_a)
                     i_b = m_b * np.conj(s_b)
                     d, coh = esd_shift(i_a, i_b, df)
@@ -218,26 +300,34 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
                 esd_info.append({"iteration": it, "shift_lines": d / ref.dt, "coherence": [z[1] for z in zs]})
                 shift += d
             log(f"pair {ref.info.date}-{sec.info.date}: ESD azimuth shift {shift / ref.dt:+.4f} lines")
-        rslc, diff = [], []
-        for i, sg in enumerate(plan):
-            g = geo[i]
-            s_img = resample_sec(k, sec, sg.burst_id, g["t_sec"][k], g["r_sec"][k], shift)
-            rslc.append(s_img)
-            diff.append(interferogram(m_data[i], s_img, r_samples[None, :], g["r_sec"][k], lam))
-            log(f"pair {ref.info.date}-{sec.info.date}: burst {sg.burst_id} done ({i + 1}/{len(plan)})")
-        results.append({"date": sec.info.date, "rslc": np.vstack(rslc), "diff": np.vstack(diff), "esd_shift_lines": shift / ref.dt, "esd": esd_info, "seconds": time.perf_counter() - tp})
+        next_stage("resample_ifg")
+        rslc = np.empty((L, W), np.complex64)
+        diff = np.empty((L, W), np.complex64)
+        for i, a, m, o in blocks:
+            sg = plan[i]
+            t_sec, r_sec = block_geometry(i, a, m, k)
+            m_blk = ref.read_burst(ref.bursts[sg.burst_index], (sg.burst_line0 + a, sg.burst_line0 + a + m), (s0, s1 + 1))
+            s_img = resample_sec(k, sec, sg.burst_id, t_sec, r_sec, shift)
+            rslc[o : o + m] = s_img
+            diff[o : o + m] = interferogram(m_blk, s_img, r_samples[None, :], r_sec, lam)
+            if a + m >= sg.n_lines:
+                log(f"pair {ref.info.date}-{sec.info.date}: burst {sg.burst_id} done ({i + 1}/{len(plan)})")
+        results.append({"date": sec.info.date, "rslc": rslc, "diff": diff, "esd_shift_lines": shift / ref.dt, "esd": esd_info, "seconds": time.perf_counter() - tp})
 
     # ---------------- 5. export
     from ..ifg.export import export_stamps
 
-    lon_a = np.vstack([g["lon"] for g in geo])
-    lat_a = np.vstack([g["lat"] for g in geo])
-    hgt_a = np.vstack([g["hgt"] for g in geo])
-    t_out = np.concatenate([ref.bursts[sg.burst_index].time(sg.burst_line0 + np.arange(sg.n_lines)) for sg in plan])
-    insar, bases = export_stamps(out, ref, secs, sec_orbits, shifts, ref_orbit, np.vstack(m_data), results, lon_a, lat_a, hgt_a, t_out, r_samples)
+    next_stage("export")
+    m_slc = np.empty((L, W), np.complex64)
+    for i, a, m, o in blocks:
+        sg = plan[i]
+        m_slc[o : o + m] = ref.read_burst(ref.bursts[sg.burst_index], (sg.burst_line0 + a, sg.burst_line0 + a + m), (s0, s1 + 1))
+    insar, bases = export_stamps(out, ref, secs, sec_orbits, shifts, ref_orbit, m_slc, results, lon_a, lat_a, hgt_a, t_out, r_samples)
+    next_stage("done")
     summary = {
         "insar_dir": str(insar),
         "reference": ref.info.name,
+        "reference_slices": [Path(p).name for p in ref.slices],
         "subswath": opts.subswath,
         "polarisation": opts.polarisation,
         "first_sample": s0,
@@ -245,10 +335,12 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         "n_lines": L,
         "deburst": plan_to_json(plan),
         "pairs": [
-            {"secondary": s.info.name, "date": str(r["date"]), "esd_shift_lines": r["esd_shift_lines"], "esd": r["esd"], "seconds": r["seconds"], **bases[i]}
+            {"secondary": s.info.name, "slices": [Path(p).name for p in s.slices], "date": str(r["date"]), "esd_shift_lines": r["esd_shift_lines"], "esd": r["esd"], "seconds": r["seconds"], **bases[i]}
             for i, (s, r) in enumerate(zip(secs, results))
         ],
         "seconds": time.perf_counter() - t_start,
+        "stage_seconds": stage_t,
+        "block_lines": nb,
         "deramp": opts.deramp,
     }
     (out / "ifg_stack.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
