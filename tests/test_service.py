@@ -200,6 +200,17 @@ def test_invalid_inputs_get_400_before_any_job(server: Server, stack: Path, proc
     assert after == before
 
 
+def test_callback_subscribers_are_refused(server: Server, stack: Path) -> None:
+    """pygeoapi 0.21 would POST to any subscriber URL (SSRF): we refuse it before a job exists."""
+    before = len(_jobs(server))
+    r = requests.post(f"{server.url}/processes/psi/execution",
+                      json={"inputs": {"stack": str(stack)},
+                            "subscriber": {"successUri": "http://127.0.0.1:9/hook"}},
+                      headers={"Content-Type": "application/json", "Prefer": "respond-async"}, timeout=30)
+    assert r.status_code == 400 and "subscriber" in r.json()["description"]
+    assert len(_jobs(server)) == before
+
+
 def test_interferogram_stack_is_not_available(server: Server) -> None:
     r = _execute(server, "interferogram-stack", {"reference": "a", "secondaries": ["b"], "bbox": [0, 0, 1, 1]},
                  async_=True)

@@ -95,6 +95,11 @@ class SnapstampsManager(TinyDBManager):
                         requested_response: Any = "raw") -> tuple:
         """Validate, then run echo in-process or start a CWL job in a worker process."""
         processor = self.get_processor(process_id)
+        if subscriber is not None and any(
+            getattr(subscriber, a, None) for a in ("success_uri", "in_progress_uri", "failed_uri")
+        ):
+            # pygeoapi 0.21 would POST to any URL given here (server-side request forgery): refuse
+            raise InvalidInputError(user_msg="callback subscribers are not supported by this service")
         if not isinstance(data_dict, dict):
             raise InvalidInputError(user_msg="'inputs' must be an object")
         data = validate_execute_inputs(processor.metadata, data_dict)
