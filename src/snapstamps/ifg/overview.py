@@ -62,7 +62,7 @@ def read_acquisitions(products: list[Path], polarisation: str | None = None, cac
         pol = polarisation or ("VV" if "VV" in pols else pols[0])
         swaths = {}
         for sub in sorted({a.name.split("-")[1].upper() for a in anns if a.name.split("-")[3].upper() == pol}):
-            swaths[sub] = open_date(safes, sub, pol, cache=cache)
+            swaths[sub] = open_date(group, sub, pol, cache=cache)
         if not swaths:
             raise InputError(f"{safes[0].name}: polarisation {pol} not in the product")
         acqs.append(Acquisition(Path(group[0]), safes[0].name, str(info.date), swaths, tuple(s.name for s in safes)))

@@ -10,6 +10,7 @@ is unreliable.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import xml.etree.ElementTree as ET
 import zipfile
@@ -63,7 +64,7 @@ def resolve_safe(product: Path, cache: Path | None = None, members: tuple[str, .
             rel = n[len(root) + 1 :]
             if not rel or n.endswith("/"):
                 continue
-            if any(rel == m or (m.endswith("/") and rel.startswith(m)) for m in members):
+            if any(rel == m or (m.endswith("/") and rel.startswith(m)) or fnmatch.fnmatch(rel, m) for m in members):
                 target = dest / root / rel
                 if not target.exists():
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +232,8 @@ def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurem
     import xarray as xr
 
     subswath, polarisation = subswath.upper(), polarisation.upper()
-    members = ("manifest.safe", "annotation/") + ((f"measurement/",) if need_measurement else ())
+    # xarray-sentinel opens the measurement of the group: only that one file is unpacked from a zip
+    members = ("manifest.safe", "annotation/", f"measurement/s1?-{subswath.lower()}-slc-{polarisation.lower()}-*")
     safe = resolve_safe(Path(product), cache, members)
     info = product_info(safe)
     if info.mode != "IW":

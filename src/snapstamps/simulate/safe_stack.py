@@ -394,9 +394,9 @@ def simulate_safe_stack(out_dir: Path, config: SafeSimConfig | None = None, base
                 tl = t0_true + np.arange(b.n_lines) * dt
                 bb *= np.exp(1j * ramp_phase(ramp, tl[:, None], tau[None, :])).astype(np.complex64)
             data[i * b.n_lines : (i + 1) * b.n_lines] = bb
-        # one product, or two consecutive slices sharing ``split_overlap`` bursts
-        n_a = (len(bursts) + 1) // 2
-        groups = [(0, n_a), (max(0, n_a - cfg.split_overlap), len(bursts))] if k in cfg.split_dates else [(0, len(bursts))]
+        # one product, or two consecutive slices; the first repeats ``split_overlap`` bursts of the second
+        n_a = len(bursts) // 2
+        groups = [(0, min(len(bursts), n_a + cfg.split_overlap)), (n_a, len(bursts))] if k in cfg.split_dates else [(0, len(bursts))]
         date_products.append([])
         for g0, g1 in groups:
             extra_ns = int(round((bursts[g0].t0 - bursts[0].t0) * 1e9))
@@ -472,7 +472,8 @@ def simulate_safe_stack(out_dir: Path, config: SafeSimConfig | None = None, base
 def _write_product(tmp: Path, safe0: Path, sw, k: int, shift_ns: int, orbit: StateVectors, bursts, s0: int, W: int, cfg: SafeSimConfig, manifest_extra_ns: int = 0) -> None:
     """Manifest and edited annotation/calibration of date ``k`` keeping ``bursts``.
 
-    ``manifest_extra_ns`` moves the manifest times (product start/stop) of a later slice.
+    ``manifest_extra_ns`` moves the manifest times (product start/stop) and file names of a later
+    slice; the annotation content keeps the true burst times.
     """
     (tmp / "annotation" / "calibration").mkdir(parents=True)
     man = (safe0 / "manifest.safe").read_text(encoding="utf-8")
@@ -482,7 +483,7 @@ def _write_product(tmp: Path, safe0: Path, sw, k: int, shift_ns: int, orbit: Sta
     (tmp / "manifest.safe").write_text(man, encoding="utf-8")
     for cal in sorted((safe0 / "annotation" / "calibration").glob("*-iw1-*vv*.xml")):
         txt = _shift_compact(_shift_iso(cal.read_text(encoding="utf-8"), shift_ns), shift_ns)
-        (tmp / "annotation" / "calibration" / _shift_compact(cal.name, shift_ns)).write_text(txt, encoding="utf-8")
+        (tmp / "annotation" / "calibration" / _shift_compact(cal.name, shift_ns + manifest_extra_ns)).write_text(txt, encoding="utf-8")
     text = _shift_iso(sw.annotation.read_text(encoding="utf-8"), shift_ns)
     root = ET.fromstring(text)
     # orbit
@@ -531,7 +532,7 @@ def _write_product(tmp: Path, safe0: Path, sw, k: int, shift_ns: int, orbit: Sta
         kept += 1
     gl.set("count", str(kept))
     xml = ET.tostring(root, encoding="unicode")
-    (tmp / "annotation" / _shift_compact(sw.annotation.name, shift_ns)).write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + xml, encoding="utf-8")
+    (tmp / "annotation" / _shift_compact(sw.annotation.name, shift_ns + manifest_extra_ns)).write_text('<?xml version="1.0" encoding="UTF-8"?>\n' + xml, encoding="utf-8")
 
 
 def load_safe_truth(out_dir: Path) -> dict[str, np.ndarray]:
