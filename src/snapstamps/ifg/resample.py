@@ -10,7 +10,22 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["kernel_weights", "interp_axis0", "interp_axis1", "resample_2d"]
+__all__ = ["kernel_weights", "kernel_lut", "interp_axis0", "interp_axis1", "resample_2d"]
+
+LUT_BINS = 2048
+_LUTS: dict[tuple[int, int], NDArray[np.float32]] = {}
+
+
+def kernel_lut(taps: int = 16, bins: int = LUT_BINS) -> NDArray[np.float32]:
+    """Kernel weights tabulated at ``bins + 1`` fractional offsets in [0, 1] (as SNAP and ISCE do).
+
+    Rounding a position to 1/``bins`` pixel moves it by at most 1/(2 ``bins``) (2.4e-4 pixel for
+    2048 bins): a phase error below 1e-3 rad for Sentinel-1 bandwidths.
+    """
+    key = (taps, bins)
+    if key not in _LUTS:
+        _LUTS[key] = kernel_weights(np.arange(bins + 1, dtype=np.float64) / bins, taps)
+    return _LUTS[key]
 
 
 def kernel_weights(frac: NDArray[np.float64], taps: int = 16, beta: float = 6.0) -> NDArray[np.float32]:
@@ -37,8 +52,8 @@ def interp_axis0(a: NDArray[np.complex64], pos: NDArray[np.float64], taps: int =
     n_in, w = a.shape
     half = taps // 2
     fl = np.floor(pos)
-    frac = (pos - fl).ravel()
-    wts = kernel_weights(frac, taps).reshape(pos.shape + (taps,))
+    q = np.rint((pos - fl) * LUT_BINS).astype(np.int32)  # 0..LUT_BINS (LUT_BINS is frac 1.0: still exact)
+    wts = kernel_lut(taps)[q]
     base = fl.astype(np.int64)
     out = np.zeros(pos.shape, np.complex64)
     cols = np.broadcast_to(np.arange(w)[None, :], pos.shape)
@@ -55,7 +70,7 @@ def interp_axis1(a: NDArray[np.complex64], pos: NDArray[np.float64], taps: int =
     return interp_axis0(a.T, pos.T, taps).T
 
 
-def resample_2d(a: NDArray[np.complex64], y: NDArray[np.float64], x: NDArray[np.float64], taps: int = 16, chunk: int = 256) -> NDArray[np.complex64]:
+def resample_2d(a: NDArray[np.complex64], y: NDArray[np.float64], x: NDArray[np.float64], taps: int = 16, chunk: int = 64) -> NDArray[np.complex64]:
     """Resample ``a`` at fractional (line ``y``, sample ``x``) of each output pixel (same shape).
 
     Two separable passes: azimuth, at each input column ``c``, uses the line position of the
