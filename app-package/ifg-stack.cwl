@@ -4,8 +4,8 @@ $namespaces:
   s: https://schema.org/
 s:softwareVersion: 0.1.0
 s:name: snapstamps ifg-stack
-s:description: Sentinel-1 IW SLCs to a single-master interferogram stack in the layout of SNAP's StaMPS
-  export (planned engine)
+s:description: Sentinel-1 IW SLCs to a single-reference interferogram stack in the layout of SNAP's StaMPS
+  export, with its STAC stack catalog (native engine)
 s:applicationCategory: Earth Observation application
 s:keywords:
 - class: s:DefinedTerm
@@ -23,47 +23,60 @@ s:codeRepository: https://github.com/snapstamps/snapstamps
 $graph:
 - class: Workflow
   id: '#ifg-stack'
-  label: Sentinel-1 interferogram stack (PLANNED, not runnable yet)
+  label: Sentinel-1 interferogram stack (native engine)
   doc: |
-    NOT RUNNABLE YET: the native interferogram-stack engine (its own issue) does not exist in
-    this release; the tools call its planned command line. Scatters coregistration and
-    interferogram formation over secondary x sub-swath (flat cross product), then gathers the
-    pairs into one INSAR_<master> stack per sub-swath with a stack catalog (the workflow output,
-    a Directory holding catalog.json, which is what the psi workflow takes as `stack`).
+    Sentinel-1 IW SLC SAFEs to a single-reference interferogram stack. Scatters `snapstamps
+    ifg-stack` (bursts over the area of interest, orbits, DEM-assisted TOPS coregistration with
+    deramp/reramp, ESD, interferogram, topographic phase removal, deburst, StaMPS export) over
+    secondary x sub-swath (flat cross product, one secondary per run), gathers the runs of each
+    sub-swath into one INSAR_<reference> stack with `snapstamps ifg-stack-gather` (scattered over
+    the sub-swaths), and publishes them as a STAC stack catalog: the workflow output, a Directory
+    holding catalog.json, one stack item per sub-swath (the INSAR_<reference> directory, which the
+    psi workflow takes as `stack`) and one item per reference/secondary/sub-swath (coregistered
+    secondary, interferogram, insar:* baselines and dates, links to the input items).
   requirements:
   - class: ScatterFeatureRequirement
   inputs:
   - type: string
     default: native
-    label: native or snap
+    label: native, snap or auto
     id: '#ifg-stack/backend'
   - type:
       type: array
       items: float
     label: area of interest W S E N (lon/lat degrees)
     id: '#ifg-stack/bbox'
-  - type:
-    - 'null'
-    - File
-    label: DEM (GeoTIFF); default the engine's choice
+  - type: File
+    label: DEM (GeoTIFF, any CRS; geoid heights converted)
     id: '#ifg-stack/dem'
   - type:
     - 'null'
     - Directory
-    label: directory of precise orbit files
+    label: directory of precise orbit files (EOF); default the annotation's state vectors
     id: '#ifg-stack/orbits'
   - type: string
     default: VV
     label: polarisation
     id: '#ifg-stack/polarisation'
   - type: Directory
-    label: reference (master) SLC, SAFE directory
+    label: reference SLC, SAFE directory
     id: '#ifg-stack/reference'
+  - type:
+    - 'null'
+    - string
+    label: href of the reference's STAC item, linked from the catalog (default the SAFE directory)
+    id: '#ifg-stack/reference_item'
   - type:
       type: array
       items: Directory
     label: secondary SLCs, SAFE directories
     id: '#ifg-stack/secondaries'
+  - type:
+    - 'null'
+    - type: array
+      items: string
+    label: hrefs of the secondaries' STAC items, in the order of secondaries
+    id: '#ifg-stack/secondary_items'
   - type:
       type: array
       items: string
@@ -71,13 +84,33 @@ $graph:
     - IW1
     - IW2
     - IW3
-    label: sub-swaths
+    label: sub-swaths (each must cover the area of interest)
     id: '#ifg-stack/subswaths'
   steps:
-  - run: '#ifg-gather'
+  - run: '#ifg-stack-catalog'
     in:
+    - source: '#ifg-stack/reference'
+      id: '#ifg-stack/catalog/reference'
+    - source: '#ifg-stack/reference_item'
+      id: '#ifg-stack/catalog/reference_item'
+    - source: '#ifg-stack/secondaries'
+      id: '#ifg-stack/catalog/secondaries'
+    - source: '#ifg-stack/secondary_items'
+      id: '#ifg-stack/catalog/secondary_items'
+    - source: '#ifg-stack/gather/stack'
+      id: '#ifg-stack/catalog/stacks'
+    out:
+    - '#ifg-stack/catalog/stack'
+    id: '#ifg-stack/catalog'
+  - run: '#ifg-gather'
+    scatter: '#ifg-stack/gather/subswath'
+    in:
+    - source: '#ifg-stack/pair/pair_subswath'
+      id: '#ifg-stack/gather/pair_subswaths'
     - source: '#ifg-stack/pair/pair'
       id: '#ifg-stack/gather/pairs'
+    - source: '#ifg-stack/subswaths'
+      id: '#ifg-stack/gather/subswath'
     out:
     - '#ifg-stack/gather/stack'
     id: '#ifg-stack/gather'
@@ -105,11 +138,12 @@ $graph:
       id: '#ifg-stack/pair/subswath'
     out:
     - '#ifg-stack/pair/pair'
+    - '#ifg-stack/pair/pair_subswath'
     id: '#ifg-stack/pair'
   https://schema.org/softwareVersion: 0.1.0
   https://schema.org/name: snapstamps ifg-stack
-  https://schema.org/description: Sentinel-1 IW SLCs to a single-master interferogram stack in the layout
-    of SNAP's StaMPS export (planned engine)
+  https://schema.org/description: Sentinel-1 IW SLCs to a single-reference interferogram stack in the
+    layout of SNAP's StaMPS export, with its STAC stack catalog (native engine)
   https://schema.org/applicationCategory: Earth Observation application
   https://schema.org/keywords:
   - class: https://schema.org/DefinedTerm
@@ -126,24 +160,26 @@ $graph:
   https://schema.org/codeRepository: https://github.com/snapstamps/snapstamps
   outputs:
   - type: Directory
-    label: stack catalog (catalog.json and the INSAR_<master> directories)
-    outputSource: '#ifg-stack/gather/stack'
+    label: stack catalog (catalog.json, stack items with the INSAR_<reference> directories, pair items)
+    outputSource: '#ifg-stack/catalog/stack'
     id: '#ifg-stack/stack'
 - class: CommandLineTool
   id: '#ifg-gather'
-  label: gather pairs into one INSAR_<master> stack per sub-swath and its STAC catalog (PLANNED CLI)
+  label: gather the pairs of one sub-swath into one INSAR_<reference> stack
   doc: |
-    NOT RUNNABLE YET: written against the planned command
-    `snapstamps ifg-stack-gather PAIR_DIR [...] --out DIR`, which merges the single-pair
-    INSAR_<master> directories of each sub-swath into one stack and writes a stack catalog
-    (catalog.json, one stack item per sub-swath holding its INSAR_<master> directory, one item
-    per secondary x sub-swath with insar:* baselines and dates), as the psi workflow reads.
+    `snapstamps ifg-stack-gather PAIR_OUT [...] --out <subswath>`: merges the single-secondary
+    ifg-stack outputs of one sub-swath (picked from all pairs by their sub-swath) into one
+    INSAR_<reference>/ with its ifg_stack.json; checks that the runs agree (reference, grid,
+    deburst plan, byte-identical reference SLC and geometry). The workflow scatters this step over
+    the sub-swaths.
+  requirements:
+  - class: InlineJavascriptRequirement
   hints:
   - dockerPull: ghcr.io/snapstamps/snapstamps:0.1.0
     class: DockerRequirement
   - coresMin: 1
     coresMax: 1
-    ramMin: 2048
+    ramMin: 1024
     outdirMin: 20480
     class: ResourceRequirement
   baseCommand:
@@ -151,38 +187,57 @@ $graph:
   - --quiet
   - ifg-stack-gather
   arguments:
+  - position: 1
+    valueFrom: |
+      ${
+        var out = [];
+        inputs.pairs.forEach(function (p, i) {
+          if (inputs.pair_subswaths[i] === inputs.subswath) { out.push(p.path); }
+        });
+        if (out.length === 0) { throw "no pair of sub-swath " + inputs.subswath; }
+        return out;
+      }
   - position: 2
     prefix: --out
-    valueFrom: stack
+    valueFrom: $(inputs.subswath)
   inputs:
   - type:
       type: array
+      items: string
+    doc: the sub-swath of each pair, in the same order
+    id: '#ifg-gather/ifg-gather/pair_subswaths'
+  - type:
+      type: array
       items: Directory
-    inputBinding:
-      position: 1
+    doc: the ifg-stack outputs of every secondary x sub-swath
     id: '#ifg-gather/ifg-gather/pairs'
+  - type: string
+    doc: the sub-swath gathered here
+    id: '#ifg-gather/ifg-gather/subswath'
   outputs:
   - type: Directory
     outputBinding:
-      glob: stack
+      glob: $(inputs.subswath)
     id: '#ifg-gather/ifg-gather/stack'
 - class: CommandLineTool
   id: '#ifg-pair'
-  label: coregistration and interferogram of one secondary on one sub-swath (PLANNED CLI)
+  label: coregistration and interferogram of one secondary on one sub-swath
   doc: |
-    NOT RUNNABLE YET: written against the planned command
-    `snapstamps ifg-stack --reference SAFE --secondary SAFE [...] --subswath IW2
-    --polarisation VV --bbox W S E N --dem DEM.tif [--orbits DIR] --out DIR` of the native
-    interferogram-stack engine, which does not exist in this release. Runs it for one secondary
-    and one sub-swath and returns the INSAR_<master> directory it writes (rslc/, diff0/, geo/, dem/).
+    `snapstamps ifg-stack --reference SAFE --secondary SAFE --subswath IW1 --polarisation VV
+    --bbox W S E N --dem DEM.tif [--orbits DIR] [--backend native|snap|auto] --out pair`: bursts
+    over the area of interest, orbits, DEM-assisted TOPS coregistration with deramp/reramp, ESD,
+    interferogram with the topographic phase removed, deburst, StaMPS export, for one secondary
+    and one sub-swath. Returns the run's folder (INSAR_<reference>/ with rslc/, diff0/, geo/,
+    dem/, and ifg_stack.json: deburst plan, ESD shift, baseline) and its sub-swath, which the
+    gather step uses to group the pairs.
   requirements:
   - class: InlineJavascriptRequirement
   hints:
   - dockerPull: ghcr.io/snapstamps/snapstamps:0.1.0
     class: DockerRequirement
-  - coresMin: 2
+  - coresMin: 1
     coresMax: 4
-    ramMin: 8192
+    ramMin: 4096
     tmpdirMin: 10240
     outdirMin: 10240
     class: ResourceRequirement
@@ -197,6 +252,7 @@ $graph:
   inputs:
   - type: string
     default: native
+    doc: native, snap (SNAP gpt) or auto
     inputBinding:
       position: 8
       prefix: --backend
@@ -209,9 +265,8 @@ $graph:
       position: 5
       prefix: --bbox
     id: '#ifg-pair/ifg-pair/bbox'
-  - type:
-    - 'null'
-    - File
+  - type: File
+    doc: DEM GeoTIFF (any CRS; geoid heights converted)
     inputBinding:
       position: 6
       prefix: --dem
@@ -219,6 +274,7 @@ $graph:
   - type:
     - 'null'
     - Directory
+    doc: folder of EOF orbit files (POEORB/RESORB)
     inputBinding:
       position: 7
       prefix: --orbits
@@ -250,3 +306,87 @@ $graph:
     outputBinding:
       glob: pair
     id: '#ifg-pair/ifg-pair/pair'
+  - type: string
+    outputBinding:
+      outputEval: $(inputs.subswath)
+    id: '#ifg-pair/ifg-pair/pair_subswath'
+- class: CommandLineTool
+  id: '#ifg-stack-catalog'
+  label: STAC stack catalog of the gathered interferogram stacks
+  doc: |
+    `snapstamps stac ifg-stack-catalog GATHERED [...] --out stack --item PRODUCT=HREF [...]`: a
+    self-contained STAC catalog (catalog.json) with one stack item per sub-swath holding its
+    INSAR_<reference>/ directory (asset role stamps-export, the psi workflow's input) and one item
+    per reference/secondary/sub-swath: coregistered secondary and interferogram assets,
+    insar:perpendicular_baseline, insar:temporal_baseline, insar:reference_datetime,
+    insar:secondary_datetime, and links `reference`/`secondary` to the input items
+    (reference_item/secondary_items when given, else the SAFE directories). The stack files are
+    hard-linked (or copied) into the catalog directory, which is the stage-out directory.
+  requirements:
+  - class: InlineJavascriptRequirement
+  hints:
+  - dockerPull: ghcr.io/snapstamps/snapstamps:0.1.0
+    class: DockerRequirement
+  - coresMin: 1
+    coresMax: 1
+    ramMin: 1024
+    outdirMin: 20480
+    class: ResourceRequirement
+  baseCommand:
+  - snapstamps
+  - --quiet
+  - stac
+  - ifg-stack-catalog
+  arguments:
+  - position: 2
+    prefix: --out
+    valueFrom: stack
+  - position: 3
+    valueFrom: |
+      ${
+        var a = [];
+        var add = function (d, href) { a.push("--item", d.basename + "=" + (href ? href : d.path)); };
+        add(inputs.reference, inputs.reference_item);
+        var items = inputs.secondary_items || [];
+        inputs.secondaries.forEach(function (d, i) { add(d, items.length === inputs.secondaries.length ? items[i] : null); });
+        return a;
+      }
+  inputs:
+  - type:
+    - 'null'
+    - string
+    inputBinding:
+      position: 4
+      prefix: --id
+    id: '#ifg-stack-catalog/ifg-stack-catalog/catalog_id'
+  - type: Directory
+    doc: reference SAFE (its name keys the input links)
+    id: '#ifg-stack-catalog/ifg-stack-catalog/reference'
+  - type:
+    - 'null'
+    - string
+    doc: href of the reference's input STAC item (default the SAFE directory)
+    id: '#ifg-stack-catalog/ifg-stack-catalog/reference_item'
+  - type:
+      type: array
+      items: Directory
+    doc: secondary SAFEs
+    id: '#ifg-stack-catalog/ifg-stack-catalog/secondaries'
+  - type:
+    - 'null'
+    - type: array
+      items: string
+    doc: hrefs of the secondaries' input STAC items, in the order of secondaries
+    id: '#ifg-stack-catalog/ifg-stack-catalog/secondary_items'
+  - type:
+      type: array
+      items: Directory
+    doc: the gathered stacks, one per sub-swath (INSAR_<reference>/ and ifg_stack.json)
+    inputBinding:
+      position: 1
+    id: '#ifg-stack-catalog/ifg-stack-catalog/stacks'
+  outputs:
+  - type: Directory
+    outputBinding:
+      glob: stack
+    id: '#ifg-stack-catalog/ifg-stack-catalog/stack'

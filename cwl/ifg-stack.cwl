@@ -3,7 +3,7 @@ $namespaces:
   s: https://schema.org/
 s:softwareVersion: 0.1.0
 s:name: snapstamps ifg-stack
-s:description: Sentinel-1 IW SLCs to a single-master interferogram stack in the layout of SNAP's StaMPS export (planned engine)
+s:description: Sentinel-1 IW SLCs to a single-reference interferogram stack in the layout of SNAP's StaMPS export, with its STAC stack catalog (native engine)
 s:applicationCategory: Earth Observation application
 s:keywords:
   - class: s:DefinedTerm
@@ -20,26 +20,30 @@ s:author:
 s:codeRepository: https://github.com/snapstamps/snapstamps
 class: Workflow
 id: ifg-stack
-label: Sentinel-1 interferogram stack (PLANNED, not runnable yet)
+label: Sentinel-1 interferogram stack (native engine)
 doc: |
-  NOT RUNNABLE YET: the native interferogram-stack engine (its own issue) does not exist in
-  this release; the tools call its planned command line. Scatters coregistration and
-  interferogram formation over secondary x sub-swath (flat cross product), then gathers the
-  pairs into one INSAR_<master> stack per sub-swath with a stack catalog (the workflow output,
-  a Directory holding catalog.json, which is what the psi workflow takes as `stack`).
+  Sentinel-1 IW SLC SAFEs to a single-reference interferogram stack. Scatters `snapstamps
+  ifg-stack` (bursts over the area of interest, orbits, DEM-assisted TOPS coregistration with
+  deramp/reramp, ESD, interferogram, topographic phase removal, deburst, StaMPS export) over
+  secondary x sub-swath (flat cross product, one secondary per run), gathers the runs of each
+  sub-swath into one INSAR_<reference> stack with `snapstamps ifg-stack-gather` (scattered over
+  the sub-swaths), and publishes them as a STAC stack catalog: the workflow output, a Directory
+  holding catalog.json, one stack item per sub-swath (the INSAR_<reference> directory, which the
+  psi workflow takes as `stack`) and one item per reference/secondary/sub-swath (coregistered
+  secondary, interferogram, insar:* baselines and dates, links to the input items).
 requirements:
   ScatterFeatureRequirement: {}
 inputs:
   reference:
     type: Directory
-    label: reference (master) SLC, SAFE directory
+    label: reference SLC, SAFE directory
   secondaries:
     type: Directory[]
     label: secondary SLCs, SAFE directories
   subswaths:
     type: string[]
     default: [IW1, IW2, IW3]
-    label: sub-swaths
+    label: sub-swaths (each must cover the area of interest)
   polarisation:
     type: string
     default: VV
@@ -48,20 +52,26 @@ inputs:
     type: float[]
     label: area of interest W S E N (lon/lat degrees)
   dem:
-    type: File?
-    label: DEM (GeoTIFF); default the engine's choice
+    type: File
+    label: DEM (GeoTIFF, any CRS; geoid heights converted)
   orbits:
     type: Directory?
-    label: directory of precise orbit files
+    label: directory of precise orbit files (EOF); default the annotation's state vectors
   backend:
     type: string
     default: native
-    label: native or snap
+    label: native, snap or auto
+  reference_item:
+    type: string?
+    label: href of the reference's STAC item, linked from the catalog (default the SAFE directory)
+  secondary_items:
+    type: string[]?
+    label: hrefs of the secondaries' STAC items, in the order of secondaries
 outputs:
   stack:
     type: Directory
-    label: stack catalog (catalog.json and the INSAR_<master> directories)
-    outputSource: gather/stack
+    label: stack catalog (catalog.json, stack items with the INSAR_<reference> directories, pair items)
+    outputSource: catalog/stack
 steps:
   pair:
     run: tools/ifg-pair.cwl
@@ -76,9 +86,21 @@ steps:
       dem: dem
       orbits: orbits
       backend: backend
-    out: [pair]
+    out: [pair, pair_subswath]
   gather:
     run: tools/ifg-gather.cwl
+    scatter: subswath
     in:
       pairs: pair/pair
+      pair_subswaths: pair/pair_subswath
+      subswath: subswaths
+    out: [stack]
+  catalog:
+    run: tools/ifg-stack-catalog.cwl
+    in:
+      stacks: gather/stack
+      reference: reference
+      secondaries: secondaries
+      reference_item: reference_item
+      secondary_items: secondary_items
     out: [stack]

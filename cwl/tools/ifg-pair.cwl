@@ -1,22 +1,24 @@
 cwlVersion: v1.2
 class: CommandLineTool
 id: ifg-pair
-label: coregistration and interferogram of one secondary on one sub-swath (PLANNED CLI)
+label: coregistration and interferogram of one secondary on one sub-swath
 doc: |
-  NOT RUNNABLE YET: written against the planned command
-  `snapstamps ifg-stack --reference SAFE --secondary SAFE [...] --subswath IW2
-  --polarisation VV --bbox W S E N --dem DEM.tif [--orbits DIR] --out DIR` of the native
-  interferogram-stack engine, which does not exist in this release. Runs it for one secondary
-  and one sub-swath and returns the INSAR_<master> directory it writes (rslc/, diff0/, geo/, dem/).
+  `snapstamps ifg-stack --reference SAFE --secondary SAFE --subswath IW1 --polarisation VV
+  --bbox W S E N --dem DEM.tif [--orbits DIR] [--backend native|snap|auto] --out pair`: bursts
+  over the area of interest, orbits, DEM-assisted TOPS coregistration with deramp/reramp, ESD,
+  interferogram with the topographic phase removed, deburst, StaMPS export, for one secondary
+  and one sub-swath. Returns the run's folder (INSAR_<reference>/ with rslc/, diff0/, geo/,
+  dem/, and ifg_stack.json: deburst plan, ESD shift, baseline) and its sub-swath, which the
+  gather step uses to group the pairs.
 requirements:
   InlineJavascriptRequirement: {}
 hints:
   DockerRequirement:
     dockerPull: ghcr.io/snapstamps/snapstamps:0.1.0
   ResourceRequirement:
-    coresMin: 2
+    coresMin: 1
     coresMax: 4
-    ramMin: 8192
+    ramMin: 4096
     tmpdirMin: 10240
     outdirMin: 10240
 baseCommand: [snapstamps, --quiet, ifg-stack]
@@ -42,16 +44,23 @@ inputs:
     doc: W S E N (lon/lat degrees)
     inputBinding: {position: 5, prefix: --bbox}
   dem:
-    type: File?
+    type: File
+    doc: DEM GeoTIFF (any CRS; geoid heights converted)
     inputBinding: {position: 6, prefix: --dem}
   orbits:
     type: Directory?
+    doc: folder of EOF orbit files (POEORB/RESORB)
     inputBinding: {position: 7, prefix: --orbits}
   backend:
     type: string
     default: native
+    doc: native, snap (SNAP gpt) or auto
     inputBinding: {position: 8, prefix: --backend}
 outputs:
   pair:
     type: Directory
     outputBinding: {glob: pair}
+  pair_subswath:
+    type: string
+    outputBinding:
+      outputEval: $(inputs.subswath)

@@ -6,7 +6,9 @@
     snapstamps stac validate CATALOG [--schemas DIR]
     snapstamps stac catalog RESULT_DIR --out DIR [--id ID] [--stack REF] [--polarisation VV] [--swath IW2] [--quicklooks DIR]
     snapstamps stac stack-catalog INSAR_DIR [...] --out DIR [--swath IW2 ...] [--polarisation VV]
+    snapstamps stac ifg-stack-catalog GATHERED [...] --out DIR [--item PRODUCT=HREF ...] [--id ID]
     snapstamps stac resolve-stack STACK [--swath IW2]
+    snapstamps stac resolve-slc REF
     snapstamps stac search URL [--collection C] [--bbox W S E N] [--datetime I] [--relative-orbit N] [--max-items N]
 
 Until ``snapstamps.cli`` includes them, ``python -m snapstamps.service.cli ...`` runs the whole
@@ -59,6 +61,29 @@ def cmd_stac_stack_catalog(args: argparse.Namespace) -> int:
     path = write_stack_catalog([Path(p) for p in args.insar_dirs], Path(args.out), swaths=args.swath,
                                polarisation=args.polarisation)
     print(path)
+    return 0
+
+
+def cmd_stac_ifg_stack_catalog(args: argparse.Namespace) -> int:
+    """``snapstamps stac ifg-stack-catalog GATHERED... --out DIR``: the stack catalog of an interferogram stack."""
+    from ..errors import SnapstampsError
+    from ..stac.ifg import build_ifg_stack_catalog
+
+    items: dict[str, str] = {}
+    for spec in args.item or []:
+        name, sep, href = spec.partition("=")
+        if not sep or not name or not href:
+            raise SnapstampsError(f"--item {spec!r}: expected PRODUCT=HREF")
+        items[name] = href
+    print(build_ifg_stack_catalog([Path(p) for p in args.gathered], Path(args.out), items, catalog_id=args.id))
+    return 0
+
+
+def cmd_stac_resolve_slc(args: argparse.Namespace) -> int:
+    """``snapstamps stac resolve-slc REF``: print the SAFE product of an SLC STAC item (or SAFE)."""
+    from ..stac.slc import resolve_slc
+
+    print(resolve_slc(args.ref).safe)
     return 0
 
 
@@ -129,6 +154,18 @@ def add_subcommands(subparsers: Any) -> None:
     k.add_argument("--swath", action="append", help="sub-swath of each directory, in order (repeatable)")
     k.add_argument("--polarisation")
     k.set_defaults(func=cmd_stac_stack_catalog)
+
+    g = ss.add_parser("ifg-stack-catalog", help="the stack catalog of gathered interferogram stacks (one folder per sub-swath)")
+    g.add_argument("gathered", nargs="+", help="output folders of `snapstamps ifg-stack-gather` (INSAR_<ref>/, ifg_stack.json)")
+    g.add_argument("--out", required=True, help="catalog directory (replaced atomically)")
+    g.add_argument("--item", action="append", metavar="PRODUCT=HREF",
+                   help="input STAC item (or SAFE) of a product, linked as reference/secondary (repeatable)")
+    g.add_argument("--id", help="catalog id (default ifg-stack-<reference date>)")
+    g.set_defaults(func=cmd_stac_ifg_stack_catalog)
+
+    rs = ss.add_parser("resolve-slc", help="print the SAFE product of an SLC STAC item (path or URL) or SAFE")
+    rs.add_argument("ref")
+    rs.set_defaults(func=cmd_stac_resolve_slc)
 
     r = ss.add_parser("resolve-stack", help="print the INSAR_<master> directory of a stack reference")
     r.add_argument("stack", help="INSAR_<date> directory, stack catalog.json, its directory, or file:// URL")

@@ -10,14 +10,15 @@ from typing import Any
 
 
 def save_catalog_atomic(catalog: Any, out_dir: Path, files: dict[str, Path] | None = None,
-                        texts: dict[str, str] | None = None) -> Path:
+                        texts: dict[str, str] | None = None, hardlink: bool = False) -> Path:
     """Save ``catalog`` (self-contained, relative links) into ``out_dir``; return its ``catalog.json``.
 
     Everything is written into a hidden sibling directory first: ``files`` (``{relative path:
     source}``) are copied there and ``texts`` (``{relative path: content}``) written, the
     catalog is normalised and saved, and only then is the directory renamed to ``out_dir``.  A reader therefore sees either no catalog or the complete
     one, never a catalog whose assets are still being written.  An existing ``out_dir`` is
-    replaced.
+    replaced.  With ``hardlink``, ``files`` are hard-linked where the file system allows (large
+    stacks are not duplicated) and copied otherwise.
     """
     import pystac
 
@@ -28,6 +29,12 @@ def save_catalog_atomic(catalog: Any, out_dir: Path, files: dict[str, Path] | No
         for rel, src in (files or {}).items():
             dst = tmp / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
+            if hardlink:
+                try:
+                    os.link(src, dst)
+                    continue
+                except OSError:
+                    pass
             shutil.copy2(src, dst)
         for rel, text in (texts or {}).items():
             dst = tmp / rel
