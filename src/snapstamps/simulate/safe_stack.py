@@ -35,7 +35,6 @@ import datetime as _dt
 import json
 import math
 import re
-import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path

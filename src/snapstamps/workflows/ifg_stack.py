@@ -32,7 +32,7 @@ from ..ifg.deburst import deburst_plan, plan_to_json
 from ..ifg.dem import open_dem
 from ..ifg.esd import esd_shift
 from ..ifg.interferogram import coregister, interferogram
-from ..ifg.orbits import OrbitInterpolator, StateVectors, find_eof, parse_eof, to_seconds
+from ..ifg.orbits import OrbitInterpolator, StateVectors, find_eof, parse_eof
 from ..ifg.safe import Swath, group_by_date, open_date, resolve_safe
 from ..ifg.tops import local_doppler
 
