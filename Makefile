@@ -35,6 +35,7 @@ serve: venv
 
 bench: venv
 	$(PY) bench/psi.py
+	$(PY) bench/ifg.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
