@@ -211,11 +211,16 @@ def test_callback_subscribers_are_refused(server: Server, stack: Path) -> None:
     assert len(_jobs(server)) == before
 
 
-def test_interferogram_stack_is_not_available(server: Server) -> None:
-    r = _execute(server, "interferogram-stack", {"reference": "a", "secondaries": ["b"], "bbox": [0, 0, 1, 1]},
-                 async_=True)
-    assert r.status_code == 501
-    assert "not available yet" in r.json()["description"]
+def test_interferogram_stack_is_executable_and_validated(server: Server) -> None:
+    """interferogram-stack runs as a job (no more 501); bad inputs still get 400 before any job."""
+    desc = requests.get(f"{server.url}/processes/interferogram-stack?f=json", timeout=10).json()
+    assert "async-execute" in desc["jobControlOptions"] and "catalog" in desc["outputs"]
+    before = len(_jobs(server))
+    r = _execute(server, "interferogram-stack", {"reference": "/nonexistent/a.json", "secondaries": ["b"],
+                                                 "bbox": [0, 0, 1, 1], "dem": "/nonexistent/dem.tif"}, async_=True)
+    assert r.status_code == 400, r.text
+    assert "input 'reference'" in r.json()["description"]
+    assert len(_jobs(server)) == before
 
 
 # ---------------------------------------------------------------------- psi async

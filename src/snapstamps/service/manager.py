@@ -103,6 +103,7 @@ class SnapstampsManager(TinyDBManager):
         if not isinstance(data_dict, dict):
             raise InvalidInputError(user_msg="'inputs' must be an object")
         data = validate_execute_inputs(processor.metadata, data_dict)
+        data = {k: self.local_ref(v) for k, v in data.items()}
         if isinstance(processor, SnapstampsProcessor):
             processor.check_inputs(data)
             if processor.runs_as_job:
@@ -148,6 +149,30 @@ class SnapstampsManager(TinyDBManager):
         body = {"jobID": job_id, "processID": pid, "type": "process", "status": JobStatus.accepted.value,
                 "message": "accepted", "progress": 0, "created": now}
         return job_id, "application/json", body, JobStatus.accepted, {"Preference-Applied": "respond-async"}
+
+    def local_ref(self, value: Any) -> Any:
+        """``value`` with this server's job-file URLs (``{public_url}/jobs/<id>/files/<path>``) made local paths.
+
+        So that the catalog URL an interferogram-stack job returns can be given to psi as its
+        ``stack`` as is.  Applies to strings and lists of strings; a URL naming a file outside the
+        job's published catalog is left unchanged (and then refused by the process's checks).
+        """
+        from urllib.parse import unquote, urlparse
+
+        if isinstance(value, list):
+            return [self.local_ref(v) for v in value]
+        if not isinstance(value, str) or not self.public_url or not value.startswith(f"{self.public_url}/jobs/"):
+            return value
+        rest = unquote(urlparse(value).path)
+        base_path = urlparse(self.public_url).path.rstrip("/")
+        parts = rest[len(base_path):].lstrip("/").split("/", 3)  # jobs, <id>, files, <path>
+        if len(parts) < 4 or parts[0] != "jobs" or parts[2] != "files" or not parts[1] or parts[1] in (".", ".."):
+            return value
+        root = (self.catalogs_dir / parts[1]).resolve()
+        path = (root / parts[3]).resolve()
+        if root.parent != self.catalogs_dir.resolve() or not path.is_relative_to(root) or not path.exists():
+            return value
+        return str(path)
 
     # ------------------------------------------------------------------ results
     def get_job_result(self, job_id: str) -> tuple:

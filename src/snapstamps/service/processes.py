@@ -2,16 +2,18 @@
 
 The process descriptions live in ``processes/<id>.json`` (the processor definition's
 ``description`` key names the file; ``snapstamps serve`` makes it absolute).  ``echo`` runs in
-the server (it is instant).  ``psi`` is executed by :class:`..manager.SnapstampsManager`, which
-starts a worker process running the CWL application package; ``PsiProcessor.execute`` is never
-called in the server.  ``interferogram-stack`` is published for its description only: its engine
-is not in this release, and executing it answers HTTP 501.
+the server (it is instant).  ``psi`` and ``interferogram-stack`` are executed by
+:class:`..manager.SnapstampsManager`, which starts a worker process running the CWL application
+package (``app-package/psi.cwl#psi``, ``app-package/ifg-stack.cwl#ifg-stack``); their ``execute``
+is never called in the server.  The result of interferogram-stack is a stack catalog, which psi
+takes as its ``stack``.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -138,21 +140,126 @@ class PsiProcessor(SnapstampsProcessor):
         raise ProcessorExecuteError(user_msg="psi runs asynchronously only (Prefer: respond-async)")
 
 
+@dataclass
+class IfgStackInputs:
+    """The interferogram-stack inputs resolved to local files (what the CWL job gets)."""
+
+    reference: Any
+    secondaries: list[Any]
+    subswaths: list[str]
+    dem: Path
+    orbits: Path | None
+
+
+def _local_path(name: str, ref: str) -> Path:
+    """A local path (plain or ``file://``) for input ``name``; other schemes are refused."""
+    from urllib.parse import unquote, urlparse
+
+    if "://" in ref:
+        u = urlparse(ref)
+        if u.scheme != "file":
+            raise InvalidInputError(user_msg=f"input '{name}': {u.scheme}:// is not supported here; give a path or file:// URL "
+                                             "on the server")
+        return Path(unquote(u.path))
+    return Path(ref)
+
+
 class InterferogramStackProcessor(SnapstampsProcessor):
-    """interferogram-stack: described, not executable until its engine exists."""
+    """interferogram-stack: Sentinel-1 SLCs to a stack catalog, run as ``app-package/ifg-stack.cwl#ifg-stack``."""
 
     description_file = "interferogram-stack.json"
     runs_as_job = True
     app_package = "ifg-stack.cwl#ifg-stack"
 
+    def resolve(self, data: dict[str, Any]) -> IfgStackInputs:
+        """Resolve and check the inputs; raise :class:`InvalidInputError` naming the input at fault.
+
+        ``reference``/``secondaries``: STAC items (path or URL) of SLC products, or SAFE
+        folders, resolved to local SAFE folders (:func:`..stac.slc.resolve_slc`); every product
+        must hold the requested sub-swaths in ``polarisation``, and each sub-swath of the reference
+        must cover ``bbox`` (default sub-swaths: those of the reference that do).  ``dem`` a local
+        GeoTIFF, ``orbits`` a local folder, ``backend=snap`` needs SNAP's gpt.
+        """
+        from ..stac.slc import SlcError, bbox_intersects, resolve_slc, safe_layers, swath_footprints
+
+        w, s, e, n = (float(v) for v in data["bbox"])
+        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+            raise InvalidInputError(user_msg=f"input 'bbox': [{w}, {s}, {e}, {n}] is not W < E, S < N in lon/lat degrees")
+        pol = str(data.get("polarisation") or "VV")
+
+        def slc(name: str, ref: str) -> Any:
+            try:
+                r = resolve_slc(ref)
+            except SlcError as exc:
+                raise InvalidInputError(user_msg=f"input '{name}': {exc}") from None
+            if not r.safe.is_dir():
+                raise InvalidInputError(user_msg=f"input '{name}': {r.safe.name} is a zip; this service takes SAFE "
+                                                 "folders (unzip it, or give an item whose asset is the folder)")
+            return r
+
+        ref = slc("reference", data["reference"])
+        secs = [slc(f"secondaries/{i}", v) for i, v in enumerate(data["secondaries"])]
+        names = [ref.product] + [x.product for x in secs]
+        dup = sorted({x for x in names if names.count(x) > 1})
+        if dup:
+            raise InvalidInputError(user_msg=f"input 'secondaries': {dup[0]} is given twice (or is the reference)")
+        feet = swath_footprints(ref.safe, pol)
+        aoi = (w, s, e, n)
+        if data.get("subswaths"):
+            swaths = list(data["subswaths"])
+            for sw in swaths:
+                if sw not in feet:
+                    raise InvalidInputError(user_msg=f"input 'subswaths': the reference {ref.product} has no {sw} {pol}")
+                if not bbox_intersects(feet[sw], aoi):
+                    raise InvalidInputError(user_msg=f"input 'bbox': outside sub-swath {sw} of the reference "
+                                                     f"({', '.join(f'{v:.3f}' for v in feet[sw])})")
+        else:
+            swaths = [sw for sw in sorted(feet) if bbox_intersects(feet[sw], aoi)]
+            if not swaths:
+                raise InvalidInputError(user_msg=f"input 'bbox': no {pol} sub-swath of the reference {ref.product} covers it")
+        for i, x in enumerate(secs):
+            have = safe_layers(x.safe)
+            missing = [sw for sw in swaths if (sw, pol) not in have]
+            if missing:
+                raise InvalidInputError(user_msg=f"input 'secondaries/{i}': {x.product} has no {missing[0]} {pol}")
+        dem = _local_path("dem", str(data["dem"]))
+        if not dem.is_file():
+            raise InvalidInputError(user_msg=f"input 'dem': {dem}: no such file")
+        orbits = None
+        if data.get("orbits"):
+            orbits = _local_path("orbits", str(data["orbits"]))
+            if not orbits.is_dir():
+                raise InvalidInputError(user_msg=f"input 'orbits': {orbits}: no such folder")
+        if data.get("backend") == "snap":
+            from ..backends.snap import snap_available
+
+            if not snap_available():
+                raise InvalidInputError(user_msg="input 'backend': snap needs SNAP's gpt, which this server does not have "
+                                                 "(use native)")
+        return IfgStackInputs(ref, secs, swaths, dem.resolve(), orbits.resolve() if orbits else None)
+
     def check_inputs(self, data: dict[str, Any]) -> None:
-        """Always refuses: the native interferogram-stack engine is not in this release."""
-        raise NotAvailableError(
-            user_msg="interferogram-stack is not available yet: its native engine is not in this release "
-                     "(the process is published for its description; app-package/ifg-stack.cwl is planned)"
-        )
+        """Resolve the inputs (see :meth:`resolve`)."""
+        self.resolve(data)
+
+    def cwl_inputs(self, data: dict[str, Any]) -> dict[str, Any]:
+        """CWL job of the ifg-stack workflow: SAFE directories, DEM, orbits, and the input items to link."""
+        r = self.resolve(data)
+        job: dict[str, Any] = {
+            "reference": {"class": "Directory", "path": str(r.reference.safe)},
+            "secondaries": [{"class": "Directory", "path": str(x.safe)} for x in r.secondaries],
+            "subswaths": r.subswaths,
+            "polarisation": data.get("polarisation") or "VV",
+            "bbox": [float(v) for v in data["bbox"]],
+            "dem": {"class": "File", "path": str(r.dem)},
+            "backend": data.get("backend") or "native",
+            "reference_item": r.reference.item_href,
+            "secondary_items": [x.item_href for x in r.secondaries],
+        }
+        if r.orbits is not None:
+            job["orbits"] = {"class": "Directory", "path": str(r.orbits)}
+        return job
 
     def execute(self, data: dict[str, Any], outputs: dict | None = None) -> tuple[str, Any]:
-        """Refuse (see :meth:`check_inputs`)."""
-        self.check_inputs(data)
-        raise AssertionError("unreachable")
+        """Not used: the manager runs interferogram-stack in a worker process."""
+        raise ProcessorExecuteError(user_msg="interferogram-stack runs asynchronously only (Prefer: respond-async)")

@@ -37,8 +37,9 @@ STEP_PROGRESS: dict[str, tuple[int, str]] = {
     "merged": (60, "steps 5-8 and products"),
     "quicklooks": (80, "quicklooks, velocity COGs, report and web viewer"),
     "publish": (90, "STAC catalog"),
-    "pair": (10, "coregistration and interferograms"),
-    "gather": (85, "stack catalog"),
+    "pair": (10, "coregistration and interferograms (one run per secondary x sub-swath)"),
+    "gather": (80, "gathering the pairs of each sub-swath (ifg-stack-gather)"),
+    "catalog": (90, "stack catalog"),
 }
 STEP_RE = re.compile(r"\[(?:step|workflow ?)\s*\]?\s*starting step (\S+)|\[step (\S+)\] start")
 
