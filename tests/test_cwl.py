@@ -97,3 +97,57 @@ def test_cwltool_runs_psi_package_on_simulated_stack(tmp_path: Path) -> None:
     assert {"preview", "describedby"} <= {l["rel"] for l in cat["links"]}
     points = json.loads(next(cat_dir.glob("*-ps-points/*-ps-points.json")).read_text())
     assert {"thumbnail", "overview", "visual"} <= {r for a in points["assets"].values() for r in a["roles"]}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_cwltool_runs_ifg_stack_package_on_simulated_safe_stack(tmp_path: Path) -> None:
+    """cwltool --no-container app-package/ifg-stack.cwl#ifg-stack on 3 simulated SAFEs: a valid stack
+    catalog with one stack item and one item per secondary, baselines within 1 % of the truth."""
+    pytest.importorskip("xarray_sentinel")
+    import pystac
+
+    from snapstamps.simulate.safe_stack import SafeSimConfig, simulate_safe_stack
+    from snapstamps.stac.stack import resolve_stack
+    from snapstamps.stac.validate import validate_catalog
+
+    sim = tmp_path / "sim"
+    s = simulate_safe_stack(sim, SafeSimConfig(n_dates=3, seed=1, n_samples=300, baselines=[-60.0, 0.0, 90.0]))
+    c = s["scene_centre_lonlat"]
+    ref = s["reference"]
+    secs = [p for p in s["products"] if p != ref]
+    job = {
+        "reference": {"class": "Directory", "path": str(sim / ref)},
+        "secondaries": [{"class": "Directory", "path": str(sim / p)} for p in secs],
+        "subswaths": ["IW1"], "polarisation": "VV",
+        "bbox": [c[0] - 0.015, c[1] - 0.01, c[0] + 0.015, c[1] + 0.01],
+        "dem": {"class": "File", "path": str(sim / s["dem"])},
+        "orbits": {"class": "Directory", "path": str(sim / "orbits")},
+    }
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    env = dict(os.environ, PATH=snapstamps_path_dir(tmp_path))
+    proc = subprocess.run(
+        [PY, "-m", "cwltool", "--quiet", "--no-container", "--parallel", "--outdir", str(tmp_path / "out"),
+         f"{ROOT / 'app-package/ifg-stack.cwl'}#ifg-stack", str(tmp_path / "job.json")],
+        capture_output=True, text=True, env=env, timeout=220,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cat_dir = Path(json.loads(proc.stdout)["stack"]["path"])
+    report = validate_catalog(cat_dir)
+    assert report.ok, report.errors
+    ref_date = s["dates"][s["reference_index"]]
+    items = {i.id: i for i in pystac.Catalog.from_file(str(cat_dir / "catalog.json")).get_items()}
+    assert set(items) == {f"stack-{ref_date}-IW1"} | {f"ifg-{ref_date}-{d}-IW1" for d in s["dates"] if d != ref_date}
+    insar = resolve_stack(cat_dir / "catalog.json")  # what psi takes: the stack inside the catalog
+    assert insar.name == f"INSAR_{ref_date}" and insar.is_relative_to(cat_dir.resolve())
+    assert len(list((insar / "diff0").glob("*.diff"))) == 2
+    for k, d in enumerate(s["dates"]):
+        if d == ref_date:
+            continue
+        p = items[f"ifg-{ref_date}-{d}-IW1"].properties
+        want = s["bperp_scene_centre_m"][k]
+        assert abs(float(p["insar:perpendicular_baseline"]) - want) <= 0.01 * abs(want), (d, p, want)
+        assert p["insar:temporal_baseline"] == 12 and p["sar:beam_ids"] == ["IW1"]
+        links = {link.rel: link.href for link in items[f"ifg-{ref_date}-{d}-IW1"].links}
+        assert links["reference"] == (sim / ref).resolve().as_uri()
+        assert links["secondary"] == (sim / s["products"][k]).resolve().as_uri()

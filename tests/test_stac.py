@@ -291,3 +291,135 @@ def test_stac_search_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert [f["id"] for f in out["features"]] == ["S1A_IW_SLC__1SDV_20240110"]
+
+
+# ---------------------------------------------------------------------- SLC inputs and the ifg stack catalog
+_ANNOT = """<product><geolocationGrid><geolocationGridPointList>
+<geolocationGridPoint><latitude>{s}</latitude><longitude>{w}</longitude></geolocationGridPoint>
+<geolocationGridPoint><latitude>{n}</latitude><longitude>{e}</longitude></geolocationGridPoint>
+</geolocationGridPointList></geolocationGrid></product>"""
+
+
+def _fake_safe(root: Path, name: str, layers: dict[str, tuple[float, float, float, float]], pol: str = "VV") -> Path:
+    safe = root / name
+    (safe / "annotation").mkdir(parents=True)
+    (safe / "manifest.safe").write_text("<xfdu/>")
+    for sw, (w, s, e, n) in layers.items():
+        (safe / "annotation" / f"s1a-{sw.lower()}-slc-{pol.lower()}-20220116t170558-20220116t170623-041314-04e951-004.xml"
+         ).write_text(_ANNOT.format(w=w, s=s, e=e, n=n))
+    return safe
+
+
+SAFE_NAME = "S1A_IW_SLC__1SDV_20220116T170557_20220116T170624_041314_04E951_F1F1.SAFE"
+
+
+def test_resolve_slc_from_safe_and_items(tmp_path: Path) -> None:
+    """A SAFE folder, its manifest, or a STAC item (path, file:// URL) whose asset is the SAFE folder,
+    its manifest or a zip; relative asset hrefs are relative to the item; remote SAFEs are refused."""
+    from snapstamps.stac.slc import SlcError, resolve_slc, safe_href
+
+    safe = _fake_safe(tmp_path, SAFE_NAME, {"IW1": (10.0, 41.0, 11.0, 42.0)})
+    for ref in (safe, safe / "manifest.safe", str(safe)):
+        r = resolve_slc(ref)
+        assert r.safe == safe.resolve() and not r.from_item and r.product == SAFE_NAME
+    (tmp_path / "items").mkdir()
+    for key, href in (("safe", f"../{SAFE_NAME}"), ("safe_manifest", f"../{SAFE_NAME}/manifest.safe"),
+                      ("data", str(safe.resolve()))):
+        item = tmp_path / "items" / f"{key}.json"
+        item.write_text(json.dumps({"type": "Feature", "id": key, "assets": {
+            "thumbnail": {"href": "ql.png", "roles": ["thumbnail"]}, key: {"href": href, "roles": ["data"]}}}))
+        for ref in (str(item), item.as_uri()):
+            r = resolve_slc(ref)
+            assert r.safe == safe.resolve() and r.from_item and r.item_href == str(item.resolve())
+    cdse = {"type": "Feature", "id": "x", "assets": {"safe_manifest": {
+        "href": f"s3://eodata/Sentinel-1/SAR/IW_SLC__1S/2022/01/16/{SAFE_NAME}/manifest.safe"}}}
+    assert safe_href(cdse).endswith(f"/{SAFE_NAME}")
+    remote = tmp_path / "items" / "remote.json"
+    remote.write_text(json.dumps(cdse))
+    with pytest.raises(SlcError, match="remote"):
+        resolve_slc(remote)
+    nosafe = tmp_path / "items" / "nosafe.json"
+    nosafe.write_text(json.dumps({"type": "Feature", "id": "y", "assets": {"a": {"href": "x.tif"}}}))
+    with pytest.raises(SlcError, match="no asset points at a SAFE"):
+        resolve_slc(nosafe)
+    with pytest.raises(SlcError, match="no such"):
+        resolve_slc(tmp_path / "missing.json")
+    (tmp_path / "notitem.json").write_text(json.dumps({"type": "Catalog"}))
+    with pytest.raises(SlcError, match="not a STAC item"):
+        resolve_slc(tmp_path / "notitem.json")
+
+
+def test_swath_footprints_and_layers(tmp_path: Path) -> None:
+    from snapstamps.stac.slc import bbox_intersects, safe_layers, swath_footprints
+
+    safe = _fake_safe(tmp_path, SAFE_NAME, {"IW1": (10.0, 41.0, 11.0, 42.0), "IW2": (10.8, 41.1, 11.9, 42.1)})
+    assert safe_layers(safe) == {("IW1", "VV"), ("IW2", "VV")}
+    feet = swath_footprints(safe, "VV")
+    assert feet == {"IW1": (10.0, 41.0, 11.0, 42.0), "IW2": (10.8, 41.1, 11.9, 42.1)}
+    assert swath_footprints(safe, "VH") == {}
+    assert bbox_intersects(feet["IW1"], (10.5, 41.5, 10.6, 41.6)) and not bbox_intersects(feet["IW1"], (11.5, 41.5, 11.6, 41.6))
+
+
+def _gathered(root: Path, swath: str, ref: str = "20220116", secs: tuple[str, ...] = ("20220104", "20220128")) -> Path:
+    """An ifg-stack-gather output folder with a 2 x 3 grid (contents are not read, only sizes and geo)."""
+    import numpy as np
+
+    from snapstamps.io.stamps_export import write_float32_be
+
+    d = root / swath
+    insar = d / f"INSAR_{ref}"
+    for sub in ("rslc", "diff0", "geo", "dem"):
+        (insar / sub).mkdir(parents=True)
+    lon, lat = np.meshgrid(np.linspace(10.97, 10.99, 3), np.linspace(41.63, 41.64, 2))
+    write_float32_be(insar / "geo" / f"{ref}.lon", lon)
+    write_float32_be(insar / "geo" / f"{ref}.lat", lat)
+    for dte in (ref, *secs):
+        (insar / "rslc" / f"{dte}.rslc").write_bytes(b"\0" * 48)
+        (insar / "rslc" / f"{dte}.rslc.par").write_text("par\n")
+    pairs = []
+    for k, dte in enumerate(secs):
+        for ext in (".diff", ".diff.par", ".base"):
+            (insar / "diff0" / f"{ref}_{dte}{ext}").write_text("x")
+        pairs.append({"secondary": f"S1A_{dte}.SAFE", "date": f"{dte[:4]}-{dte[4:6]}-{dte[6:]}",
+                      "bperp_centre_m": 50.0 * (k + 1) * (-1) ** k, "esd_shift_lines": 0.01})
+    (d / "ifg_stack.json").write_text(json.dumps({"reference": "S1A_REF.SAFE", "subswath": swath, "polarisation": "VV",
+                                                  "n_lines": 2, "n_samples": 3, "pairs": pairs}))
+    return d
+
+
+def test_ifg_stack_catalog_items_fields_links_and_cli(tmp_path: Path) -> None:
+    """Two sub-swaths: a stack item each (stack hard-linked inside), an item per pair with insar fields
+    of the proposal's types, signed baselines, input links; valid offline; psi's resolve_stack picks a swath."""
+    from snapstamps.stac.ifg import IfgCatalogError, build_ifg_stack_catalog
+
+    g1, g2 = _gathered(tmp_path / "g", "IW1"), _gathered(tmp_path / "g", "IW2")
+    items = {"S1A_REF.SAFE": "https://example.com/items/ref.json", "S1A_20220104.SAFE": str(tmp_path / "sec1.json")}
+    cat_json = build_ifg_stack_catalog([g2, g1], tmp_path / "cat", items)
+    assert validate_catalog(cat_json).ok
+    cat = pystac.Catalog.from_file(str(cat_json))
+    got = {i.id: i for i in cat.get_items()}
+    assert set(got) == {"stack-20220116-IW1", "stack-20220116-IW2"} | {
+        f"ifg-20220116-{d}-{sw}" for d in ("20220104", "20220128") for sw in ("IW1", "IW2")}
+    p = got["ifg-20220116-20220104-IW2"].properties
+    assert p["insar:perpendicular_baseline"] == "50.000" and p["insar:temporal_baseline"] == 12
+    assert p["snapstamps:temporal_baseline_days"] == -12 and p["sar:beam_ids"] == ["IW2"]
+    assert got["ifg-20220116-20220128-IW1"].properties["snapstamps:perpendicular_baseline_m"] == -100.0
+    assert got["ifg-20220116-20220104-IW1"].bbox == pytest.approx([10.97, 41.63, 10.99, 41.64], abs=1e-5)
+    links = {link.rel: link.href for link in got["ifg-20220116-20220104-IW1"].links}
+    assert links["reference"] == "https://example.com/items/ref.json"
+    assert links["secondary"] == (tmp_path / "sec1.json").resolve().as_uri()
+    assert "secondary" not in {link.rel for link in got["ifg-20220116-20220128-IW1"].links}  # unknown: no link made up
+    diff = Path(got["ifg-20220116-20220104-IW1"].assets["interferogram"].get_absolute_href())
+    assert diff.is_file() and diff.is_relative_to(cat_json.parent)
+    src = g1 / "INSAR_20220116" / "diff0" / "20220116_20220104.diff"
+    assert diff.stat().st_ino == src.stat().st_ino  # hard-linked, not copied
+    assert resolve_stack(cat_json, swath="IW2") == (cat_json.parent / "stack-20220116-IW2" / "INSAR_20220116").resolve()
+    with pytest.raises(StackError, match="choose a sub-swath"):
+        resolve_stack(cat_json)
+    with pytest.raises(IfgCatalogError, match="several stacks of one sub-swath"):
+        build_ifg_stack_catalog([g1, g1], tmp_path / "bad")
+    out = subprocess.run([sys.executable, "-m", "snapstamps.service.cli", "stac", "ifg-stack-catalog", str(g1),
+                          "--out", str(tmp_path / "cli"), "--item", "S1A_REF.SAFE=/x/ref.json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert validate_catalog(tmp_path / "cli").ok
