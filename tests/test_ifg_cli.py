@@ -212,3 +212,23 @@ def test_bad_input_errors_are_one_line(sim, tmp_path, capsys) -> None:
     assert main(["stack-overview", "--json", str(ref), str(good)]) == 0
     o = json.loads(capsys.readouterr().out)
     assert np.isfinite(o["pairs"][0]["bperp_m"])
+
+
+def test_stack_overview_needs_no_measurement_files(tmp_path, capsys):
+    """The overview works from annotation and manifest alone (measurement files absent)."""
+    import json
+    import shutil
+
+    from snapstamps.cli import main
+    from snapstamps.simulate.safe_stack import SafeSimConfig, simulate_safe_stack
+
+    sim = tmp_path / "sim"
+    simulate_safe_stack(sim, SafeSimConfig(n_dates=3, seed=4, n_samples=400))
+    prods = sorted(sim.glob("*.SAFE"))
+    for p in prods:
+        shutil.rmtree(p / "measurement")
+        (p / "measurement").mkdir()
+    capsys.readouterr()
+    assert main(["stack-overview", "--json", *map(str, prods)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["pairs"]) == 2 and all(abs(p["bperp_m"]) < 300 for p in out["pairs"])

@@ -223,6 +223,40 @@ def _ints(text: str | None) -> NDArray[np.int64]:
     return np.array([int(x) for x in (text or "").split()], dtype=np.int64)
 
 
+_ANNOTATION_FIELDS = {
+    # attribute (xarray-sentinel's names and units) -> annotation XML path
+    "product_first_line_utc_time": "imageAnnotation/imageInformation/productFirstLineUtcTime",
+    "radar_frequency": "generalAnnotation/productInformation/radarFrequency",  # Hz in the XML
+    "range_sampling_rate": "generalAnnotation/productInformation/rangeSamplingRate",
+    "azimuth_steering_rate": "generalAnnotation/productInformation/azimuthSteeringRate",  # deg/s
+    "azimuth_time_interval": "imageAnnotation/imageInformation/azimuthTimeInterval",
+    "image_slant_range_time": "imageAnnotation/imageInformation/slantRangeTime",
+    "number_of_samples": "imageAnnotation/imageInformation/numberOfSamples",
+    "number_of_lines": "imageAnnotation/imageInformation/numberOfLines",
+    "azimuth_pixel_spacing": "imageAnnotation/imageInformation/azimuthPixelSpacing",
+    "incidence_angle_mid_swath": "imageAnnotation/imageInformation/incidenceAngleMidSwath",
+    "lines_per_burst": "swathTiming/linesPerBurst",
+}
+
+
+def _swath_attributes(root: ET.Element, ann: Path) -> dict:
+    """Swath attributes from the annotation XML alone (no measurement file needed).
+
+    Units follow xarray-sentinel's attributes: ``radar_frequency`` in GHz, the steering rate
+    in deg/s, times in s.
+    """
+    out: dict = {}
+    for key, path in _ANNOTATION_FIELDS.items():
+        text = root.findtext(path)
+        if text is None:
+            if key == "incidence_angle_mid_swath":
+                continue
+            raise InputError(f"{ann}: annotation has no {path.rsplit('/', 1)[-1]}")
+        out[key] = text.strip() if key == "product_first_line_utc_time" else float(text)
+    out["radar_frequency"] = out["radar_frequency"] / 1e9
+    return out
+
+
 def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurement: bool = False, cache: Path | None = None) -> Swath:
     """Read one sub-swath of one product.  Raises :class:`InputError` with the product named
     when the sub-swath or polarisation is absent or the annotation is unreadable."""
@@ -231,8 +265,11 @@ def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurem
     import xarray as xr
 
     subswath, polarisation = subswath.upper(), polarisation.upper()
-    # xarray-sentinel opens the measurement of the group: only that one file is unpacked from a zip
-    members = ("manifest.safe", "annotation/", f"measurement/s1?-{subswath.lower()}-slc-{polarisation.lower()}-*")
+    # annotation and manifest suffice for the metadata; the one measurement file is unpacked from a zip
+    # only when the pixels will be read
+    members: tuple[str, ...] = ("manifest.safe", "annotation/")
+    if need_measurement:
+        members += (f"measurement/s1?-{subswath.lower()}-slc-{polarisation.lower()}-*",)
     safe = resolve_safe(Path(product), cache, members)
     info = product_info(safe)
     if info.mode != "IW":
@@ -245,16 +282,15 @@ def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            pol = xr.open_dataset(safe, engine="sentinel-1", group=group)
             orb = xr.open_dataset(safe, engine="sentinel-1", group=group + "/orbit")
             fm = xr.open_dataset(safe, engine="sentinel-1", group=group + "/azimuth_fm_rate")
             dc = xr.open_dataset(safe, engine="sentinel-1", group=group + "/dc_estimate")
         except Exception as exc:  # xarray-sentinel raises many kinds
             raise InputError(f"{safe.name}: cannot read {group} with xarray-sentinel ({type(exc).__name__}: {exc})") from None
-    a = pol.attrs
+    root = ET.parse(ann).getroot()
+    a = _swath_attributes(root, ann)
     epoch = np.datetime64(str(np.datetime64(a["product_first_line_utc_time"], "D")), "ns")
     orbit = StateVectors(epoch, to_seconds(orb["azimuth_time"].values, epoch), orb["position"].values.T, orb["velocity"].values.T, "annotation")
-    root = ET.parse(ann).getroot()
     mpath = None
     meas = sorted((safe / "measurement").glob(ann.stem + ".tif*"))
     if meas:
@@ -271,8 +307,8 @@ def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurem
         annotation=ann,
         measurement=mpath,
         epoch=epoch,
-        n_samples=int(pol.sizes["pixel"]),
-        n_lines=int(pol.sizes["line"]),
+        n_samples=int(a["number_of_samples"]),
+        n_lines=int(a["number_of_lines"]),
         lines_per_burst=int(a["lines_per_burst"]),
         dt=float(a["azimuth_time_interval"]),
         fs=float(a["range_sampling_rate"]),
