@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ pytest.importorskip("cwltool")
 pytest.importorskip("xarray_sentinel")
 requests = pytest.importorskip("requests")
 
-from test_service import Server, _execute, _jobs, _kill_workers, _wait  # noqa: E402
+from test_service import Server, _execute, _jobs, _kill_workers, _wait
 
 pytestmark = pytest.mark.slow
 

@@ -180,7 +180,13 @@ class InterferogramStackProcessor(SnapstampsProcessor):
         must cover ``bbox`` (default sub-swaths: those of the reference that do).  ``dem`` a local
         GeoTIFF, ``orbits`` a local folder, ``backend=snap`` needs SNAP's gpt.
         """
-        from ..stac.slc import SlcError, bbox_intersects, resolve_slc, safe_layers, swath_footprints
+        from ..stac.slc import (
+            SlcError,
+            bbox_intersects,
+            resolve_slc,
+            safe_layers,
+            swath_footprints,
+        )
 
         w, s, e, n = (float(v) for v in data["bbox"])
         if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
@@ -239,8 +245,11 @@ class InterferogramStackProcessor(SnapstampsProcessor):
         return IfgStackInputs(ref, secs, swaths, dem.resolve(), orbits.resolve() if orbits else None)
 
     def check_inputs(self, data: dict[str, Any]) -> None:
-        """Resolve the inputs (see :meth:`resolve`)."""
-        self.resolve(data)
+        """Resolve the inputs (see :meth:`resolve`); unusable paths (NUL bytes, too long...) are 400 too."""
+        try:
+            self.resolve(data)
+        except (ValueError, OSError) as exc:
+            raise InvalidInputError(user_msg=f"invalid path in the inputs ({exc})") from None
 
     def cwl_inputs(self, data: dict[str, Any]) -> dict[str, Any]:
         """CWL job of the ifg-stack workflow: SAFE directories, DEM, orbits, and the input items to link."""

@@ -30,13 +30,20 @@ from urllib.parse import unquote, urlparse
 
 from ..errors import SnapstampsError
 
-__all__ = ["SlcError", "ResolvedSlc", "resolve_slc", "safe_href", "safe_layers", "swath_footprints",
-           "bbox_intersects"]
+__all__ = [
+    "ResolvedSlc",
+    "SlcError",
+    "bbox_intersects",
+    "resolve_slc",
+    "safe_href",
+    "safe_layers",
+    "swath_footprints",
+]
 
 #: asset keys tried first, in order, when an item has several candidate assets
 PREFERRED_KEYS = ("safe", "SAFE", "product", "manifest", "safe_manifest", "safe-manifest", "data")
-_SAFE_RE = re.compile(r"\.SAFE/?$", re.I)
-_MANIFEST_RE = re.compile(r"\.SAFE/manifest\.safe$", re.I)
+_SAFE_RE = re.compile(r"\.SAFE/?$", re.IGNORECASE)
+_MANIFEST_RE = re.compile(r"\.SAFE/manifest\.safe$", re.IGNORECASE)
 
 
 class SlcError(SnapstampsError):
@@ -168,7 +175,7 @@ def resolve_slc(ref: str | Path) -> ResolvedSlc:
 
 def safe_layers(safe: Path) -> set[tuple[str, str]]:
     """``{(sub-swath, polarisation)}`` with an annotation in the SAFE (folder or zip), e.g. ``("IW1", "VV")``."""
-    pat = re.compile(r"annotation/s1\w-(iw\d|ew\d|s\d)-slc-(\w\w)-[^/]*\.xml$", re.I)
+    pat = re.compile(r"annotation/s1\w-(iw\d|ew\d|s\d)-slc-(\w\w)-[^/]*\.xml$", re.IGNORECASE)
     if safe.is_dir():
         names = [f"annotation/{p.name}" for p in (safe / "annotation").glob("*.xml")]
     else:
@@ -183,7 +190,7 @@ def safe_layers(safe: Path) -> set[tuple[str, str]]:
 
 
 def _annotation_text(safe: Path, swath: str, pol: str) -> str | None:
-    pat = re.compile(rf"annotation/s1\w-{swath.lower()}-slc-{pol.lower()}-[^/]*\.xml$", re.I)
+    pat = re.compile(rf"annotation/s1\w-{swath.lower()}-slc-{pol.lower()}-[^/]*\.xml$", re.IGNORECASE)
     if safe.is_dir():
         for p in sorted((safe / "annotation").glob("*.xml")):
             if pat.search(f"annotation/{p.name}"):
