@@ -1,4 +1,4 @@
-"""CWL application packages: freshness, validation, and a real run of ``#psi`` with cwltool."""
+"""CWL application packages: freshness, validation, and real runs of ``#psi`` and ``#ifg-stack`` with cwltool."""
 
 from __future__ import annotations
 

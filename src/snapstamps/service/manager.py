@@ -11,6 +11,9 @@ What it adds to pygeoapi 0.21's ``TinyDBManager``:
   by default, ``toil-cwl-runner`` selectable) in the job's own directory and records status,
   progress (percent and current step) and the runner's log (``JOB_DIR/job.log``) in the job
   store; the 201 response carries a statusInfo body (pygeoapi 0.21 sends ``null``);
+* **own results as inputs**: a URL of this server's job files (``{public_url}/jobs/<id>/files/...``,
+  e.g. the catalog an interferogram-stack job returns) is read as the local file it serves, so it
+  can be given to psi as ``stack`` as is;
 * **dismiss**: ``DELETE /jobs/{id}`` kills the worker's process group (the runner and the
   snapstamps processes it started), then removes the job, its directory and its result;
 * **restart safety**: a job whose worker is gone while the job is still ``accepted`` or
