@@ -22,8 +22,15 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--subswath", default="IW2", choices=["IW1", "IW2", "IW3"])
     p.add_argument("--polarisation", default="VV", choices=["VV", "VH", "HH", "HV"])
     p.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), required=True)
-    p.add_argument("--dem", required=True, type=Path, help="DEM GeoTIFF (any CRS; geoid heights converted)")
+    p.add_argument("--dem", required=True, type=_dem_arg, metavar="DEM.tif|auto",
+                   help="DEM GeoTIFF (any CRS; geoid heights converted), or 'auto': download the Copernicus GLO-30 DEM "
+                        "of the AOI (ellipsoidal heights) into OUT/dem/ (needs a connection)")
     p.add_argument("--orbits", type=Path, default=None, help="folder of EOF orbit files (POEORB/RESORB)")
+    p.add_argument("--download-orbits", action="store_true",
+                   help="when no EOF file covers a date, download the precise (else restituted) orbit with sentineleof "
+                        "into --orbits DIR (default OUT/orbits); on failure a warning and the annotation orbit")
+    p.add_argument("--require-precise-orbits", action="store_true",
+                   help="fail instead of falling back to the annotation orbit when no EOF file (POEORB/RESORB) covers a date")
     p.add_argument("--no-esd", action="store_true", help="skip Enhanced Spectral Diversity")
     p.add_argument("--backend", choices=["native", "snap", "auto"], default="native",
                    help="native (default) = this package's engine; snap = SNAP gpt graphs; auto = snap when gpt is found")
@@ -41,6 +48,11 @@ def add_subcommands(subparsers) -> None:
     q.add_argument("--reference", type=Path, default=None)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_run_overview)
+
+
+def _dem_arg(value: str) -> Path | str:
+    """``--dem``: the word ``auto`` (any case) or a DEM file path."""
+    return "auto" if value.strip().lower() == "auto" else Path(value)
 
 
 def add_simulate_safe(sim_subparsers) -> None:
@@ -82,7 +94,9 @@ def _snap_config(args: argparse.Namespace):
     return IfgStackConfig.build(
         reference=[str(r) for r in args.reference], secondaries=[str(s) for s in args.secondary],
         subswaths=[args.subswath], polarisation=args.polarisation, bbox=tuple(args.bbox),
-        dem=str(args.dem), orbits_dir=str(args.orbits) if args.orbits else None,
+        # --dem auto: SNAP downloads GLO-30 itself (its external DEMs are taken as geoid heights,
+        # so the ellipsoidal GeoTIFF of the native engine would be corrected twice)
+        dem="Copernicus 30m Global DEM" if args.dem == "auto" else str(args.dem), orbits_dir=str(args.orbits) if args.orbits else None,
         esd=False if args.no_esd else None, out=str(args.out), backend="snap",
     )
 
@@ -109,6 +123,8 @@ def _run_ifg_stack(args: argparse.Namespace) -> int:
         esd=not args.no_esd,
         out=args.out,
         block_lines=args.block_lines,
+        download_orbits=args.download_orbits,
+        require_precise_orbits=args.require_precise_orbits,
     )
     res = run_ifg_stack(opts, log=lambda s: print(s, file=sys.stderr))
     print(res["insar_dir"])

@@ -4,7 +4,8 @@ Order of work (one sub-swath, one polarisation):
 
 1. checks before any pixel is read: products of one track and mode, the sub-swath and
    polarisation in each, bursts matched by burst id, orbits covering the scene (EOF from
-   ``--orbits`` if found, else the annotation), the DEM readable and covering the AOI, the AOI
+   ``--orbits`` if found, or downloaded with ``--download-orbits``, else the annotation), the
+   DEM (a file, or GLO-30 downloaded with ``--dem auto``) readable and covering the AOI, the AOI
    inside the reference bursts;
 2. deburst plan of the AOI on the reference line grid (:mod:`snapstamps.ifg.deburst`);
 3. per reference burst: DEM-assisted geometry of every output pixel in the reference and in every
@@ -46,7 +47,10 @@ class IfgStackOptions:
     ``reference`` is one product or the consecutive slices of the reference date; among
     ``secondaries``, products of one date are slices of that date and are assembled.
     ``block_lines`` bounds memory: geometry, resampling and interferogram run on blocks of
-    that many output lines.
+    that many output lines.  ``dem="auto"`` downloads the GLO-30 DEM of the AOI into ``OUT/dem/``;
+    ``download_orbits`` fetches missing EOF files into ``orbits`` (default ``OUT/orbits``), see
+    :mod:`snapstamps.ifg.download`; ``require_precise_orbits`` makes a missing EOF file an error
+    instead of the annotation-orbit fallback.
     """
 
     reference: Path | list[Path]
@@ -54,7 +58,7 @@ class IfgStackOptions:
     subswath: str
     polarisation: str
     bbox: tuple[float, float, float, float]
-    dem: Path
+    dem: Path | str
     out: Path
     orbits: Path | None = None
     esd: bool = True
@@ -63,24 +67,55 @@ class IfgStackOptions:
     geometry_step: int = 32
     block_lines: int = 256
     extra: dict = field(default_factory=dict)
+    download_orbits: bool = False
+    require_precise_orbits: bool = False
 
 
-def _orbit_for(sw: Swath, orbit_dir: Path | None, log) -> StateVectors:
+def _orbit_for(sw: Swath, orbit_dir: Path | None, log, download: bool = False, require_eof: bool = False, state: dict | None = None) -> StateVectors:
+    """The orbit of ``sw``: an EOF file of ``orbit_dir`` covering the bursts, else the annotation orbit.
+
+    ``download``: when no file covers the bursts, fetch one into ``orbit_dir``
+    (:func:`snapstamps.ifg.download.fetch_orbit`); a failure is a one-line warning (the
+    annotation orbit is used) or, with ``require_eof``, an :class:`InputError`.  ``state``
+    (shared across the dates of one run) remembers that the network is unreachable so later
+    dates do not try again.
+    """
     t0 = min(b.t0 for b in sw.bursts)
     t1 = max(b.t0 + b.n_lines * sw.dt for b in sw.bursts)
+    state = {} if state is None else state
     if orbit_dir is not None:
+        if download:
+            Path(orbit_dir).mkdir(parents=True, exist_ok=True)
         if not Path(orbit_dir).is_dir():
             raise InputError(f"{orbit_dir}: orbit folder not found")
         start = sw.epoch + np.timedelta64(int(t0 * 1e9), "ns")
         stop = sw.epoch + np.timedelta64(int(t1 * 1e9), "ns")
         eof = find_eof(Path(orbit_dir), sw.info.mission, start, stop)
+        why = f"no EOF file in {orbit_dir}"
+        if eof is None and download:
+            if state.get("offline"):
+                why = f"orbit download skipped ({state['offline']})"
+            else:
+                from ..ifg.download import DownloadError, fetch_orbit
+
+                try:
+                    eof = fetch_orbit(sw.info.mission, start, stop, Path(orbit_dir))
+                    log(f"orbit {sw.info.date}: downloaded {eof.name} into {orbit_dir}")
+                except DownloadError as exc:
+                    why = str(exc)
+                    if exc.offline:
+                        state["offline"] = "no connection"
         if eof is not None:
             sv = parse_eof(eof, epoch=sw.epoch).crop(t0, t1, 120.0)
             if not sv.covers(t0, t1, 3):
                 raise InputError(f"{eof}: the orbit file does not cover {sw.info.name} (too short: needs state vectors on both sides of the scene)")
             log(f"orbit {sw.info.date}: {eof.name}")
             return sv
-        log(f"orbit {sw.info.date}: no EOF file in {orbit_dir}, annotation orbit used")
+        if require_eof:
+            raise InputError(f"{sw.info.name}: no precise or restituted orbit file ({why}); --require-precise-orbits forbids the annotation orbit")
+        log(f"{'warning: ' if download else ''}orbit {sw.info.date}: {why}, annotation orbit used")
+    elif require_eof:
+        raise InputError(f"{sw.info.name}: no orbit folder (--orbits DIR or --download-orbits); --require-precise-orbits forbids the annotation orbit")
     if not sw.orbit.covers(t0, t1, 3):
         raise InputError(f"{sw.info.name}: the annotation orbit does not cover the bursts")
     return sw.orbit
@@ -179,17 +214,29 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     secs = [open_date(g, opts.subswath, opts.polarisation, need_measurement=True, cache=cache) for g in sec_groups]
     for s in secs:
         _check_track(ref, s)
-    ref_orbit = OrbitInterpolator(_orbit_for(ref, opts.orbits, log))
-    shifts = [float((np.datetime64(s.epoch, "ns") - np.datetime64(ref.epoch, "ns")).astype(np.int64)) * 1e-9 for s in secs]
-    sec_orbits = [OrbitInterpolator(_orbit_for(s, opts.orbits, log).rebase(ref.epoch)) for s in secs]
     w, s_, e, n = opts.bbox
     if not (w < e and s_ < n):
         raise InputError(f"bbox {opts.bbox}: must be W S E N with W < E and S < N")
+    orbit_dir = opts.orbits if opts.orbits is not None or not opts.download_orbits else out / "orbits"
+    orb_state: dict = {}
+
+    def orbit_of(sw: Swath) -> StateVectors:
+        return _orbit_for(sw, orbit_dir, log, download=opts.download_orbits, require_eof=opts.require_precise_orbits, state=orb_state)
+
+    ref_orbit = OrbitInterpolator(orbit_of(ref))
+    shifts = [float((np.datetime64(s.epoch, "ns") - np.datetime64(ref.epoch, "ns")).astype(np.int64)) * 1e-9 for s in secs]
+    sec_orbits = [OrbitInterpolator(orbit_of(s).rebase(ref.epoch)) for s in secs]
     _aoi_check(ref, ref_orbit, opts)
-    dem = open_dem(opts.dem, opts.bbox)
+    dem_path = Path(opts.dem)
+    if str(opts.dem).strip().lower() == "auto":
+        from ..ifg.download import build_dem
+
+        dem_path = build_dem(opts.bbox, out)
+        log(f"DEM: {dem_path} (Copernicus GLO-30, ellipsoidal heights)")
+    dem = open_dem(dem_path, opts.bbox)
     cov = dem.covers(opts.bbox)
     if cov < 0.99:
-        raise InputError(f"{opts.dem}: the DEM covers only {100 * cov:.0f} % of the area of interest")
+        raise InputError(f"{dem_path}: the DEM covers only {100 * cov:.0f} % of the area of interest")
     # AOI in reference radar coordinates
     lon, lat = np.meshgrid(np.linspace(w, e, 15), np.linspace(s_, n, 15))
     P = G.geodetic_to_ecef(lon, lat, dem.height(lon, lat))
