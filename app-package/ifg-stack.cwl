@@ -34,8 +34,16 @@ $graph:
     holding catalog.json, one stack item per sub-swath (the INSAR_<reference> directory, which the
     psi workflow takes as `stack`) and one item per reference/secondary/sub-swath (coregistered
     secondary, interferogram, insar:* baselines and dates, links to the input items).
+    Without `dem`, the step `dem_auto` downloads the Copernicus GLO-30 DEM of the area of interest once
+    (`snapstamps ifg-stack-dem`, native backend) and every pair uses it; with the snap or auto
+    backend each pair runs `--dem auto` (SNAP's own download). Without `orbits`, each pair
+    downloads the orbit files it needs (`--download-orbits`; offline, a warning in the log and the
+    annotation orbit).
   requirements:
+  - class: InlineJavascriptRequirement
+  - class: MultipleInputFeatureRequirement
   - class: ScatterFeatureRequirement
+  - class: StepInputExpressionRequirement
   inputs:
   - type: string
     default: native
@@ -46,13 +54,23 @@ $graph:
       items: float
     label: area of interest W S E N (lon/lat degrees)
     id: '#ifg-stack/bbox'
-  - type: File
-    label: DEM (GeoTIFF, any CRS; geoid heights converted)
+  - type:
+    - 'null'
+    - File
+    label: DEM (GeoTIFF, any CRS; geoid heights converted); default the Copernicus GLO-30 DEM, downloaded
+      once
     id: '#ifg-stack/dem'
   - type:
     - 'null'
+    - boolean
+    label: download the orbit files not in orbits (default true when orbits is not given; false = annotation
+      orbit)
+    id: '#ifg-stack/download_orbits'
+  - type:
+    - 'null'
     - Directory
-    label: directory of precise orbit files (EOF); default the annotation's state vectors
+    label: directory of precise orbit files (EOF); default downloaded by each pair (offline, the annotation
+      orbit)
     id: '#ifg-stack/orbits'
   - type: string
     default: VV
@@ -102,6 +120,18 @@ $graph:
     out:
     - '#ifg-stack/catalog/stack'
     id: '#ifg-stack/catalog'
+  - run: '#ifg-dem'
+    when: $(inputs.dem === null && inputs.backend === "native")
+    in:
+    - source: '#ifg-stack/backend'
+      id: '#ifg-stack/dem_auto/backend'
+    - source: '#ifg-stack/bbox'
+      id: '#ifg-stack/dem_auto/bbox'
+    - source: '#ifg-stack/dem'
+      id: '#ifg-stack/dem_auto/dem'
+    out:
+    - '#ifg-stack/dem_auto/dem'
+    id: '#ifg-stack/dem_auto'
   - run: '#ifg-gather'
     scatter: '#ifg-stack/gather/subswath'
     in:
@@ -124,8 +154,13 @@ $graph:
       id: '#ifg-stack/pair/backend'
     - source: '#ifg-stack/bbox'
       id: '#ifg-stack/pair/bbox'
-    - source: '#ifg-stack/dem'
+    - source:
+      - '#ifg-stack/dem'
+      - '#ifg-stack/dem_auto/dem'
+      valueFrom: '$(self[0] !== null ? self[0] : self[1])'
       id: '#ifg-stack/pair/dem'
+    - source: '#ifg-stack/download_orbits'
+      id: '#ifg-stack/pair/download_orbits'
     - source: '#ifg-stack/orbits'
       id: '#ifg-stack/pair/orbits'
     - source: '#ifg-stack/polarisation'
@@ -163,6 +198,49 @@ $graph:
     label: stack catalog (catalog.json, stack items with the INSAR_<reference> directories, pair items)
     outputSource: '#ifg-stack/catalog/stack'
     id: '#ifg-stack/stack'
+- class: CommandLineTool
+  id: '#ifg-dem'
+  label: Copernicus GLO-30 DEM of the area of interest, prepared once for every pair
+  doc: |
+    `snapstamps ifg-stack-dem --bbox W S E N --out .`: stitches the Copernicus GLO-30 DEM of the
+    area of interest plus 0.05 deg with dem-stitcher (heights above the WGS84 ellipsoid), as
+    `ifg-stack --dem auto` does, into dem/glo30_<W>_<S>_<E>_<N>.tif. The ifg-stack workflow runs
+    it once when no DEM is given (native backend) and gives the file to every scattered pair.
+    Needs a connection (AWS open data); a failed download is a one-line error asking for a DEM.
+  requirements:
+  - networkAccess: true
+    class: NetworkAccess
+  hints:
+  - dockerPull: ghcr.io/snapstamps/snapstamps:0.1.0
+    class: DockerRequirement
+  - coresMin: 1
+    coresMax: 1
+    ramMin: 2048
+    outdirMin: 2048
+    class: ResourceRequirement
+  baseCommand:
+  - snapstamps
+  - --quiet
+  - ifg-stack-dem
+  arguments:
+  - position: 2
+    prefix: --out
+    valueFrom: .
+  inputs:
+  - type:
+      type: array
+      items: float
+    doc: W S E N (lon/lat degrees)
+    inputBinding:
+      position: 1
+      prefix: --bbox
+    id: '#ifg-dem/ifg-dem/bbox'
+  outputs:
+  - type: File
+    doc: the DEM GeoTIFF (EPSG:4326, ellipsoidal heights)
+    outputBinding:
+      glob: dem/glo30_*.tif
+    id: '#ifg-dem/ifg-dem/dem'
 - class: CommandLineTool
   id: '#ifg-gather'
   label: gather the pairs of one sub-swath into one INSAR_<reference> stack
@@ -224,14 +302,21 @@ $graph:
   label: coregistration and interferogram of one secondary on one sub-swath
   doc: |
     `snapstamps ifg-stack --reference SAFE --secondary SAFE --subswath IW1 --polarisation VV
-    --bbox W S E N --dem DEM.tif [--orbits DIR] [--backend native|snap|auto] --out pair`: bursts
-    over the area of interest, orbits, DEM-assisted TOPS coregistration with deramp/reramp, ESD,
-    interferogram with the topographic phase removed, deburst, StaMPS export, for one secondary
-    and one sub-swath. Returns the run's folder (INSAR_<reference>/ with rslc/, diff0/, geo/,
+    --bbox W S E N --dem DEM.tif|auto [--orbits DIR] [--download-orbits] [--backend
+    native|snap|auto] --out pair`: bursts over the area of interest, orbits, DEM-assisted TOPS
+    coregistration with deramp/reramp, ESD, interferogram with the topographic phase removed,
+    deburst, StaMPS export, for one secondary and one sub-swath. Returns the run's folder (INSAR_<reference>/ with rslc/, diff0/, geo/,
     dem/, and ifg_stack.json: deburst plan, ESD shift, baseline) and its sub-swath, which the
-    gather step uses to group the pairs.
+    gather step uses to group the pairs. Without `dem` the run downloads the DEM itself (`--dem
+    auto`: GLO-30 with dem-stitcher, or SNAP's own with the snap backend); the ifg-stack workflow
+    prepares it once instead (step `dem_auto`). Without `orbits`, or with `download_orbits`, missing
+    orbit files are downloaded (`--download-orbits`, sentineleof, into pair/orbits, or into
+    `orbits` when both are given); offline, a warning and the annotation orbit; `download_orbits:
+    false` uses the annotation orbit without trying.
   requirements:
   - class: InlineJavascriptRequirement
+  - networkAccess: true
+    class: NetworkAccess
   hints:
   - dockerPull: ghcr.io/snapstamps/snapstamps:0.1.0
     class: DockerRequirement
@@ -246,6 +331,15 @@ $graph:
   - --quiet
   - ifg-stack
   arguments:
+  - position: 6
+    valueFrom: '${ return inputs.dem === null ? ["--dem", "auto"] : []; }'
+  - position: 7
+    valueFrom: |
+      ${
+        var d = inputs.download_orbits;
+        if (d === null) { d = inputs.orbits === null; }
+        return d ? ["--download-orbits"] : [];
+      }
   - position: 10
     prefix: --out
     valueFrom: pair
@@ -265,12 +359,20 @@ $graph:
       position: 5
       prefix: --bbox
     id: '#ifg-pair/ifg-pair/bbox'
-  - type: File
-    doc: DEM GeoTIFF (any CRS; geoid heights converted)
+  - type:
+    - 'null'
+    - File
+    doc: DEM GeoTIFF (any CRS; geoid heights converted); default --dem auto (downloaded by this run)
     inputBinding:
       position: 6
       prefix: --dem
     id: '#ifg-pair/ifg-pair/dem'
+  - type:
+    - 'null'
+    - boolean
+    doc: download the orbit files no EOF file of orbits covers (--download-orbits); default true when
+      orbits is not given
+    id: '#ifg-pair/ifg-pair/download_orbits'
   - type:
     - 'null'
     - Directory

@@ -31,8 +31,16 @@ doc: |
   holding catalog.json, one stack item per sub-swath (the INSAR_<reference> directory, which the
   psi workflow takes as `stack`) and one item per reference/secondary/sub-swath (coregistered
   secondary, interferogram, insar:* baselines and dates, links to the input items).
+  Without `dem`, the step `dem_auto` downloads the Copernicus GLO-30 DEM of the area of interest once
+  (`snapstamps ifg-stack-dem`, native backend) and every pair uses it; with the snap or auto
+  backend each pair runs `--dem auto` (SNAP's own download). Without `orbits`, each pair
+  downloads the orbit files it needs (`--download-orbits`; offline, a warning in the log and the
+  annotation orbit).
 requirements:
   ScatterFeatureRequirement: {}
+  InlineJavascriptRequirement: {}
+  MultipleInputFeatureRequirement: {}
+  StepInputExpressionRequirement: {}
 inputs:
   reference:
     type: Directory
@@ -52,11 +60,14 @@ inputs:
     type: float[]
     label: area of interest W S E N (lon/lat degrees)
   dem:
-    type: File
-    label: DEM (GeoTIFF, any CRS; geoid heights converted)
+    type: File?
+    label: DEM (GeoTIFF, any CRS; geoid heights converted); default the Copernicus GLO-30 DEM, downloaded once
   orbits:
     type: Directory?
-    label: directory of precise orbit files (EOF); default the annotation's state vectors
+    label: directory of precise orbit files (EOF); default downloaded by each pair (offline, the annotation orbit)
+  download_orbits:
+    type: boolean?
+    label: download the orbit files not in orbits (default true when orbits is not given; false = annotation orbit)
   backend:
     type: string
     default: native
@@ -73,6 +84,14 @@ outputs:
     label: stack catalog (catalog.json, stack items with the INSAR_<reference> directories, pair items)
     outputSource: catalog/stack
 steps:
+  dem_auto:
+    run: tools/ifg-dem.cwl
+    when: $(inputs.dem === null && inputs.backend === "native")
+    in:
+      bbox: bbox
+      dem: dem
+      backend: backend
+    out: [dem]
   pair:
     run: tools/ifg-pair.cwl
     scatter: [secondary, subswath]
@@ -83,8 +102,11 @@ steps:
       subswath: subswaths
       polarisation: polarisation
       bbox: bbox
-      dem: dem
+      dem:
+        source: [dem, dem_auto/dem]
+        valueFrom: '$(self[0] !== null ? self[0] : self[1])'
       orbits: orbits
+      download_orbits: download_orbits
       backend: backend
     out: [pair, pair_subswath]
   gather:

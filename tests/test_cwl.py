@@ -19,10 +19,11 @@ PY = sys.executable
 
 
 def snapstamps_path_dir(tmp: Path) -> str:
-    """A PATH whose ``snapstamps`` has the ``stac`` commands (a shim until cli.py includes them)."""
+    """A PATH whose ``snapstamps`` has the commands the workflows run (``stac``, ``ifg-stack-dem``;
+    a shim until cli.py includes them)."""
     bindir = str(Path(PY).parent)
     exe = shutil.which("snapstamps", path=bindir) or shutil.which("snapstamps")
-    if exe and subprocess.run([exe, "stac", "--help"], capture_output=True).returncode == 0:
+    if exe and subprocess.run([exe, "ifg-stack-dem", "--help"], capture_output=True).returncode == 0:
         return os.pathsep.join([str(Path(exe).parent), os.environ.get("PATH", "")])
     shim = tmp / "shim"
     shim.mkdir(exist_ok=True)
@@ -151,3 +152,40 @@ def test_cwltool_runs_ifg_stack_package_on_simulated_safe_stack(tmp_path: Path) 
         links = {link.rel: link.href for link in items[f"ifg-{ref_date}-{d}-IW1"].links}
         assert links["reference"] == (sim / ref).resolve().as_uri()
         assert links["secondary"] == (sim / s["products"][k]).resolve().as_uri()
+
+
+def test_ifg_dem_tool_prepares_the_dem_and_pair_tool_defaults(tmp_path: Path) -> None:
+    """The ``ifg-dem`` tool (``snapstamps ifg-stack-dem``) gives dem/glo30_<bbox>.tif, here from the
+    tests-only ``SNAPSTAMPS_DEM_AUTO_SOURCE`` (no network); errors are one line with exit status 2.
+    The packed workflow makes dem and orbits optional, with the DEM step conditional."""
+    import yaml
+
+    src = tmp_path / "src.tif"
+    src.write_bytes(b"not really a GeoTIFF")
+    (tmp_path / "job.json").write_text(json.dumps({"bbox": [12.45, 41.85, 12.55, 41.95]}))
+    env = dict(os.environ, PATH=snapstamps_path_dir(tmp_path), SNAPSTAMPS_DEM_AUTO_SOURCE=str(src))
+    proc = subprocess.run(
+        [PY, "-m", "cwltool", "--quiet", "--no-container", "--preserve-environment", "SNAPSTAMPS_DEM_AUTO_SOURCE",
+         "--outdir", str(tmp_path / "out"), str(ROOT / "cwl/tools/ifg-dem.cwl"), str(tmp_path / "job.json")],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    dem = Path(json.loads(proc.stdout)["dem"]["path"])
+    assert dem.name == "glo30_12.4500_41.8500_12.5500_41.9500.tif" and dem.read_bytes() == src.read_bytes()
+
+    bad = subprocess.run([PY, "-m", "snapstamps.ifg.dem_cli", "--bbox", "1", "0", "0", "1", "--out", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --bbox") and bad.stderr.count("\n") == 1, bad.stderr
+    env["SNAPSTAMPS_DEM_AUTO_SOURCE"] = str(tmp_path / "missing.tif")
+    bad = subprocess.run([PY, "-m", "snapstamps.ifg.dem_cli", "--bbox", "0", "0", "1", "1", "--out", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert bad.returncode == 2 and "SNAPSTAMPS_DEM_AUTO_SOURCE" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+
+    doc = yaml.safe_load((ROOT / "app-package/ifg-stack.cwl").read_text())
+    graph = {g["id"]: g for g in doc["$graph"]}
+    wf = graph["#ifg-stack"]
+    ins = {i["id"].rsplit("/", 1)[-1]: i for i in wf["inputs"]}
+    assert ins["dem"]["type"] == ["null", "File"] and ins["orbits"]["type"] == ["null", "Directory"]
+    steps = {st["id"].rsplit("/", 1)[-1]: st for st in wf["steps"]}
+    assert steps["dem_auto"]["run"] == "#ifg-dem" and "inputs.dem === null" in steps["dem_auto"]["when"]
+    assert "#ifg-dem" in graph and "ifg-stack-dem" in graph["#ifg-dem"]["baseCommand"]

@@ -215,12 +215,27 @@ def test_interferogram_stack_is_executable_and_validated(server: Server) -> None
     """interferogram-stack runs as a job (no more 501); bad inputs still get 400 before any job."""
     desc = requests.get(f"{server.url}/processes/interferogram-stack?f=json", timeout=10).json()
     assert "async-execute" in desc["jobControlOptions"] and "catalog" in desc["outputs"]
+    assert desc["inputs"]["dem"]["minOccurs"] == 0 and desc["inputs"]["orbits"]["minOccurs"] == 0  # GLO-30, downloads
     before = len(_jobs(server))
     r = _execute(server, "interferogram-stack", {"reference": "/nonexistent/a.json", "secondaries": ["b"],
                                                  "bbox": [0, 0, 1, 1], "dem": "/nonexistent/dem.tif"}, async_=True)
     assert r.status_code == 400, r.text
     assert "input 'reference'" in r.json()["description"]
     assert len(_jobs(server)) == before
+
+
+def test_runner_hands_proxies_and_the_test_dem_source_to_the_tools(monkeypatch: pytest.MonkeyPatch,
+                                                                   tmp_path: Path) -> None:
+    """cwltool passes only PATH, HOME and TMPDIR to tools: the worker preserves the proxies (orbit and
+    DEM downloads) and the tests-only SNAPSTAMPS_DEM_AUTO_SOURCE when they are set, nothing else."""
+    from snapstamps.service.worker import runner_command
+
+    for var in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "https_proxy", "SNAPSTAMPS_DEM_AUTO_SOURCE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    cmd = runner_command({"runner": "cwltool", "runner_args": ["--no-container"], "app_package": "a.cwl#x"}, tmp_path)
+    pairs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--preserve-environment"]
+    assert pairs == ["HTTPS_PROXY"] and cmd[-2:] == ["a.cwl#x", str(tmp_path / "cwl-job.json")]
 
 
 # ---------------------------------------------------------------------- psi async

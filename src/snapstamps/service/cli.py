@@ -12,7 +12,8 @@
     snapstamps stac search URL [--collection C] [--bbox W S E N] [--datetime I] [--relative-orbit N] [--max-items N]
 
 Until ``snapstamps.cli`` includes them, ``python -m snapstamps.service.cli ...`` runs the whole
-``snapstamps`` command line plus these commands.
+``snapstamps`` command line plus these commands (and ``ifg-stack-dem`` of
+:mod:`snapstamps.ifg.dem_cli`, which the interferogram-stack workflow runs).
 """
 
 from __future__ import annotations
@@ -193,6 +194,10 @@ def build_parser(base: Any = None) -> argparse.ArgumentParser:
     sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
     if "stac" not in sub.choices:
         add_subcommands(sub)
+    if "ifg-stack-dem" not in sub.choices:
+        from ..ifg.dem_cli import add_subcommands as add_dem_subcommands
+
+        add_dem_subcommands(sub)
     return p
 
 

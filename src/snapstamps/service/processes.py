@@ -142,26 +142,79 @@ class PsiProcessor(SnapstampsProcessor):
 
 @dataclass
 class IfgStackInputs:
-    """The interferogram-stack inputs resolved to local files (what the CWL job gets)."""
+    """The interferogram-stack inputs resolved to local files or to URLs the job stages in.
+
+    ``dem``: a local GeoTIFF, an ``http(s)://`` URL (downloaded once by the job before the CWL
+    runner starts) or None (the workflow downloads the Copernicus GLO-30 DEM once).  ``orbits``:
+    a local folder, an ``s3://`` prefix (downloaded by the job) or None (each pair downloads the
+    orbit files it needs, ``--download-orbits``).
+    """
 
     reference: Any
     secondaries: list[Any]
     subswaths: list[str]
-    dem: Path
-    orbits: Path | None
+    dem: Path | str | None
+    orbits: Path | str | None
 
 
-def _local_path(name: str, ref: str) -> Path:
-    """A local path (plain or ``file://``) for input ``name``; other schemes are refused."""
+def _local_path(name: str, ref: str, accepted: str = "a path or file:// URL on the server") -> Path:
+    """A local path (plain or ``file://``) for input ``name``; other schemes are refused (400 naming ``accepted``)."""
     from urllib.parse import unquote, urlparse
 
     if "://" in ref:
         u = urlparse(ref)
         if u.scheme != "file":
-            raise InvalidInputError(user_msg=f"input '{name}': {u.scheme}:// is not supported here; give a path or file:// URL "
-                                             "on the server")
+            raise InvalidInputError(user_msg=f"input '{name}': {u.scheme}:// is not supported here; give {accepted}")
         return Path(unquote(u.path))
     return Path(ref)
+
+
+def _is_http(ref: str) -> bool:
+    """True for an ``http://`` or ``https://`` URL."""
+    return ref.lower().startswith(("http://", "https://"))
+
+
+def _resolve_dem(value: Any) -> Path | str | None:
+    """The ``dem`` input: None (omitted or ``auto``), a checked ``http(s)`` URL, or an existing local file."""
+    from .staging import StagingError, check_http_url
+
+    if value is None or str(value).strip().lower() == "auto":
+        return None
+    ref = str(value)
+    if _is_http(ref):
+        try:
+            check_http_url(ref)
+        except StagingError as exc:
+            raise InvalidInputError(user_msg=f"input 'dem': {exc}") from None
+        return ref
+    dem = _local_path("dem", ref, "a path or file:// URL on the server, an http(s):// URL, or nothing (GLO-30 is downloaded)")
+    if not dem.is_file():
+        raise InvalidInputError(user_msg=f"input 'dem': {dem}: no such file")
+    return dem.resolve()
+
+
+def _resolve_orbits(value: Any) -> Path | str | None:
+    """The ``orbits`` input: None (downloaded per pair), a checked ``s3://`` prefix, or an existing local folder."""
+    from .staging import StagingError, check_s3_prefix, is_s3
+
+    if value is None or value == "":
+        return None
+    ref = str(value)
+    if is_s3(ref):
+        try:
+            check_s3_prefix(ref)
+        except StagingError as exc:
+            raise InvalidInputError(user_msg=f"input 'orbits': {exc}") from None
+        return ref
+    if _is_http(ref):
+        raise InvalidInputError(user_msg="input 'orbits': http(s):// folders (directory listings) are not supported; give a "
+                                         "folder on the server, an s3:// prefix, or leave orbits out to download the orbit "
+                                         "files (sentineleof)")
+    orbits = _local_path("orbits", ref, "a folder on the server (path or file:// URL), an s3:// prefix, or nothing "
+                                        "(the orbit files are downloaded)")
+    if not orbits.is_dir():
+        raise InvalidInputError(user_msg=f"input 'orbits': {orbits}: no such folder")
+    return orbits.resolve()
 
 
 class InterferogramStackProcessor(SnapstampsProcessor):
@@ -177,8 +230,10 @@ class InterferogramStackProcessor(SnapstampsProcessor):
         ``reference``/``secondaries``: STAC items (path or URL) of SLC products, or SAFE
         folders, resolved to local SAFE folders (:func:`..stac.slc.resolve_slc`); every product
         must hold the requested sub-swaths in ``polarisation``, and each sub-swath of the reference
-        must cover ``bbox`` (default sub-swaths: those of the reference that do).  ``dem`` a local
-        GeoTIFF, ``orbits`` a local folder, ``backend=snap`` needs SNAP's gpt.
+        must cover ``bbox`` (default sub-swaths: those of the reference that do).  ``dem``: a local
+        GeoTIFF, an ``http(s)`` URL that answers a one-byte GET, or omitted (``auto`` alike);
+        ``orbits``: a local folder, a non-empty readable ``s3://`` prefix, or omitted (``http(s)``
+        folders are refused); ``backend=snap`` needs SNAP's gpt.
         """
         from ..stac.slc import (
             SlcError,
@@ -228,21 +283,15 @@ class InterferogramStackProcessor(SnapstampsProcessor):
             missing = [sw for sw in swaths if (sw, pol) not in have]
             if missing:
                 raise InvalidInputError(user_msg=f"input 'secondaries/{i}': {x.product} has no {missing[0]} {pol}")
-        dem = _local_path("dem", str(data["dem"]))
-        if not dem.is_file():
-            raise InvalidInputError(user_msg=f"input 'dem': {dem}: no such file")
-        orbits = None
-        if data.get("orbits"):
-            orbits = _local_path("orbits", str(data["orbits"]))
-            if not orbits.is_dir():
-                raise InvalidInputError(user_msg=f"input 'orbits': {orbits}: no such folder")
+        dem = _resolve_dem(data.get("dem"))
+        orbits = _resolve_orbits(data.get("orbits"))
         if data.get("backend") == "snap":
             from ..backends.snap import snap_available
 
             if not snap_available():
                 raise InvalidInputError(user_msg="input 'backend': snap needs SNAP's gpt, which this server does not have "
                                                  "(use native)")
-        return IfgStackInputs(ref, secs, swaths, dem.resolve(), orbits.resolve() if orbits else None)
+        return IfgStackInputs(ref, secs, swaths, dem, orbits)
 
     def check_inputs(self, data: dict[str, Any]) -> None:
         """Resolve the inputs (see :meth:`resolve`); unusable paths (NUL bytes, too long...) are 400 too."""
@@ -251,8 +300,27 @@ class InterferogramStackProcessor(SnapstampsProcessor):
         except (ValueError, OSError) as exc:
             raise InvalidInputError(user_msg=f"invalid path in the inputs ({exc})") from None
 
+    def stage_in(self, data: dict[str, Any]) -> dict[str, Any]:
+        """An ``http(s)`` DEM (one file) and an ``s3://`` orbit prefix (a folder) are downloaded by the worker.
+
+        Checked by :meth:`check_inputs` already; only the input values are looked at here.
+        """
+        from .staging import is_s3
+
+        out: dict[str, Any] = {}
+        if data.get("dem") and _is_http(str(data["dem"])):
+            out["dem"] = {"url": str(data["dem"]), "class": "File"}
+        if data.get("orbits") and is_s3(data["orbits"]):
+            out["orbits"] = {"url": str(data["orbits"]), "class": "Directory"}
+        return out
+
     def cwl_inputs(self, data: dict[str, Any]) -> dict[str, Any]:
-        """CWL job of the ifg-stack workflow: SAFE directories, DEM, orbits, and the input items to link."""
+        """CWL job of the ifg-stack workflow: SAFE directories, DEM, orbits, and the input items to link.
+
+        A local DEM or orbit folder is given as is; one to stage in (:meth:`stage_in`) is filled
+        in by the worker; without a DEM the workflow prepares GLO-30 once (step ``dem_auto``);
+        without orbits ``download_orbits`` is true (each pair runs ``--download-orbits``).
+        """
         r = self.resolve(data)
         job: dict[str, Any] = {
             "reference": {"class": "Directory", "path": str(r.reference.safe)},
@@ -260,13 +328,15 @@ class InterferogramStackProcessor(SnapstampsProcessor):
             "subswaths": r.subswaths,
             "polarisation": data.get("polarisation") or "VV",
             "bbox": [float(v) for v in data["bbox"]],
-            "dem": {"class": "File", "path": str(r.dem)},
             "backend": data.get("backend") or "native",
             "reference_item": r.reference.item_href,
             "secondary_items": [x.item_href for x in r.secondaries],
         }
-        if r.orbits is not None:
+        if isinstance(r.dem, Path):
+            job["dem"] = {"class": "File", "path": str(r.dem)}
+        if isinstance(r.orbits, Path):
             job["orbits"] = {"class": "Directory", "path": str(r.orbits)}
+        job["download_orbits"] = r.orbits is None
         return job
 
     def execute(self, data: dict[str, Any], outputs: dict | None = None) -> tuple[str, Any]:

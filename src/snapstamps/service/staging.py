@@ -1,4 +1,4 @@
-"""S3 stage-in of psi stacks and stage-out of job results, with boto3.
+"""Stage-in of job inputs (S3 stacks and folders, http(s) files) and S3 stage-out of job results.
 
 Credentials, region and endpoint come from the environment as AWS tools take them
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_PROFILE``,
@@ -9,6 +9,10 @@ Credentials, region and endpoint come from the environment as AWS tools take the
   holds one) is read with pystac through :class:`S3StacIO`, and the ``INSAR_<date>`` prefix of its
   ``stamps-export`` asset is downloaded.  :func:`check_stack_ref` is the quick check the server
   makes before creating a job (the objects are there and readable).
+* **Other inputs** of interferogram-stack: an ``s3://`` prefix of orbit files is checked with
+  :func:`check_s3_prefix` and downloaded with :func:`download_prefix`; a DEM given as an
+  ``http(s)://`` URL is checked with :func:`check_http_url` (a one-byte GET) and downloaded once
+  per job with :func:`download_url` (the standard library's ``urllib``, no credentials).
 * **Stage-out**: :func:`stage_out` uploads a finished catalog directory to
   ``s3://bucket/prefix/<job id>/``, every asset first and ``catalog.json`` last, so a reader who
   finds the catalog finds all it points to.  On any failure the objects already uploaded are
@@ -25,8 +29,24 @@ from urllib.parse import urlparse
 
 from ..errors import SnapstampsError
 
-__all__ = ["StagingError", "S3StacIO", "is_s3", "parse_s3_url", "s3_client", "check_stack_ref",
-           "stage_in_stack", "stage_out", "delete_prefix"]
+__all__ = [
+    "S3StacIO",
+    "StagingError",
+    "check_http_url",
+    "check_s3_prefix",
+    "check_stack_ref",
+    "delete_prefix",
+    "download_prefix",
+    "download_url",
+    "is_s3",
+    "parse_s3_url",
+    "s3_client",
+    "stage_in_stack",
+    "stage_out",
+]
+
+#: Seconds to wait for an http(s) server (connection and each read).
+HTTP_TIMEOUT = 30
 
 
 class StagingError(SnapstampsError):
@@ -127,6 +147,76 @@ def check_stack_ref(ref: str) -> None:
     names = {posixpath.basename(o["Key"]) for o in resp.get("Contents", [])}
     if not ({"rslc", "diff0"} <= subdirs or "catalog.json" in names):
         raise StagingError(f"{ref}: neither an INSAR_<date> prefix (rslc/, diff0/) nor a prefix with catalog.json")
+
+
+def check_s3_prefix(url: str) -> None:
+    """Check that the ``s3://`` prefix ``url`` holds at least one readable object (a folder to stage in)."""
+    bucket, key = parse_s3_url(url)
+    try:
+        resp = s3_client().list_objects_v2(Bucket=bucket, Prefix=_dir_prefix(key), MaxKeys=1)
+    except _errors() as exc:
+        raise StagingError(f"{url}: cannot list the prefix ({_reason(exc)})") from exc
+    if not resp.get("Contents"):
+        raise StagingError(f"{url}: no objects under this prefix")
+
+
+def _http_reason(exc: BaseException) -> str:
+    """One line for a urllib error: ``HTTP 404 Not Found``, or the connection failure."""
+    import urllib.error
+
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"cannot connect ({exc.reason})"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def check_http_url(url: str, timeout: float = HTTP_TIMEOUT) -> None:
+    """Check that ``url`` (http or https) can be downloaded: a GET of its first byte answers below 400.
+
+    A ranged GET rather than HEAD, which presigned URLs and some servers refuse.  Raises
+    :class:`StagingError` with the status or the connection failure.
+    """
+    import urllib.request
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise StagingError(f"{url}: not an http(s)://host/path URL")
+    req = urllib.request.Request(url, headers={"Range": "bytes=0-0", "User-Agent": "snapstamps"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            resp.read(1)
+    except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors; ValueError: malformed URL
+        raise StagingError(f"{url}: cannot be downloaded ({_http_reason(exc)})") from None
+
+
+def download_url(url: str, dest_dir: Path, default_name: str = "download", timeout: float = HTTP_TIMEOUT) -> Path:
+    """Download the http(s) ``url`` into ``dest_dir`` (named as the URL's last path part); return the file.
+
+    Written as ``NAME.part`` then renamed, so a failed download leaves no file of that name.
+    Raises :class:`StagingError` naming the URL and the reason.
+    """
+    import urllib.request
+    from urllib.parse import unquote, urlparse
+
+    name = posixpath.basename(unquote(urlparse(url).path)).strip()
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        name = default_name
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / name
+    part = dest_dir / f"{name}.part"
+    req = urllib.request.Request(url, headers={"User-Agent": "snapstamps"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp, open(part, "wb") as fh:
+            while chunk := resp.read(1 << 20):
+                fh.write(chunk)
+        part.replace(target)
+    except (OSError, ValueError) as exc:
+        part.unlink(missing_ok=True)
+        raise StagingError(f"download of {url} failed: {_http_reason(exc)}") from None
+    return target
 
 
 def download_prefix(client: Any, url: str, dest: Path) -> Path:

@@ -9,8 +9,9 @@ at the end publishes the STAC catalog atomically (one rename into ``catalogs_dir
 before writing the result document and marking the job successful.  Any failure marks the
 job failed with the reason and the runner's last log lines.
 
-With S3 (:mod:`.staging`): inputs listed in ``stage_in`` (an ``s3://`` stack) are downloaded into
-``JOB_DIR/stage-in/`` before the runner starts; with ``stage_out`` the catalog is uploaded to
+Inputs listed in ``stage_in`` (an ``s3://`` stack or orbit prefix, an ``http(s)`` DEM; see
+:func:`stage_in` and :mod:`.staging`) are downloaded into ``JOB_DIR/stage-in/`` before the runner
+starts, once per job; with ``stage_out`` the catalog is uploaded to
 ``s3://bucket/prefix/<job id>/`` (``catalog.json`` last) *before* the local publication, and a
 failed upload leaves neither a local catalog nor objects in the bucket.
 """
@@ -33,6 +34,7 @@ from pygeoapi.util import JobStatus, get_current_datetime
 #: CWL step name -> (progress percent at its start, what it does)
 STEP_PROGRESS: dict[str, tuple[int, str]] = {
     "prep": (10, "step 0: prep (candidates, patches)"),
+    "dem": (8, "preparing the DEM once (Copernicus GLO-30, dem-stitcher)"),
     "patch": (30, "steps 1-4 per patch"),
     "merged": (60, "steps 5-8 and products"),
     "quicklooks": (80, "quicklooks, velocity COGs, report and web viewer"),
@@ -44,12 +46,22 @@ STEP_PROGRESS: dict[str, tuple[int, str]] = {
 STEP_RE = re.compile(r"\[(?:step|workflow ?)\s*\]?\s*starting step (\S+)|\[step (\S+)\] start")
 
 
+#: Environment variables handed through cwltool to the tools when set (cwltool passes only PATH,
+#: HOME and TMPDIR by default): proxies, for the orbit and DEM downloads, and the tests-only DEM
+#: source of :mod:`snapstamps.ifg.dem_cli`.
+PRESERVED_ENV: tuple[str, ...] = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+                                  "SNAPSTAMPS_DEM_AUTO_SOURCE")
+#: The newest ``snapstamps`` command the workflows run: without it the CLI needs the shim.
+NEWEST_COMMAND = "ifg-stack-dem"
+
+
 def runner_path(job_dir: Path) -> str:
-    """PATH for the runner: this Python's ``bin`` first; a ``snapstamps`` shim when its CLI lacks ``stac``."""
+    """PATH for the runner: this Python's ``bin`` first; a ``snapstamps`` shim (``python -m
+    snapstamps.service.cli``) when its CLI lacks a command the workflows run (``stac``, ``ifg-stack-dem``)."""
     bindir = Path(sys.executable).parent
     exe = bindir / "snapstamps"
     path = os.pathsep.join([str(bindir), os.environ.get("PATH", "")])
-    ok = exe.exists() and subprocess.run([str(exe), "stac", "--help"], capture_output=True).returncode == 0
+    ok = exe.exists() and subprocess.run([str(exe), NEWEST_COMMAND, "--help"], capture_output=True).returncode == 0
     if not ok:
         shim = job_dir / "bin"
         shim.mkdir(exist_ok=True)
@@ -61,11 +73,15 @@ def runner_path(job_dir: Path) -> str:
 
 
 def runner_command(spec: dict[str, Any], job_dir: Path) -> list[str]:
-    """Command line of the CWL runner for this job."""
+    """Command line of the CWL runner for this job (cwltool: with ``--preserve-environment`` for
+    each variable of :data:`PRESERVED_ENV` that is set)."""
     runner = spec.get("runner", "cwltool")
     args = list(spec.get("runner_args") or [])
     if runner == "cwltool":
         cmd = [sys.executable, "-m", "cwltool"]
+        for var in PRESERVED_ENV:
+            if os.environ.get(var) and not any(a.startswith("--preserve-entire-environment") for a in args):
+                cmd += ["--preserve-environment", var]
         cmd += args + ["--outdir", str(job_dir / "out"), "--tmpdir-prefix", str(job_dir / "tmp") + "/"]
     elif runner == "toil-cwl-runner":
         exe = shutil.which("toil-cwl-runner", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
@@ -74,6 +90,38 @@ def runner_command(spec: dict[str, Any], job_dir: Path) -> list[str]:
     else:
         cmd = [runner] + args + ["--outdir", str(job_dir / "out")]
     return cmd + [spec["app_package"], str(job_dir / "cwl-job.json")]
+
+
+def stage_in(name: str, what: str | dict[str, str], dest: Path) -> dict[str, str]:
+    """Download one input listed in the job's ``stage_in``; return its CWL File or Directory object.
+
+    ``what`` is an ``s3://`` stack reference (a string: psi's ``stack``, see
+    :func:`.staging.stage_in_stack`) or ``{"url": URL, "class": "File"|"Directory"}``: an
+    ``http(s)`` file (:func:`.staging.download_url`) or an ``s3://`` prefix
+    (:func:`.staging.download_prefix`), downloaded into ``dest/<name>/``.  Raises RuntimeError
+    naming the input.
+    """
+    from ..stac.stack import StackError
+    from .staging import (
+        StagingError,
+        download_prefix,
+        download_url,
+        is_s3,
+        s3_client,
+        stage_in_stack,
+    )
+
+    try:
+        if isinstance(what, str):
+            return {"class": "Directory", "path": str(stage_in_stack(what, dest))}
+        url, cls = what["url"], what.get("class", "File")
+        if cls == "Directory" and is_s3(url):
+            return {"class": "Directory", "path": str(download_prefix(s3_client(), url, dest / name))}
+        if cls == "File" and not is_s3(url):
+            return {"class": "File", "path": str(download_url(url, dest / name, default_name=name))}
+        raise StagingError(f"{url}: cannot stage in a {cls} from here")
+    except (StagingError, StackError) as exc:
+        raise RuntimeError(f"stage-in of input '{name}' failed: {exc}") from None
 
 
 class Job:
@@ -137,16 +185,10 @@ def run(job_dir: Path) -> int:
     job.update(status=JobStatus.running.value, started=get_current_datetime(), progress=5,
                message="running: starting the CWL runner")
     try:
-        for name, url in (spec.get("stage_in") or {}).items():
-            from ..stac.stack import StackError
-            from .staging import StagingError, stage_in_stack
-
+        for name, what in (spec.get("stage_in") or {}).items():
+            url = what if isinstance(what, str) else what["url"]
             job.step(5, f"staging in {name} from {url}")
-            try:
-                local = stage_in_stack(url, job_dir / "stage-in")
-            except (StagingError, StackError) as exc:
-                raise RuntimeError(f"stage-in of input '{name}' failed: {exc}") from None
-            spec["cwl_inputs"][name] = {"class": "Directory", "path": str(local)}
+            spec["cwl_inputs"][name] = stage_in(name, what, job_dir / "stage-in")
             if stopping:
                 return 143
         (job_dir / "cwl-job.json").write_text(json.dumps(spec["cwl_inputs"], indent=2))
