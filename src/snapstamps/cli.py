@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .backends.cli import add_psi_backend_option
     from .backends.cli import add_subcommands as add_backend_subcommands
     from .ifg.cli import add_simulate_safe
+    from .ifg.dem_cli import add_subcommands as add_dem_subcommands
     from .ifg.cli import add_subcommands as add_ifg_subcommands
     from .service.cli import add_subcommands as add_service_subcommands
     from .viewer.cli import add_subcommands as add_viewer_subcommands
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backend_subcommands(sub)
     add_ifg_subcommands(sub)
+    add_dem_subcommands(sub)
     add_simulate_safe(simsub)
     add_viewer_subcommands(sub)
     add_service_subcommands(sub)
