@@ -8,16 +8,27 @@ Order of work (one sub-swath, one polarisation):
    DEM (a file, or GLO-30 downloaded with ``--dem auto``) readable and covering the AOI, the AOI
    inside the reference bursts;
 2. deburst plan of the AOI on the reference line grid (:mod:`snapstamps.ifg.deburst`);
-3. per reference burst: DEM-assisted geometry of every output pixel in the reference and in every
-   secondary (:func:`snapstamps.ifg.geocoding.grid_geometry`);
-4. per secondary: ESD in the burst overlaps (one azimuth shift per pair), then per burst
-   deramp / sinc resampling / reramp, the interferogram with flat-earth and topographic phase
-   removed; progress per pair and burst;
-5. StaMPS export (:mod:`snapstamps.ifg.export`).
+3. per block of ``block_lines`` output lines: DEM-assisted geometry of the reference
+   (:func:`snapstamps.ifg.geocoding.grid_geometry`), streamed with the reference SLC into
+   ``rslc/<ref>.rslc`` and ``geo/`` (only the line times, a 1-D array, are kept);
+4. per secondary, one at a time: ESD in the burst overlaps (one azimuth shift per pair; one
+   overlap in memory at a time), then per block the secondary's geometry, deramp / sinc
+   resampling / reramp and the interferogram with flat-earth and topographic phase removed,
+   appended to ``rslc/<sec>.rslc`` and ``diff0/<ref>_<sec>.diff``; ``.base``; progress per pair
+   and burst;
+5. the ``.par`` headers (:mod:`snapstamps.ifg.export`).
+
+Memory is bounded by a few blocks of lines (times the AOI width), whatever the number of
+secondaries and bursts: no full-AOI array is held.  Everything is written inside the temporary
+of :func:`snapstamps.io.atomic.atomic_dir`, so ``INSAR_<reference>/`` appears only complete, and
+a failed run leaves none (an earlier one is left as it was).  The bytes do not depend on how many
+secondaries a run has (each pair is computed on its own); they do depend on ``block_lines``
+(the geometry's coarse nodes are laid per block).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -32,10 +43,13 @@ from ..ifg import geocoding as G
 from ..ifg.deburst import deburst_plan, plan_to_json
 from ..ifg.dem import open_dem
 from ..ifg.esd import esd_shift
+from ..ifg.export import StampsStreamWriter, master_par, pair_base
 from ..ifg.interferogram import coregister, interferogram
 from ..ifg.orbits import OrbitInterpolator, StateVectors, find_eof, parse_eof
 from ..ifg.safe import Swath, group_by_date, open_date, resolve_safe
 from ..ifg.tops import local_doppler
+from ..io.atomic import atomic_dir, atomic_write_text
+from ..io.stamps_export import yyyymmdd
 
 __all__ = ["IfgStackOptions", "run_ifg_stack"]
 
@@ -47,7 +61,7 @@ class IfgStackOptions:
     ``reference`` is one product or the consecutive slices of the reference date; among
     ``secondaries``, products of one date are slices of that date and are assembled.
     ``block_lines`` bounds memory: geometry, resampling and interferogram run on blocks of
-    that many output lines.  ``dem="auto"`` downloads the GLO-30 DEM of the AOI into ``OUT/dem/``;
+    that many output lines, written to the output rasters as they are produced.  ``dem="auto"`` downloads the GLO-30 DEM of the AOI into ``OUT/dem/``;
     ``download_orbits`` fetches missing EOF files into ``orbits`` (default ``OUT/orbits``), see
     :mod:`snapstamps.ifg.download`; ``require_precise_orbits`` makes a missing EOF file an error
     instead of the annotation-orbit fallback.
@@ -271,40 +285,20 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     # blocks of output lines: (segment index, first line in the segment, n lines, first output line)
     blocks = [(i, a, min(nb, sg.n_lines - a), sg.out_line0 + a) for i, sg in enumerate(plan) for a in range(0, sg.n_lines, nb)]
 
-    # ---------------- 3. geometry per block (+ ESD overlap windows); only lon/lat/hgt are kept whole
-    next_stage("geometry")
-    lon_a = np.empty((L, W), np.float32)
-    lat_a = np.empty((L, W), np.float32)
-    hgt_a = np.empty((L, W), np.float32)
-    t_out = np.empty(L)
-    for i, a, m, o in blocks:
+    insar = out / f"INSAR_{yyyymmdd(ref.info.date)}"
+    i_c, j_c = (L - 1) // 2, (W - 1) // 2
+
+    def ref_block(i: int, a: int, m: int) -> np.ndarray:
+        """Reference SLC lines ``a..a+m`` of deburst segment ``i``."""
         sg = plan[i]
-        tl = ref.bursts[sg.burst_index].time(sg.burst_line0 + a + np.arange(m))
-        g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, (), (), step=opts.geometry_step)
-        lon_a[o : o + m], lat_a[o : o + m], hgt_a[o : o + m], t_out[o : o + m] = g["lon"], g["lat"], g["hgt"], tl
+        return ref.read_burst(ref.bursts[sg.burst_index], (sg.burst_line0 + a, sg.burst_line0 + a + m), (s0, s1 + 1))
 
     def block_geometry(i: int, a: int, m: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Secondary ``k``'s azimuth time and range of every pixel of a block of output lines."""
         sg = plan[i]
         tl = ref.bursts[sg.burst_index].time(sg.burst_line0 + a + np.arange(m))
         g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
         return g["t_sec"][0], g["r_sec"][0]
-
-    next_stage("esd")
-    overlaps = []
-    if opts.esd and len(plan) > 1:
-        for a_, b_ in zip(plan[:-1], plan[1:]):
-            ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
-            j0 = bb.first_valid_line
-            j1 = int(math.floor((ba.t0 + ba.last_valid_line * ref.dt - bb.t0) / ref.dt))
-            if j1 - j0 < 8:
-                continue
-            lines_b = np.arange(j0, j1 + 1)
-            lines_a = np.rint((bb.time(lines_b) - ba.t0) / ref.dt).astype(np.int64)
-            tl = bb.time(lines_b)
-            m_a = ref.read_burst(ba, (int(lines_a[0]), int(lines_a[-1]) + 1), (s0, s1 + 1))
-            m_b = ref.read_burst(bb, (int(lines_b[0]), int(lines_b[-1]) + 1), (s0, s1 + 1))
-            df = local_doppler(ba.ramp, tl[:, None], ref.tau(samples)[None, :]) - local_doppler(bb.ramp, tl[:, None], ref.tau(samples)[None, :])
-            overlaps.append((a_, b_, tl, m_a, m_b, df))
 
     def resample_sec(k: int, sec: Swath, burst_id: int, t_sec, r_sec, shift_s: float):
         sb = sec.burst_by_id(burst_id)
@@ -312,64 +306,111 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         y = (t_own - sb.t0) / sec.dt
         x = (2.0 * r_sec / G.SPEED_OF_LIGHT - sec.tau0) * sec.fs
         m = opts.taps
-        l0 = max(0, int(math.floor(np.nanmin(y))) - m)
-        l1 = min(sb.n_lines, int(math.ceil(np.nanmax(y))) + m + 1)
-        c0 = max(0, int(math.floor(np.nanmin(x))) - m)
-        c1 = min(sec.n_samples, int(math.ceil(np.nanmax(x))) + m + 1)
+        l0 = max(0, math.floor(np.nanmin(y)) - m)
+        l1 = min(sb.n_lines, math.ceil(np.nanmax(y)) + m + 1)
+        c0 = max(0, math.floor(np.nanmin(x)) - m)
+        c1 = min(sec.n_samples, math.ceil(np.nanmax(x)) + m + 1)
         if l1 <= l0 or c1 <= c0:
             return np.zeros(y.shape, np.complex64)
         win = sec.read_burst(sb, (l0, l1), (c0, c1))
         return coregister(win, l0, c0, y, x, sb.time, sec.tau, sb.ramp if opts.deramp else None, opts.taps)
 
-    # ---------------- 4. pairs
-    results = []
-    for k, sec in enumerate(secs):
-        next_stage("esd")
-        tp = time.perf_counter()
+    # ESD overlaps: only their line indices are kept; the pixels are read again per pair and
+    # overlap, so memory does not grow with the number of overlaps either.
+    overlaps = []
+    if opts.esd and len(plan) > 1:
+        for a_, b_ in itertools.pairwise(plan):
+            ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
+            j0 = bb.first_valid_line
+            j1 = math.floor((ba.t0 + ba.last_valid_line * ref.dt - bb.t0) / ref.dt)
+            if j1 - j0 < 8:
+                continue
+            lines_b = np.arange(j0, j1 + 1)
+            lines_a = np.rint((bb.time(lines_b) - ba.t0) / ref.dt).astype(np.int64)
+            overlaps.append((a_, b_, lines_a, lines_b))
+
+    def overlap_data(a_, b_, lines_a, lines_b) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Line times, reference SLC of both bursts and Doppler difference over one burst overlap."""
+        ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
+        tl = bb.time(lines_b)
+        m_a = ref.read_burst(ba, (int(lines_a[0]), int(lines_a[-1]) + 1), (s0, s1 + 1))
+        m_b = ref.read_burst(bb, (int(lines_b[0]), int(lines_b[-1]) + 1), (s0, s1 + 1))
+        df = local_doppler(ba.ramp, tl[:, None], ref.tau(samples)[None, :]) - local_doppler(bb.ramp, tl[:, None], ref.tau(samples)[None, :])
+        return tl, m_a, m_b, df
+
+    def esd_pair(k: int, sec: Swath) -> tuple[float, list[dict]]:
+        """ESD azimuth shift (s) of pair ``k``: two iterations over the overlaps, one overlap in memory at a time."""
         shift = 0.0
         esd_info = []
-        if overlaps:
-            geo_ov = []
-            for a_, b_, tl, m_a, m_b, df in overlaps:
+        for it in range(2):
+            zs = []
+            for a_, b_, lines_a, lines_b in overlaps:
+                tl, m_a, m_b, df = overlap_data(a_, b_, lines_a, lines_b)
                 g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
-                geo_ov.append((g["t_sec"][0], g["r_sec"][0]))
-            for it in range(2):
-                zs = []
-                for (a_, b_, tl, m_a, m_b, df), (ts_, rs_) in zip(overlaps, geo_ov):
-                    s_a = resample_sec(k, sec, a_.burst_id, ts_, rs_, shift)
-                    s_b = resample_sec(k, sec, b_.burst_id, ts_, rs_, shift)
-                    i_a = m_a * np.conj(s_a)
-                    i_b = m_b * np.conj(s_b)
-                    d, coh = esd_shift(i_a, i_b, df)
-                    zs.append((d, coh, float(np.sum(np.abs(i_a * np.conj(i_b))))))
-                wsum = sum(z[2] * z[1] for z in zs) or 1.0
-                d = sum(z[0] * z[2] * z[1] for z in zs) / wsum
-                esd_info.append({"iteration": it, "shift_lines": d / ref.dt, "coherence": [z[1] for z in zs]})
-                shift += d
-            log(f"pair {ref.info.date}-{sec.info.date}: ESD azimuth shift {shift / ref.dt:+.4f} lines")
-        next_stage("resample_ifg")
-        rslc = np.empty((L, W), np.complex64)
-        diff = np.empty((L, W), np.complex64)
-        for i, a, m, o in blocks:
-            sg = plan[i]
-            t_sec, r_sec = block_geometry(i, a, m, k)
-            m_blk = ref.read_burst(ref.bursts[sg.burst_index], (sg.burst_line0 + a, sg.burst_line0 + a + m), (s0, s1 + 1))
-            s_img = resample_sec(k, sec, sg.burst_id, t_sec, r_sec, shift)
-            rslc[o : o + m] = s_img
-            diff[o : o + m] = interferogram(m_blk, s_img, r_samples[None, :], r_sec, lam)
-            if a + m >= sg.n_lines:
-                log(f"pair {ref.info.date}-{sec.info.date}: burst {sg.burst_id} done ({i + 1}/{len(plan)})")
-        results.append({"date": sec.info.date, "rslc": rslc, "diff": diff, "esd_shift_lines": shift / ref.dt, "esd": esd_info, "seconds": time.perf_counter() - tp})
+                ts_, rs_ = g["t_sec"][0], g["r_sec"][0]
+                del g
+                s_a = resample_sec(k, sec, a_.burst_id, ts_, rs_, shift)
+                s_b = resample_sec(k, sec, b_.burst_id, ts_, rs_, shift)
+                i_a = m_a * np.conj(s_a)
+                i_b = m_b * np.conj(s_b)
+                d, coh = esd_shift(i_a, i_b, df)
+                zs.append((d, coh, float(np.sum(np.abs(i_a * np.conj(i_b))))))
+            wsum = sum(z[2] * z[1] for z in zs) or 1.0
+            d = sum(z[0] * z[2] * z[1] for z in zs) / wsum
+            esd_info.append({"iteration": it, "shift_lines": d / ref.dt, "coherence": [z[1] for z in zs]})
+            shift += d
+        return shift, esd_info
 
-    # ---------------- 5. export
-    from ..ifg.export import export_stamps
+    results = []
+    bases = []
+    # Everything is written inside the temporary of atomic_dir: a failed run leaves nothing
+    # under INSAR_<reference>/ (and an earlier one there untouched).
+    with atomic_dir(insar) as tmp:
+        writer = StampsStreamWriter(tmp, ref.info.date, W, L)
+        # ---------------- 3. reference SLC and geometry, streamed block by block
+        next_stage("geometry")
+        t_out = np.empty(L)
+        lonlat_c = (math.nan, math.nan)
+        with writer.reference() as put_ref:
+            for i, a, m, o in blocks:
+                sg = plan[i]
+                tl = ref.bursts[sg.burst_index].time(sg.burst_line0 + a + np.arange(m))
+                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, (), (), step=opts.geometry_step)
+                lon_b, lat_b, hgt_b = (g[q].astype(np.float32) for q in ("lon", "lat", "hgt"))
+                del g
+                t_out[o : o + m] = tl
+                if o <= i_c < o + m:
+                    lonlat_c = (float(lon_b[i_c - o, j_c]), float(lat_b[i_c - o, j_c]))
+                put_ref(ref_block(i, a, m), lon_b, lat_b, hgt_b)
+                del lon_b, lat_b, hgt_b
 
-    next_stage("export")
-    m_slc = np.empty((L, W), np.complex64)
-    for i, a, m, o in blocks:
-        sg = plan[i]
-        m_slc[o : o + m] = ref.read_burst(ref.bursts[sg.burst_index], (sg.burst_line0 + a, sg.burst_line0 + a + m), (s0, s1 + 1))
-    insar, bases = export_stamps(out, ref, secs, sec_orbits, shifts, ref_orbit, m_slc, results, lon_a, lat_a, hgt_a, t_out, r_samples)
+        # ---------------- 4. pairs, one at a time, block by block
+        for k, sec in enumerate(secs):
+            next_stage("esd")
+            tp = time.perf_counter()
+            shift, esd_info = 0.0, []
+            if overlaps:
+                shift, esd_info = esd_pair(k, sec)
+                log(f"pair {ref.info.date}-{sec.info.date}: ESD azimuth shift {shift / ref.dt:+.4f} lines")
+            next_stage("resample_ifg")
+            with writer.pair(sec.info.date) as put_pair:
+                for i, a, m, o in blocks:
+                    sg = plan[i]
+                    t_sec, r_sec = block_geometry(i, a, m, k)
+                    s_img = resample_sec(k, sec, sg.burst_id, t_sec, r_sec, shift)
+                    put_pair(s_img, interferogram(ref_block(i, a, m), s_img, r_samples[None, :], r_sec, lam))
+                    del t_sec, r_sec, s_img
+                    if a + m >= sg.n_lines:
+                        log(f"pair {ref.info.date}-{sec.info.date}: burst {sg.burst_id} done ({i + 1}/{len(plan)})")
+            b, bperp_c = pair_base(ref_orbit, sec_orbits[k], float(t_out[0]), float(t_out[-1]), float(r_samples[j_c]), shifts[k])
+            writer.write_base(sec.info.date, b)
+            bases.append({"C": b.C, "N": b.N, "C_rate": b.C_rate, "N_rate": b.N_rate, "bperp_centre_m": bperp_c})
+            results.append({"date": sec.info.date, "esd_shift_lines": shift / ref.dt, "esd": esd_info, "seconds": time.perf_counter() - tp})
+
+        # ---------------- 5. headers
+        next_stage("export")
+        par = master_par(ref, ref_orbit, W, L, float(t_out[i_c]), lonlat_c, float(r_samples[0]))
+        writer.write_headers(par, [s.info.date for s in secs], lonlat_c, float(t_out[0]))
     next_stage("done")
     summary = {
         "insar_dir": str(insar),
@@ -390,5 +431,5 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         "block_lines": nb,
         "deramp": opts.deramp,
     }
-    (out / "ifg_stack.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    atomic_write_text(out / "ifg_stack.json", json.dumps(summary, indent=2, default=str) + "\n")
     return summary
