@@ -38,7 +38,7 @@ pytest.importorskip("cwltool")
 pytest.importorskip("xarray_sentinel")
 requests = pytest.importorskip("requests")
 
-from test_service import Server, _execute, _free_port, _jobs, _kill_workers, _wait
+from test_service import Server, _execute, _free_port, _jobs, _wait, running
 
 pytestmark = pytest.mark.slow
 
@@ -74,13 +74,8 @@ def safe_stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("ifgsvc") / "data")
-    srv.start()
-    try:
+    with running(Server(tmp_path_factory.mktemp("ifgsvc") / "data")) as srv:
         yield srv
-    finally:
-        srv.stop()
-        _kill_workers(srv.data_dir)
 
 
 def _inputs(st: dict[str, Any], **over: Any) -> dict[str, Any]:
@@ -259,13 +254,8 @@ def offline_server(tmp_path_factory: pytest.TempPathFactory, safe_stack: dict,
     env = dict(os.environ, **aws, HTTP_PROXY=closed, HTTPS_PROXY=closed, http_proxy=closed, https_proxy=closed,
                NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
                SNAPSTAMPS_DEM_AUTO_SOURCE=str(safe_stack["dir"] / safe_stack["truth"]["dem"]))
-    srv = Server(tmp_path_factory.mktemp("ifgsvc-offline") / "data", env=env)
-    srv.start()
-    try:
+    with running(Server(tmp_path_factory.mktemp("ifgsvc-offline") / "data", env=env)) as srv:
         yield srv
-    finally:
-        srv.stop()
-        _kill_workers(srv.data_dir)
 
 
 def _two_pairs(st: dict[str, Any], **over: Any) -> dict[str, Any]:

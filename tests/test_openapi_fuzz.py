@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("schemathesis")
 yaml = pytest.importorskip("yaml")
 
-from test_service import Server, _kill_workers  # noqa: E402
+from test_service import Server, running  # noqa: E402
 
 EXECUTE_STUB = {"type": "object", "properties": {
     "inputs": {"type": "object"}, "outputs": {"type": "object"},
@@ -44,13 +44,8 @@ def _localise(node: Any, key: str = "") -> Any:
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("svc-fuzz") / "data")
-    srv.start()
-    try:
+    with running(Server(tmp_path_factory.mktemp("svc-fuzz") / "data")) as srv:
         yield srv
-    finally:
-        srv.stop()
-        _kill_workers(srv.data_dir)
 
 
 @pytest.mark.timeout(180)

@@ -23,7 +23,7 @@ boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 requests = pytest.importorskip("requests")
 
-from test_service import Server, _execute, _free_port, _kill_workers, _wait  # noqa: E402
+from test_service import Server, _execute, _free_port, _wait, running  # noqa: E402
 
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -167,13 +167,8 @@ def test_stage_out_failures_leave_nothing(s3: Any, tmp_path: Path) -> None:
 def s3_server(moto_url: str, s3: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     s3.create_bucket(Bucket="results")
     env = dict(os.environ, **AWS_ENV, AWS_ENDPOINT_URL=moto_url, SNAPSTAMPS_STAGE_OUT="s3://results/jobs")
-    srv = Server(tmp_path_factory.mktemp("svc-s3") / "data", env=env)
-    srv.start()
-    try:
+    with running(Server(tmp_path_factory.mktemp("svc-s3") / "data", env=env)) as srv:
         yield srv
-    finally:
-        srv.stop()
-        _kill_workers(srv.data_dir)
 
 
 def test_service_refuses_a_missing_s3_stack(s3_server: Server) -> None:

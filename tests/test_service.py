@@ -7,7 +7,6 @@ restarted once; a tiny simulated stack; every process the tests start is stopped
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import re
 import signal
@@ -15,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -80,15 +80,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return simulate_stamps_stack(tmp_path_factory.mktemp("sim"), SimConfig(width=120, length=300, n_dates=12, seed=3))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("svc") / "data")
+@contextmanager
+def running(srv: Server) -> Iterator[Server]:
+    """Start ``srv``; on exit stop it and kill any job worker it left behind."""
     srv.start()
     try:
         yield srv
     finally:
         srv.stop()
         _kill_workers(srv.data_dir)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running(Server(tmp_path_factory.mktemp("svc") / "data")) as srv:
+        yield srv
 
 
 def _kill_workers(data_dir: Path) -> None:
