@@ -182,3 +182,16 @@ def test_patches_merge_and_dask_parallel_patches_agree(tmp_path):
     assert acc["velocity_rmse_mm_yr"] <= 1.5
     # every PS once: no duplicate pixels from the overlap
     assert not seq.duplicated(["line", "pixel"]).any()
+
+
+def test_cli_psi_accepts_a_stack_catalog(tmp_path, capsys):
+    """`snapstamps psi CATALOG` resolves the INSAR_<master> directory a stack catalog holds."""
+    insar = simulate_stamps_stack(tmp_path / "sim", SimConfig(width=60, length=80, n_dates=6, seed=2))
+    assert main(["-q", "stac", "stack-catalog", str(insar), "--swath", "IW2", "--out", str(tmp_path / "cat")]) == 0
+    assert main(["-q", "psi", str(tmp_path / "cat" / "catalog.json"), "--out", str(tmp_path / "o"), "--end", "0"]) == 0
+    info = json.loads((tmp_path / "o" / "stack.json").read_text())
+    assert Path(info["insar_dir"]).name == insar.name
+    capsys.readouterr()
+    assert main(["-q", "psi", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nowhere" in err and "\n" not in err

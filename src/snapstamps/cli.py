@@ -71,7 +71,12 @@ def cmd_psi(args: argparse.Namespace) -> int:
         updates["da_thresh"] = args.da_thresh
     if args.patches:
         updates["rg_patches"], updates["az_patches"] = args.patches
-    insar = Path(args.insar_dir) if args.insar_dir else None
+    insar = None
+    if args.insar_dir:
+        # an INSAR_<master> directory, or a stack catalog made by interferogram-stack
+        from .stac.stack import resolve_stack
+
+        insar = resolve_stack(args.insar_dir, swath=args.swath)
     summary = run_psi_backend(
         args.backend, insar, Path(args.out), args.start, args.end, updates,
         mask_file=Path(args.mask) if args.mask else None, show_progress=not args.quiet,
@@ -172,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_simulate_stamps)
 
     ps = sub.add_parser("psi", help="StaMPS PSI (prep and steps 1-8) on an INSAR_<master> directory")
-    ps.add_argument("insar_dir", nargs="?", help="INSAR_<master> directory (needed when step 0 runs)")
+    ps.add_argument("insar_dir", nargs="?",
+                    help="INSAR_<master> directory or stack catalog.json (needed when step 0 runs)")
+    ps.add_argument("--swath", help="sub-swath to take from a stack catalog with several (IW1..IW3)")
     ps.add_argument("--out", required=True, help="processing/output directory")
     ps.add_argument("--start", type=int, default=0, help="first step (0 = prep; default 0)")
     ps.add_argument("--end", type=int, default=8, help="last step (default 8)")
