@@ -227,14 +227,18 @@ class InterferogramStackProcessor(SnapstampsProcessor):
     def resolve(self, data: dict[str, Any]) -> IfgStackInputs:
         """Resolve and check the inputs; raise :class:`InvalidInputError` naming the input at fault.
 
-        ``reference``/``secondaries``: STAC items (path or URL) of SLC products, or SAFE
-        folders, resolved to local SAFE folders (:func:`..stac.slc.resolve_slc`); every product
-        must hold the requested sub-swaths in ``polarisation``, and each sub-swath of the reference
-        must cover ``bbox`` (default sub-swaths: those of the reference that do).  ``dem``: a local
+        ``reference``/``secondaries``: STAC items (path, ``file://``, ``http(s)://`` or ``s3://``
+        URL) of SLC products, or SAFE folders, resolved to local SAFE folders or to remote SAFEs
+        (an ``s3://`` ``.SAFE`` prefix or ``.zip``, an ``http(s)://`` ``.zip``; listed, not
+        downloaded, and staged in by the job) with :func:`..stac.slc.resolve_slc`; every product
+        must hold the requested sub-swaths in ``polarisation`` (a remote one: annotation and
+        measurement keys), and each sub-swath of the reference must cover ``bbox`` (default
+        sub-swaths: those of the reference that do; a remote reference's annotations are read).  ``dem``: a local
         GeoTIFF, an ``http(s)`` URL that answers a one-byte GET, or omitted (``auto`` alike);
         ``orbits``: a local folder, a non-empty readable ``s3://`` prefix, or omitted (``http(s)``
         folders are refused); ``backend=snap`` needs SNAP's gpt.
         """
+        from ..stac.s3io import RemoteReadError
         from ..stac.slc import (
             SlcError,
             bbox_intersects,
@@ -250,10 +254,10 @@ class InterferogramStackProcessor(SnapstampsProcessor):
 
         def slc(name: str, ref: str) -> Any:
             try:
-                r = resolve_slc(ref)
+                r = resolve_slc(ref, remote=True)
             except SlcError as exc:
                 raise InvalidInputError(user_msg=f"input '{name}': {exc}") from None
-            if not r.safe.is_dir():
+            if not r.remote and not r.safe.is_dir():
                 raise InvalidInputError(user_msg=f"input '{name}': {r.safe.name} is a zip; this service takes SAFE "
                                                  "folders (unzip it, or give an item whose asset is the folder)")
             return r
@@ -264,7 +268,10 @@ class InterferogramStackProcessor(SnapstampsProcessor):
         dup = sorted({x for x in names if names.count(x) > 1})
         if dup:
             raise InvalidInputError(user_msg=f"input 'secondaries': {dup[0]} is given twice (or is the reference)")
-        feet = swath_footprints(ref.safe, pol)
+        try:
+            feet = swath_footprints(ref.safe, pol)
+        except RemoteReadError as exc:
+            raise InvalidInputError(user_msg=f"input 'reference': {exc}") from None
         aoi = (w, s, e, n)
         if data.get("subswaths"):
             swaths = list(data["subswaths"])
@@ -293,21 +300,41 @@ class InterferogramStackProcessor(SnapstampsProcessor):
                                                  "(use native)")
         return IfgStackInputs(ref, secs, swaths, dem, orbits)
 
+    _memo: tuple[str, IfgStackInputs] | None = None
+
+    def resolved(self, data: dict[str, Any]) -> IfgStackInputs:
+        """:meth:`resolve`, remembered for the last request (check, CWL job and stage-in list of one
+        execute request list remote SAFEs once)."""
+        key = json.dumps(data, sort_keys=True, default=str)
+        memo = self._memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        r = self.resolve(data)
+        self._memo = (key, r)
+        return r
+
     def check_inputs(self, data: dict[str, Any]) -> None:
         """Resolve the inputs (see :meth:`resolve`); unusable paths (NUL bytes, too long...) are 400 too."""
         try:
-            self.resolve(data)
+            self.resolved(data)
         except (ValueError, OSError) as exc:
             raise InvalidInputError(user_msg=f"invalid path in the inputs ({exc})") from None
 
     def stage_in(self, data: dict[str, Any]) -> dict[str, Any]:
-        """An ``http(s)`` DEM (one file) and an ``s3://`` orbit prefix (a folder) are downloaded by the worker.
+        """An ``http(s)`` DEM (one file), an ``s3://`` orbit prefix (a folder) and remote SAFEs are downloaded by the worker.
 
-        Checked by :meth:`check_inputs` already; only the input values are looked at here.
+        Checked by :meth:`check_inputs` already.  A remote SAFE is listed as ``reference`` or
+        ``secondaries/<i>`` with class ``SAFE``, the sub-swaths and the polarisation: the worker
+        downloads only ``manifest.safe``, ``annotation/`` and those measurement files.
         """
         from .staging import is_s3
 
         out: dict[str, Any] = {}
+        r = self.resolved(data)
+        pol = str(data.get("polarisation") or "VV")
+        for name, x in [("reference", r.reference)] + [(f"secondaries/{i}", x) for i, x in enumerate(r.secondaries)]:
+            if x.remote:
+                out[name] = {"url": x.safe.url, "class": "SAFE", "subswaths": list(r.subswaths), "polarisation": pol}
         if data.get("dem") and _is_http(str(data["dem"])):
             out["dem"] = {"url": str(data["dem"]), "class": "File"}
         if data.get("orbits") and is_s3(data["orbits"]):
@@ -317,14 +344,18 @@ class InterferogramStackProcessor(SnapstampsProcessor):
     def cwl_inputs(self, data: dict[str, Any]) -> dict[str, Any]:
         """CWL job of the ifg-stack workflow: SAFE directories, DEM, orbits, and the input items to link.
 
-        A local DEM or orbit folder is given as is; one to stage in (:meth:`stage_in`) is filled
-        in by the worker; without a DEM the workflow prepares GLO-30 once (step ``dem_auto``);
+        A local DEM, orbit folder or SAFE is given as is; one to stage in (:meth:`stage_in`; a
+        remote SAFE is None here) is filled in by the worker; without a DEM the workflow prepares GLO-30 once (step ``dem_auto``);
         without orbits ``download_orbits`` is true (each pair runs ``--download-orbits``).
         """
-        r = self.resolve(data)
+        r = self.resolved(data)
+
+        def safe_dir(x: Any) -> dict[str, str] | None:
+            return None if x.remote else {"class": "Directory", "path": str(x.safe)}
+
         job: dict[str, Any] = {
-            "reference": {"class": "Directory", "path": str(r.reference.safe)},
-            "secondaries": [{"class": "Directory", "path": str(x.safe)} for x in r.secondaries],
+            "reference": safe_dir(r.reference),
+            "secondaries": [safe_dir(x) for x in r.secondaries],
             "subswaths": r.subswaths,
             "polarisation": data.get("polarisation") or "VV",
             "bbox": [float(v) for v in data["bbox"]],

@@ -27,7 +27,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ..errors import SnapstampsError
+from ..stac.s3io import HTTP_TIMEOUT, RemoteReadError, is_s3, s3_client
+from ..stac.s3io import S3StacIO as _BaseS3StacIO
+from ..stac.s3io import http_reason as _http_reason
+from ..stac.s3io import parse_s3_url as _parse_s3_url
+from ..stac.s3io import s3_errors as _errors
+from ..stac.s3io import s3_reason as _reason
 
 __all__ = [
     "S3StacIO",
@@ -45,79 +50,19 @@ __all__ = [
     "stage_out",
 ]
 
-#: Seconds to wait for an http(s) server (connection and each read).
-HTTP_TIMEOUT = 30
 
-
-class StagingError(SnapstampsError):
+class StagingError(RemoteReadError):
     """Stage-in or stage-out failed (missing object or bucket, access denied, no endpoint...)."""
-
-
-def is_s3(ref: Any) -> bool:
-    """True for an ``s3://`` reference."""
-    return str(ref).startswith("s3://")
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix/`` -> ``("bucket", "some/prefix/")`` (the key keeps a trailing ``/``)."""
-    u = urlparse(url)
-    if u.scheme != "s3" or not u.netloc:
-        raise StagingError(f"{url}: not an s3://bucket/key URL")
-    return u.netloc, u.path.lstrip("/")
+    return _parse_s3_url(url, StagingError)
 
 
-def s3_client() -> Any:
-    """A boto3 S3 client configured from the environment, with bounded timeouts and retries."""
-    import boto3
-    from botocore.config import Config
-
-    cfg = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.session.Session().client("s3", config=cfg)
-
-
-def _reason(exc: BaseException) -> str:
-    """A one-line reason for a boto3/botocore error (``Code: message``)."""
-    resp = getattr(exc, "response", None)
-    if isinstance(resp, dict) and resp.get("Error"):
-        err = resp["Error"]
-        code, msg = err.get("Code", ""), err.get("Message", "")
-        if code in ("404", "NoSuchKey", "NotFound") and msg in ("", "Not Found"):
-            msg = "not found"
-        if code in ("403", "AccessDenied") and msg in ("", "Forbidden"):
-            msg = "access denied (Forbidden)"
-        return f"{code}: {msg}".strip(": ") or str(exc)
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
-def _errors() -> tuple[type[BaseException], ...]:
-    from boto3.exceptions import Boto3Error
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (BotoCoreError, ClientError, Boto3Error, OSError)
-
-
-class S3StacIO:
-    """pystac ``StacIO`` reading ``s3://`` hrefs with boto3 (and local files as usual)."""
-
-    def __new__(cls, client: Any = None) -> Any:  # a real DefaultStacIO subclass, built lazily
-        from pystac.stac_io import DefaultStacIO
-
-        class _S3StacIO(DefaultStacIO):
-            def __init__(self, s3: Any) -> None:
-                super().__init__()
-                self.s3 = s3
-
-            def read_text(self, source: Any, *args: Any, **kwargs: Any) -> str:
-                href = str(source if isinstance(source, str) else getattr(source, "href", source))
-                if is_s3(href):
-                    bucket, key = parse_s3_url(href)
-                    try:
-                        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
-                    except _errors() as exc:
-                        raise StagingError(f"cannot read {href}: {_reason(exc)}") from exc
-                return super().read_text(source, *args, **kwargs)
-
-        return _S3StacIO(client or s3_client())
+def S3StacIO(client: Any = None) -> Any:
+    """pystac ``StacIO`` reading ``s3://`` hrefs with boto3; an unreadable object raises :class:`StagingError`."""
+    return _BaseS3StacIO(client, StagingError)
 
 
 def _list(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
@@ -160,17 +105,6 @@ def check_s3_prefix(url: str) -> None:
         raise StagingError(f"{url}: no objects under this prefix")
 
 
-def _http_reason(exc: BaseException) -> str:
-    """One line for a urllib error: ``HTTP 404 Not Found``, or the connection failure."""
-    import urllib.error
-
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, urllib.error.URLError):
-        return f"cannot connect ({exc.reason})"
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-
 def check_http_url(url: str, timeout: float = HTTP_TIMEOUT) -> None:
     """Check that ``url`` (http or https) can be downloaded: a GET of its first byte answers below 400.
 
@@ -178,7 +112,6 @@ def check_http_url(url: str, timeout: float = HTTP_TIMEOUT) -> None:
     :class:`StagingError` with the status or the connection failure.
     """
     import urllib.request
-    from urllib.parse import urlparse
 
     u = urlparse(url)
     if u.scheme not in ("http", "https") or not u.hostname:
@@ -198,7 +131,7 @@ def download_url(url: str, dest_dir: Path, default_name: str = "download", timeo
     Raises :class:`StagingError` naming the URL and the reason.
     """
     import urllib.request
-    from urllib.parse import unquote, urlparse
+    from urllib.parse import unquote
 
     name = posixpath.basename(unquote(urlparse(url).path)).strip()
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:

@@ -9,8 +9,8 @@ at the end publishes the STAC catalog atomically (one rename into ``catalogs_dir
 before writing the result document and marking the job successful.  Any failure marks the
 job failed with the reason and the runner's last log lines.
 
-Inputs listed in ``stage_in`` (an ``s3://`` stack or orbit prefix, an ``http(s)`` DEM; see
-:func:`stage_in` and :mod:`.staging`) are downloaded into ``JOB_DIR/stage-in/`` before the runner
+Inputs listed in ``stage_in`` (an ``s3://`` stack or orbit prefix, an ``http(s)`` DEM, remote SAFE
+products of interferogram-stack; see :func:`stage_in` and :mod:`.staging`) are downloaded into ``JOB_DIR/stage-in/`` before the runner
 starts, once per job; with ``stage_out`` the catalog is uploaded to
 ``s3://bucket/prefix/<job id>/`` (``catalog.json`` last) *before* the local publication, and a
 failed upload leaves neither a local catalog nor objects in the bucket.
@@ -92,15 +92,20 @@ def runner_command(spec: dict[str, Any], job_dir: Path) -> list[str]:
     return cmd + [spec["app_package"], str(job_dir / "cwl-job.json")]
 
 
-def stage_in(name: str, what: str | dict[str, str], dest: Path) -> dict[str, str]:
+def stage_in(name: str, what: str | dict[str, Any], dest: Path) -> dict[str, str]:
     """Download one input listed in the job's ``stage_in``; return its CWL File or Directory object.
 
     ``what`` is an ``s3://`` stack reference (a string: psi's ``stack``, see
-    :func:`.staging.stage_in_stack`) or ``{"url": URL, "class": "File"|"Directory"}``: an
-    ``http(s)`` file (:func:`.staging.download_url`) or an ``s3://`` prefix
-    (:func:`.staging.download_prefix`), downloaded into ``dest/<name>/``.  Raises RuntimeError
-    naming the input.
+    :func:`.staging.stage_in_stack`) or ``{"url": URL, "class": "File"|"Directory"|"SAFE"}``: an
+    ``http(s)`` file (:func:`.staging.download_url`), an ``s3://`` prefix
+    (:func:`.staging.download_prefix`) or a remote SAFE product (``s3://`` ``.SAFE`` prefix or
+    ``.zip``, ``http(s)`` ``.zip``; with ``subswaths`` and ``polarisation``: only what the engine
+    reads of those layers, :func:`..stac.remote_safe.stage_in_safe`), downloaded into
+    ``dest/<name>/`` (``/`` in ``name``, as ``secondaries/1``, becomes ``-``).  Raises
+    RuntimeError naming the input.
     """
+    from ..stac.remote_safe import stage_in_safe
+    from ..stac.s3io import RemoteReadError
     from ..stac.stack import StackError
     from .staging import (
         StagingError,
@@ -115,13 +120,26 @@ def stage_in(name: str, what: str | dict[str, str], dest: Path) -> dict[str, str
         if isinstance(what, str):
             return {"class": "Directory", "path": str(stage_in_stack(what, dest))}
         url, cls = what["url"], what.get("class", "File")
+        folder = dest / name.replace("/", "-")
+        if cls == "SAFE":
+            safe = stage_in_safe(url, folder, what.get("subswaths") or [], str(what.get("polarisation") or "VV"))
+            return {"class": "Directory", "path": str(safe)}
         if cls == "Directory" and is_s3(url):
             return {"class": "Directory", "path": str(download_prefix(s3_client(), url, dest / name))}
         if cls == "File" and not is_s3(url):
             return {"class": "File", "path": str(download_url(url, dest / name, default_name=name))}
         raise StagingError(f"{url}: cannot stage in a {cls} from here")
-    except (StagingError, StackError) as exc:
+    except (StagingError, StackError, RemoteReadError) as exc:
         raise RuntimeError(f"stage-in of input '{name}' failed: {exc}") from None
+
+
+def _set_input(cwl_inputs: dict[str, Any], name: str, value: Any) -> None:
+    """Set CWL input ``name``, or element ``i`` of an array input for ``name/i`` (``secondaries/1``)."""
+    key, _, index = name.partition("/")
+    if index:
+        cwl_inputs[key][int(index)] = value
+    else:
+        cwl_inputs[key] = value
 
 
 class Job:
@@ -188,7 +206,7 @@ def run(job_dir: Path) -> int:
         for name, what in (spec.get("stage_in") or {}).items():
             url = what if isinstance(what, str) else what["url"]
             job.step(5, f"staging in {name} from {url}")
-            spec["cwl_inputs"][name] = stage_in(name, what, job_dir / "stage-in")
+            _set_input(spec["cwl_inputs"], name, stage_in(name, what, job_dir / "stage-in"))
             if stopping:
                 return 143
         (job_dir / "cwl-job.json").write_text(json.dumps(spec["cwl_inputs"], indent=2))

@@ -1,16 +1,19 @@
 """Sentinel-1 SLC inputs of the interferogram-stack pipeline: STAC items or SAFE products.
 
 The service takes each SLC (``reference``, ``secondaries``) as a reference to a STAC item of the
-product (a path, ``file://`` or ``http(s)://`` URL of the item JSON, as CDSE's ``sentinel-1-slc``
-collection serves them) or, for local work, the SAFE product itself (its folder, its
+product (a path, ``file://``, ``http(s)://`` or ``s3://`` URL of the item JSON, as CDSE's
+``sentinel-1-slc`` collection serves them; ``s3://`` items are read with pystac through
+:class:`.s3io.S3StacIO`) or, for local work, the SAFE product itself (its folder, its
 ``manifest.safe`` or its ``.zip``).  :func:`resolve_slc` turns either into the local SAFE the
 engine reads, plus the href of the input item that the stack catalog links to.
 
 How an item's SAFE is found (:func:`safe_href`): an asset whose href ends with ``.SAFE`` (the
 product folder), ``.SAFE/manifest.safe`` (its manifest; the folder is its parent) or ``.zip``;
 assets keyed ``safe``/``product``/``manifest``/``safe_manifest`` or with the role ``data`` first.
-Only local SAFEs are processed here: an ``s3://`` or ``http(s)://`` SAFE must be staged in first,
-and :class:`SlcError` says so.
+By default only local SAFEs are accepted and a remote one is an :class:`SlcError`; with
+``resolve_slc(ref, remote=True)`` an ``s3://`` ``.SAFE`` prefix or ``.zip`` object, or an
+``http(s)://`` ``.zip``, resolves to a :class:`.remote_safe.RemoteSafe` (listed, not downloaded),
+which the service's job stages in (:func:`.remote_safe.stage_in_safe`) before its CWL runner starts.
 
 :func:`swath_footprints` reads the lon/lat extent of each sub-swath from the annotation's
 geolocation grid (XML only, fast): the service uses it to check the area of interest and to pick
@@ -20,6 +23,7 @@ the default sub-swaths before a job is created.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import xml.etree.ElementTree as ET
 import zipfile
@@ -29,8 +33,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import SnapstampsError
+from .remote_safe import RemoteSafe
 
 __all__ = [
+    "RemoteSafe",
     "ResolvedSlc",
     "SlcError",
     "bbox_intersects",
@@ -52,18 +58,24 @@ class SlcError(SnapstampsError):
 
 @dataclass(frozen=True)
 class ResolvedSlc:
-    """A resolved SLC input: the local SAFE product and the reference to link to."""
+    """A resolved SLC input: the SAFE product (local, or remote when asked for) and the reference to link to."""
 
-    safe: Path
+    #: the local SAFE (folder or zip), or a remote SAFE to stage in
+    safe: Path | RemoteSafe
     #: href of the STAC item given, or the SAFE path when a SAFE was given directly
     item_href: str
     #: True when the input was a STAC item
     from_item: bool
 
     @property
+    def remote(self) -> bool:
+        """True when the SAFE is remote (``s3://`` or ``http(s)://``) and must be staged in."""
+        return isinstance(self.safe, RemoteSafe)
+
+    @property
     def product(self) -> str:
         """Name of the SAFE product (``S1A_IW_SLC__...SAFE``), without ``.zip``."""
-        name = self.safe.name
+        name = self.safe.product if isinstance(self.safe, RemoteSafe) else self.safe.name
         return name[:-4] if name.lower().endswith(".zip") else name
 
 
@@ -122,12 +134,16 @@ def _read_item(ref: str) -> tuple[dict[str, Any], str]:
         href = str(local.resolve())
     else:
         scheme = urlparse(ref).scheme
-        if scheme not in ("http", "https"):
-            raise SlcError(f"{ref}: {scheme}:// items are not read by this service (use a path, file:// or http(s)://)")
+        if scheme not in ("http", "https", "s3"):
+            raise SlcError(f"{ref}: {scheme}:// items are not read by this service (use a path, file://, http(s):// "
+                           "or s3://)")
         import pystac
 
+        from .s3io import S3StacIO
+
         try:
-            text = pystac.StacIO.default().read_text(ref)
+            io = S3StacIO() if scheme == "s3" else pystac.StacIO.default()
+            text = io.read_text(ref)
         except Exception as exc:  # network errors of several kinds
             raise SlcError(f"{ref}: cannot read the STAC item ({exc})") from None
         href = ref
@@ -140,11 +156,38 @@ def _read_item(ref: str) -> tuple[dict[str, Any], str]:
     return doc, href
 
 
-def resolve_slc(ref: str | Path) -> ResolvedSlc:
+def _join(base: str, rel: str) -> str:
+    """``rel`` resolved against the URL ``base`` (http(s), s3: whose scheme urljoin does not know)."""
+    from urllib.parse import urljoin
+
+    u = urlparse(base)
+    if u.scheme in ("http", "https"):
+        return urljoin(base, rel)
+    folder = posixpath.dirname(u.path)
+    return f"{u.scheme}://{u.netloc}{posixpath.normpath(posixpath.join(folder, rel))}"
+
+
+def _remote(text: str, url: str, href: str, from_item: bool) -> ResolvedSlc:
+    """The remote SAFE ``url`` listed (:func:`.remote_safe.open_remote_safe`), or :class:`SlcError` naming ``text``."""
+    from .remote_safe import open_remote_safe
+    from .s3io import RemoteReadError
+
+    try:
+        return ResolvedSlc(open_remote_safe(url), href, from_item)
+    except RemoteReadError as exc:
+        what = "its SAFE asset" if from_item else "the SAFE"
+        raise SlcError(f"{text}: {what} cannot be used ({exc})") from None
+
+
+def resolve_slc(ref: str | Path, remote: bool = False) -> ResolvedSlc:
     """Resolve an SLC reference: a SAFE (folder, manifest.safe, .zip) or a STAC item (path or URL).
 
     A relative asset href of an item is relative to the item.  Raises :class:`SlcError` naming
-    the reference when it is neither, or when the item's SAFE is not a local product.
+    the reference when it is neither, or when the item's SAFE is not a local product; with
+    ``remote=True`` an ``s3://`` SAFE prefix or zip, or an ``http(s)://`` zip (the item's asset,
+    or given directly as ``ref``), is listed
+    (:func:`.remote_safe.open_remote_safe`: readable, holds ``manifest.safe``) and returned as a
+    :class:`RemoteSafe`.
     """
     text = str(ref)
     local = _local(text)
@@ -155,16 +198,18 @@ def resolve_slc(ref: str | Path) -> ResolvedSlc:
         raise SlcError(f"{text}: no such SAFE product or STAC item")
     if local is not None and local.is_dir():
         raise SlcError(f"{text}: a folder without manifest.safe (neither a SAFE product nor a STAC item)")
+    if local is None and remote and (_SAFE_RE.search(text) or text.lower().endswith(".zip")):
+        return _remote(text, text, text, False)  # a remote SAFE given directly
     item, href = _read_item(text)
     shref = safe_href(item)
     if "://" not in shref and not Path(shref).is_absolute():
         if "://" in href and not href.startswith("file://"):
-            from urllib.parse import urljoin
-
-            shref = urljoin(href, shref)
+            shref = _join(href, shref)
         else:
             shref = str((Path(href).parent / shref).resolve())
     spath = _local(shref)
+    if spath is None and remote and (shref.startswith("s3://") or shref.lower().startswith(("http://", "https://"))):
+        return _remote(text, shref, href, True)
     if spath is None:
         raise SlcError(f"{text}: its SAFE {shref} is remote ({urlparse(shref).scheme}://); "
                        "stage it in and give the item or SAFE path")
@@ -173,8 +218,16 @@ def resolve_slc(ref: str | Path) -> ResolvedSlc:
     return ResolvedSlc(spath.resolve(), href, True)
 
 
-def safe_layers(safe: Path) -> set[tuple[str, str]]:
-    """``{(sub-swath, polarisation)}`` with an annotation in the SAFE (folder or zip), e.g. ``("IW1", "VV")``."""
+def safe_layers(safe: Path | RemoteSafe) -> set[tuple[str, str]]:
+    """``{(sub-swath, polarisation)}`` with an annotation in the SAFE (folder or zip), e.g. ``("IW1", "VV")``.
+
+    For a remote SAFE: the layers with both an annotation and a measurement file among its keys
+    (or zip members).
+    """
+    if isinstance(safe, RemoteSafe):
+        from .remote_safe import remote_layers
+
+        return remote_layers(safe)
     pat = re.compile(r"annotation/s1\w-(iw\d|ew\d|s\d)-slc-(\w\w)-[^/]*\.xml$", re.IGNORECASE)
     if safe.is_dir():
         names = [f"annotation/{p.name}" for p in (safe / "annotation").glob("*.xml")]
@@ -189,8 +242,13 @@ def safe_layers(safe: Path) -> set[tuple[str, str]]:
     return out
 
 
-def _annotation_text(safe: Path, swath: str, pol: str) -> str | None:
+def _annotation_text(safe: Path | RemoteSafe, swath: str, pol: str) -> str | None:
     pat = re.compile(rf"annotation/s1\w-{swath.lower()}-slc-{pol.lower()}-[^/]*\.xml$", re.IGNORECASE)
+    if isinstance(safe, RemoteSafe):
+        from .remote_safe import read_members
+
+        names = sorted(m for m in safe.members if pat.match(m))
+        return read_members(safe, names[:1])[names[0]].decode("utf-8", errors="replace") if names else None
     if safe.is_dir():
         for p in sorted((safe / "annotation").glob("*.xml")):
             if pat.search(f"annotation/{p.name}"):
@@ -203,8 +261,11 @@ def _annotation_text(safe: Path, swath: str, pol: str) -> str | None:
     return None
 
 
-def swath_footprints(safe: Path, polarisation: str) -> dict[str, tuple[float, float, float, float]]:
-    """``{sub-swath: (W, S, E, N)}`` from the geolocation grid of each annotation of ``polarisation``."""
+def swath_footprints(safe: Path | RemoteSafe, polarisation: str) -> dict[str, tuple[float, float, float, float]]:
+    """``{sub-swath: (W, S, E, N)}`` from the geolocation grid of each annotation of ``polarisation``.
+
+    For a remote SAFE the annotations are read from S3 or the zip (a few small objects), not staged in.
+    """
     out: dict[str, tuple[float, float, float, float]] = {}
     for swath, pol in sorted(safe_layers(safe)):
         if pol != polarisation.upper():
