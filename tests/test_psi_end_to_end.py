@@ -2,9 +2,12 @@
 
 Tolerances (issue 2): PS precision and recall >= 0.98; velocity RMSE <= 1.5 mm/yr on a
 low-noise stack; DEM error within 2 m RMS.  On a noisy stack (stronger atmosphere) the
-velocity RMSE must not exceed the bound the simulated atmosphere imposes on an estimator
-that does not filter atmosphere (``evaluate.atmosphere_velocity_bound``), with a 20 % margin
-plus the low-noise floor of 1 mm/yr for the phase noise of the PS themselves.
+velocity RMSE must not exceed the bound derived from the simulation itself
+(``evaluate.velocity_error_bound``): the RMS slope of a line fitted to each PS's own simulated
+atmosphere series (what an estimator that does not filter atmosphere cannot avoid, as StaMPS'
+'v-d') combined in quadrature with the slope error that each PS's phase noise (from its
+signal-to-clutter ratio) imposes, with a 15 % margin for the Monte-Carlo spread of the bound
+itself (over five seeds the measured RMSE was 0.90-1.05 times the bound).
 """
 
 from __future__ import annotations
@@ -19,7 +22,12 @@ import pandas as pd
 import pytest
 
 from snapstamps.cli import main
-from snapstamps.evaluate import atmosphere_velocity_bound, evaluate_dir
+from snapstamps.evaluate import (
+    atmosphere_velocity_bound,
+    evaluate_dir,
+    noise_velocity_bound,
+    velocity_error_bound,
+)
 from snapstamps.simulate.stamps_stack import SimConfig, load_truth, simulate_stamps_stack
 from snapstamps.workflows.psi import run_psi
 
@@ -55,15 +63,20 @@ def test_low_noise_recovers_ps_velocity_and_dem_error(low_noise):
     assert acc["velocity_rmse_mm_yr"] <= 1.5
     assert acc["dem_error_rms_m"] <= 2.0
     assert acc["velocity_corr"] > 0.95
+    # within 15 % of what the simulated atmosphere and PS phase noise allow
+    assert acc["velocity_rmse_mm_yr"] <= 1.15 * velocity_error_bound(load_truth(sim))
 
 
 def test_noisy_stack_within_atmospheric_bound(noisy):
     sim, out, _ = noisy
     acc = evaluate_dir(out, sim)
-    bound = atmosphere_velocity_bound(load_truth(sim))
-    print(json.dumps(acc, indent=1), "bound", bound)
+    truth = load_truth(sim)
+    bound = velocity_error_bound(truth)
+    print(json.dumps(acc, indent=1), "bound", bound, "atmosphere alone", atmosphere_velocity_bound(truth))
     assert acc["precision"] >= 0.95 and acc["recall"] >= 0.95
-    assert acc["velocity_rmse_mm_yr"] <= 1.2 * bound + 1.0
+    assert acc["velocity_rmse_mm_yr"] <= 1.15 * bound
+    # and the atmosphere dominates: the stack is really noisy
+    assert atmosphere_velocity_bound(truth) > 2 * noise_velocity_bound(truth)
 
 
 def test_products_layout_and_conventions(low_noise):

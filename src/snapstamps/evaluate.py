@@ -187,3 +187,26 @@ def evaluate_footprint(
             he = points["dem_error"].to_numpy(np.float64)[chosen[rec]] - np.asarray(ps_dem_error_m, np.float64)[rec]
             res["dem_error_rms_m"] = float(np.sqrt(np.nanmean(he**2)))
     return res
+
+
+def noise_velocity_bound(truth: dict[str, np.ndarray]) -> float:
+    """RMS velocity error (mm/yr) that the PS's own phase noise imposes on a line fit.
+
+    A point target with signal-to-clutter ratio SCR has a phase noise of about
+    ``1/sqrt(2 SCR)`` rad in each SLC.  The master's noise is common to every interferogram of
+    the PS (the fit's intercept absorbs it), so each date contributes its own SLC noise; the
+    slope of a least-squares line through N dates with that noise has the standard deviation
+    ``sigma / sqrt(sum (t - mean t)^2)``.  Returns the RMS over the PS, in mm/yr.
+    """
+    scr = np.asarray(truth["ps_scr"], dtype=np.float64)
+    wavelength = float(truth["wavelength"])
+    sigma_mm = (1.0 / np.sqrt(2.0 * scr)) * wavelength * 1000.0 / (4.0 * np.pi)
+    t = np.array([pd.Timestamp(str(d)).toordinal() for d in truth["dates"]], dtype=np.float64) / 365.25
+    t = np.delete(t, int(truth["master_ix"]))
+    spread = float(np.sum((t - t.mean()) ** 2))
+    return float(np.sqrt(np.mean(sigma_mm**2 / spread)))
+
+
+def velocity_error_bound(truth: dict[str, np.ndarray]) -> float:
+    """Combined bound (mm/yr): atmosphere and PS phase noise, independent, added in quadrature."""
+    return float(np.hypot(atmosphere_velocity_bound(truth), noise_velocity_bound(truth)))
