@@ -61,7 +61,8 @@ def default_base() -> tuple[Path, Path]:
 
     root = Path(os.environ.get("SNAPSTAMPS_S1_SAMPLES", "")) / "sarsen" if os.environ.get("SNAPSTAMPS_S1_SAMPLES") else _SAMPLES
     if not root.is_dir():
-        root = Path("/work/shared/data/s1-samples/sarsen")
+        # the project's shared/ folder beside the working directory (a checkout run from its root)
+        root = Path.cwd().resolve().parent / "shared" / "data" / "s1-samples" / "sarsen"
     safes = sorted(root.glob("S1*_IW_SLC_*.SAFE"))
     if not safes or not (root / "Rome-30m-DEM.tif").is_file():
         raise InputError(f"{root}: the Rome SAFE and Rome-30m-DEM.tif base files are missing (set SNAPSTAMPS_S1_SAMPLES)")
