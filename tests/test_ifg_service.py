@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,7 +37,7 @@ pytest.importorskip("cwltool")
 pytest.importorskip("xarray_sentinel")
 requests = pytest.importorskip("requests")
 
-from test_service import Server, _execute, _free_port, _jobs, _wait, running
+from test_service import Server, _execute, _free_port, _jobs, _wait, running, wait_until_up
 
 pytestmark = pytest.mark.slow
 
@@ -220,15 +219,7 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                requests.get(url, timeout=2)
-                break
-            except requests.ConnectionError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.2)
+        wait_until_up(url, proc, "moto server")
         yield {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
                "AWS_ENDPOINT_URL": url}
     finally:

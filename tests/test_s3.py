@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -23,7 +22,7 @@ boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 requests = pytest.importorskip("requests")
 
-from test_service import Server, _execute, _free_port, _wait, running  # noqa: E402
+from test_service import Server, _execute, _free_port, _wait, running, wait_until_up  # noqa: E402
 
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -38,15 +37,7 @@ def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     saved = {k: os.environ.get(k) for k in [*AWS_ENV, "AWS_ENDPOINT_URL"]}
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                requests.get(url, timeout=2)
-                break
-            except requests.ConnectionError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("moto server did not start")
-                time.sleep(0.2)
+        wait_until_up(url, proc, "moto server")
         os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=url)
         yield url
     finally:

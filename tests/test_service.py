@@ -80,6 +80,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return simulate_stamps_stack(tmp_path_factory.mktemp("sim"), SimConfig(width=120, length=300, n_dates=12, seed=3))
 
 
+def wait_until_up(url: str, proc: subprocess.Popen, what: str, timeout: float = 30.0) -> None:
+    """Poll ``url`` until it answers; fail if ``proc`` exits or ``timeout`` passes first."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.ConnectionError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.2)
+
+
 @contextmanager
 def running(srv: Server) -> Iterator[Server]:
     """Start ``srv``; on exit stop it and kill any job worker it left behind."""
