@@ -208,3 +208,26 @@ def test_cli_psi_accepts_a_stack_catalog(tmp_path, capsys):
     assert main(["-q", "psi", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err.strip()
     assert "nowhere" in err and "\n" not in err
+
+
+def test_velocity_type_selects_the_stamps_value_type(low_noise, tmp_path):
+    """velocity_type='v-dso' uses step 8's SCN and a per-ifg plane; the metadata says so."""
+    import shutil
+
+    sim, out, _ = low_noise
+    work = tmp_path / "vt"
+    shutil.copytree(out, work)
+    run_psi(None, work, start=8, end=8, show_progress=False, param_updates={"velocity_type": "v-dso"})
+    meta = json.loads((work / "psi_metadata.json").read_text())
+    assert meta["conventions"]["velocity_type"].startswith("StaMPS 'v-dso'")
+    pts_before = pd.read_csv(out / "ps_points.csv")
+    pts_after = pd.read_csv(work / "ps_points.csv")
+
+    def plane_slopes(pts: pd.DataFrame) -> np.ndarray:
+        a = np.column_stack([np.ones(len(pts)), pts["longitude"], pts["latitude"]])
+        return np.linalg.lstsq(a, pts["mean_velocity"].to_numpy(), rcond=None)[0][1:]
+
+    # the plane removed from every interferogram leaves no planar velocity gradient ('v-d' has one:
+    # the simulated bowl and trend)
+    before, after = plane_slopes(pts_before), plane_slopes(pts_after)
+    assert np.linalg.norm(after) < 0.05 * np.linalg.norm(before)

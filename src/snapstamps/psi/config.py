@@ -93,6 +93,9 @@ class PsiParams(BaseModel):
     scn_time_win: float = Field(365.0, gt=0, description="days")
     scn_deramp_ifg: list[int] = Field(default_factory=list)
     scn_kriging_flag: YesNo = "n"
+    scn_local_linear: YesNo = Field(
+        "n", description="snapstamps: remove a local linear trend before the SCN time filter (keeps deformation out of SCN)"
+    )
 
     # --- referencing and outputs ---
     ref_lon: tuple[float, float] = (-math.inf, math.inf)
@@ -100,6 +103,9 @@ class PsiParams(BaseModel):
     ref_centre_lonlat: tuple[float, float] = (0.0, 0.0)
     ref_radius: float = Field(math.inf, description="m; inf = all PS in ref_lon/ref_lat; -inf = none")
     ref_velocity: float = Field(0.0, description="m/yr added to velocities")
+    velocity_type: Literal["v-d", "v-do", "v-ds", "v-dso"] = Field(
+        "v-d", description="snapstamps: StaMPS ps_plot value type of the product velocities ('s' types need step 8)"
+    )
     subtr_tropo: YesNo = "n"
     tropo_method: str = "a_l"
     n_cores: int = Field(1, ge=1)

@@ -4,8 +4,8 @@ Files written in the processing directory (each via a temporary name and a renam
 
 ``ps_mean_v.xy``
     ``lon lat v`` — mean LOS velocity (mm/yr, positive toward the satellite), StaMPS
-    value type ``'v-d'`` (DEM error and master APS removed; no deramp, no SCN), plus
-    ``ref_velocity``.
+    value type ``velocity_type`` (default ``'v-d'``: DEM error and master APS removed; no
+    deramp, no SCN), plus ``ref_velocity``.
 ``ps_data.xy``
     ``lon lat v hgt dem_error`` (5 columns as StaMPS' ``ps_output``): v in mm/yr as above
     (StaMPS writes v_std there when a bootstrap exists — a variable-reuse bug we do not
@@ -42,7 +42,12 @@ from .state import load_npz, write_json
 if TYPE_CHECKING:
     from .psi import PsiRun
 
-VELOCITY_TYPE = "v-d"
+VELOCITY_DESCRIPTIONS = {
+    "v-d": "DEM error (SCLA) and master APS removed; no deramp, no SCN",
+    "v-do": "DEM error removed, then a plane per interferogram (orbit ramp) removed; no SCN",
+    "v-ds": "DEM error, master APS and spatially correlated noise (step 8) removed",
+    "v-dso": "DEM error and spatially correlated noise removed, then a plane per interferogram",
+}
 
 
 def _atomic_write(path: Path, writer) -> None:
@@ -82,8 +87,14 @@ def compute_point_table(
         raise ParameterError(
             "the reference area (ref_lon, ref_lat, ref_centre_lonlat, ref_radius) contains no PS"
         )
+    kind = run.params.velocity_type
+    scn = None
+    if "s" in kind.split("-", 1)[1]:
+        from ..psi.scn import ScnResult
+
+        scn = load_dataclass(out / "scn2.npz", ScnResult, needed_by=f"velocity_type={kind!r} (run step 8)").ph_scn_slave
     v = vel.velocity_map(
-        VELOCITY_TYPE, uw.ph_uw, sc.ph_scla, sc.C_ps_uw, None, st.xy, st.day, st.master_ix, wavelength,
+        kind, uw.ph_uw, sc.ph_scla, sc.C_ps_uw, scn, st.xy, st.day, st.master_ix, wavelength,
         ref, ifg_std_deg=std, drop=drop,
     ) + run.params.ref_velocity * 1000.0
     cols = [c for c in range(len(dates)) if c != st.master_ix and c not in set(drop)]
@@ -119,7 +130,7 @@ def compute_point_table(
         "conventions": {
             "velocity": "mean LOS velocity, mm/yr, positive toward the satellite",
             "displacement": "LOS displacement relative to the master date, mm, positive toward the satellite",
-            "velocity_type": f"StaMPS '{VELOCITY_TYPE}': DEM error (SCLA) and master APS removed; no deramp, no SCN",
+            "velocity_type": f"StaMPS '{kind}': {VELOCITY_DESCRIPTIONS[kind]}",
             "dem_error": "m, positive = terrain above the DEM; height = DEM height + dem_error",
             "incidence_angle": "degrees",
             "line_pixel": "0-based indices in the INSAR_<master> grid",

@@ -326,7 +326,8 @@ def step_scn(run: PsiRun) -> None:
     sc = load_dataclass(run.out_dir / "scla2.npz", _kernel("scla").SclaResult, needed_by="step 8")
     with step_progress("step 8: spatially correlated noise", run.show_progress):
         res = _kernel("scn").scn_filter(
-            uw.ph_uw, sc.ph_scla, sc.C_ps_uw, ps.state.xy, ps.state.day, ps.state.master_ix, run.params, sc.ph_ramp
+            uw.ph_uw, sc.ph_scla, sc.C_ps_uw, ps.state.xy, ps.state.day, ps.state.master_ix, run.params, sc.ph_ramp,
+            local_linear=run.params.scn_local_linear == "y",
         )
     save_dataclass(run.out_dir / "scn2.npz", res)
 

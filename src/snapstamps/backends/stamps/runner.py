@@ -39,7 +39,7 @@ WRAPPER_BIN = HERE / "bin"
 #: PsiParams fields that are not StaMPS parameters (prep arguments, native-only knobs, values from the data).
 NOT_SETPARM = frozenset(
     {"da_thresh", "rg_patches", "az_patches", "rg_overlap", "az_overlap", "prep_block_lines",
-     "n_rand", "rand_seed", "heading", "lambda", "platform"}
+     "n_rand", "rand_seed", "heading", "lambda", "platform", "scn_local_linear", "velocity_type"}
 )
 
 Engine = Literal["octave", "matlab"]
