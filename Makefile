@@ -36,6 +36,7 @@ serve: venv
 bench: venv
 	$(PY) bench/psi.py
 	$(PY) bench/ifg.py
+	$(PY) bench/viewer.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
