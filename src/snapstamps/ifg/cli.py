@@ -19,7 +19,8 @@ def add_subcommands(subparsers) -> None:
                    help="reference SAFE (folder, manifest.safe or .zip), or the consecutive slices of the reference date")
     p.add_argument("--secondary", required=True, nargs="+", type=Path,
                    help="secondary SAFEs; products of one date are slices of that date and are assembled")
-    p.add_argument("--subswath", default="IW2", choices=["IW1", "IW2", "IW3"])
+    p.add_argument("--subswath", default=None, choices=["IW1", "IW2", "IW3"],
+                   help="default: the sub-swath whose bursts cover the --bbox (read from the reference's annotation)")
     p.add_argument("--polarisation", default="VV", choices=["VV", "VH", "HH", "HV"])
     p.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), required=True)
     p.add_argument("--dem", required=True, type=_dem_arg, metavar="DEM.tif|auto",
@@ -46,7 +47,9 @@ def add_subcommands(subparsers) -> None:
     q = subparsers.add_parser("stack-overview", help="acquisitions, bursts and baselines from annotation only")
     q.add_argument("products", nargs="+", type=Path)
     q.add_argument("--reference", type=Path, default=None)
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="JSON with burst footprints (GeoJSON) and, with --aoi, the bursts it touches")
+    q.add_argument("--aoi", nargs=4, type=float, metavar=("W", "S", "E", "N"), default=None,
+                   help="area of interest (lon/lat degrees): report which sub-swaths and bursts it touches")
     q.set_defaults(func=_run_overview)
 
 
@@ -71,7 +74,7 @@ def add_simulate_safe(sim_subparsers) -> None:
 def _run_overview(args: argparse.Namespace) -> int:
     from .overview import stack_overview
 
-    o = stack_overview(args.products, args.reference)
+    o = stack_overview(args.products, args.reference, aoi=tuple(args.aoi) if args.aoi else None)
     if args.json:
         print(json.dumps(o, indent=2))
         return 0
@@ -104,6 +107,11 @@ def _snap_config(args: argparse.Namespace):
 def _run_ifg_stack(args: argparse.Namespace) -> int:
     from ..workflows.ifg_stack import IfgStackOptions, run_ifg_stack
 
+    if args.subswath is None:
+        from .overview import subswath_covering_aoi
+
+        args.subswath = subswath_covering_aoi(list(args.reference), tuple(args.bbox), args.polarisation)
+        print(f"sub-swath {args.subswath}: chosen from the area of interest", file=sys.stderr)
     if args.backend != "native":
         from ..backends.snap import run_snap_stack, snap_available
 

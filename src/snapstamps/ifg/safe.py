@@ -25,7 +25,7 @@ from .geocoding import SPEED_OF_LIGHT
 from .orbits import StateVectors, to_seconds
 from .tops import BurstRamp
 
-__all__ = ["Burst", "Swath", "open_swath", "read_annotation", "annotation_orbit", "annotation_ramp_records", "burst_ramp", "open_date", "assemble_slices", "group_by_date", "product_info", "resolve_safe", "ProductInfo"]
+__all__ = ["Burst", "Swath", "open_swath", "read_annotation", "annotation_orbit", "annotation_ramp_records", "burst_ramp", "open_date", "assemble_slices", "burst_polygon", "burst_footprint", "group_by_date", "product_info", "resolve_safe", "ProductInfo"]
 
 _NAME_RE = re.compile(r"(S1[ABCD])_(IW|EW|SM|S\d)_(SLC_|GRDH|GRDM|RAW_)_\d\w{3}_(\d{8}T\d{6})_(\d{8}T\d{6})_(\d{6})_([0-9A-F]{6})_([0-9A-F]{4})", re.I)
 
@@ -53,14 +53,25 @@ def resolve_safe(product: Path, cache: Path | None = None, members: tuple[str, .
     except zipfile.BadZipFile:
         raise InputError(f"{p}: corrupt zip file") from None
     with zf:
-        names = zf.namelist()
-        roots = {n.split("/")[0] for n in names if n.split("/")[0].upper().endswith(".SAFE")}
+        # macOS archive metadata (__MACOSX/, ._*) is not part of the product
+        names = [n for n in zf.namelist() if not n.startswith("__MACOSX/") and not n.rsplit("/", 1)[-1].startswith("._")]
+        # the .SAFE folder, at the top or below one folder level (some archives wrap it)
+        roots = set()
+        for n in names:
+            parts = n.split("/")
+            for depth in range(min(2, len(parts) - 1)):
+                if parts[depth].upper().endswith(".SAFE"):
+                    roots.add("/".join(parts[: depth + 1]))
+                    break
         if len(roots) != 1:
             raise InputError(f"{p}: zip does not hold exactly one .SAFE folder")
-        root = roots.pop()
+        root_path = roots.pop()
+        root = root_path.rsplit("/", 1)[-1]
         dest = Path(cache) if cache is not None else p.parent / ".safe-cache"
         for n in names:
-            rel = n[len(root) + 1 :]
+            if not n.startswith(root_path + "/"):
+                continue
+            rel = n[len(root_path) + 1 :]
             if not rel or n.endswith("/"):
                 continue
             if any(rel == m or (m.endswith("/") and rel.startswith(m)) or fnmatch.fnmatch(rel, m) for m in members):
@@ -321,6 +332,30 @@ def burst_ramp(sw: "Swath", t_mid: float, records: dict) -> BurstRamp:
     )
 
 
+# ESA's burst id map (Sentinel-1 burst ID definition): orbit period 12 days / 175 orbits, burst
+# cycle T_beam, preamble T_pre; bursts are counted from the ascending node by the mid-burst time
+# of IW2.  Times from a burst's sensing start to that of the next sub-swath's burst (IW1->IW2,
+# IW2->IW3) are the nominal IW timing.
+_T_ORB = 12 * 86400 / 175
+_T_BEAM = 2.758273
+_T_PRE = 2.299849
+_IW_STEP = (0.832, 1.078)
+
+
+def _relative_burst_id(root: ET.Element, burst: ET.Element, subswath: str, relative_orbit: int) -> int:
+    """ESA relative burst id from the burst's sensing time and the ascending-node time, or -1."""
+    anx = root.findtext(".//imageInformation/ascendingNodeTime")
+    sensing = burst.findtext("sensingTime")
+    if not anx or not sensing or relative_orbit < 1 or not subswath[-1:].isdigit():
+        return -1
+    k = int(subswath[-1])
+    t = float(to_seconds(np.datetime64(sensing.strip(), "ns"), np.datetime64(anx.strip(), "ns")))
+    t_iw1 = t - sum(_IW_STEP[: k - 1])  # sensing start of the IW1 burst of this cycle
+    t_mid_iw2 = t_iw1 + _IW_STEP[0] + _IW_STEP[1] / 2.0
+    dt_b = t_mid_iw2 + (relative_orbit - 1) * _T_ORB
+    return 1 + int(np.floor((dt_b - _T_PRE) / _T_BEAM))
+
+
 def read_annotation(ann: Path, info: ProductInfo | None = None, measurement: Path | None = None, *, require_bursts: bool = True) -> Swath:
     """One sub-swath from its annotation XML alone (orbit, timing, TOPS ramp records, bursts, GCPs).
 
@@ -383,9 +418,13 @@ def read_annotation(ann: Path, info: ProductInfo | None = None, measurement: Pat
             continue
         bid_text = b.findtext("burstId")
         n = sw.lines_per_burst
+        if bid_text and bid_text.strip().lstrip("-").isdigit():
+            bid = int(bid_text)
+        else:  # IPF before 3.40: no burstId in the annotation, derive ESA's relative burst id from the timing
+            bid = _relative_burst_id(root, b, subswath, info.relative_orbit)
         burst = Burst(
             index=i,
-            burst_id=int(bid_text) if bid_text and bid_text.strip().lstrip("-").isdigit() else -1,
+            burst_id=bid,
             t0=t0,
             line0=i * n,
             n_lines=n,
@@ -440,14 +479,38 @@ def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurem
 
 def burst_footprint(sw: Swath, burst: Burst) -> tuple[float, float, float, float]:
     """Approximate lon/lat bounds (W, S, E, N) of a burst's valid area from the annotation GCPs."""
-    g = sw.gcp or {}
-    if not g:
+    ring = burst_polygon(sw, burst)
+    if ring is None:
         return (-180.0, -90.0, 180.0, 90.0)
-    l0, l1 = burst.line0 + burst.first_valid_line, burst.line0 + burst.last_valid_line
-    m = (g["line"] >= l0 - sw.lines_per_burst * 0.05) & (g["line"] <= l1 + sw.lines_per_burst * 0.05)
-    if m.sum() < 2:
-        m = np.ones_like(g["line"], bool)
-    return float(g["longitude"][m].min()), float(g["latitude"][m].min()), float(g["longitude"][m].max()), float(g["latitude"][m].max())
+    lon, lat = zip(*ring)
+    return float(min(lon)), float(min(lat)), float(max(lon)), float(max(lat))
+
+
+def burst_polygon(sw: Swath, burst: Burst) -> list[tuple[float, float]] | None:
+    """Closed lon/lat ring of a burst's valid area (corners of its valid lines and samples).
+
+    The corners are interpolated (linearly in line and pixel) from the annotation's geolocation
+    grid at height 0 of the grid; None when the annotation has no grid.
+    """
+    g = sw.gcp or {}
+    if not g or len(g.get("line", ())) < 3:
+        return None
+    from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+    pts = np.column_stack([g["line"], g["pixel"]]).astype(np.float64)
+    l0 = burst.line0 + burst.first_valid_line
+    l1 = burst.line0 + burst.last_valid_line
+    s0, s1 = burst.first_valid_sample, burst.last_valid_sample
+    corners = np.array([[l0, s0], [l0, s1], [l1, s1], [l1, s0]], np.float64)
+    out = []
+    for key in ("longitude", "latitude"):
+        v = LinearNDInterpolator(pts, g[key])(corners)
+        bad = ~np.isfinite(v)
+        if bad.any():  # a corner just outside the grid's hull (last line of the last burst)
+            v[bad] = NearestNDInterpolator(pts, g[key])(corners[bad])
+        out.append(v)
+    ring = [(float(x), float(y)) for x, y in zip(*out)]
+    return ring + [ring[0]]
 
 
 def assemble_slices(slices: list[Swath]) -> Swath:
@@ -536,7 +599,19 @@ def group_by_date(products: list[Path], cache: Path | None = None) -> list[list[
     return [[p for _, p in sorted(v, key=lambda x: x[0])] for _, v in sorted(groups.items(), key=lambda kv: kv[0])]
 
 
-def open_date(products: list[Path] | Path, subswath: str, polarisation: str, *, need_measurement: bool = False, cache: Path | None = None) -> Swath:
-    """One sub-swath of one date, from one product or several consecutive slices (assembled)."""
+def open_date(products: list[Path] | Path, subswath: str, polarisation: str, *, need_measurement: bool = False, cache: Path | None = None,
+              require_bursts: bool = True) -> Swath:
+    """One sub-swath of one date, from one product or several consecutive slices (assembled).
+
+    Slices whose sub-swath holds no burst (burst-extracted products) are left out; with
+    ``require_bursts`` a date without any burst in the sub-swath raises :class:`InputError`.
+    """
     ps = [products] if isinstance(products, (str, Path)) else list(products)
-    return assemble_slices([open_swath(p, subswath, polarisation, need_measurement=need_measurement, cache=cache) for p in ps])
+    sws = [open_swath(p, subswath, polarisation, need_measurement=need_measurement, cache=cache, require_bursts=False) for p in ps]
+    with_bursts = [sw for sw in sws if sw.bursts]
+    if not with_bursts:
+        if require_bursts:
+            names = ", ".join(sw.info.name for sw in sws)
+            raise InputError(f"{names}: sub-swath {subswath.upper()} {polarisation.upper()} holds no burst (empty burst list in the annotation)")
+        return sws[0]
+    return assemble_slices(with_bursts)
