@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .ifg.cli import add_simulate_safe
     from .ifg.dem_cli import add_subcommands as add_dem_subcommands
     from .ifg.cli import add_subcommands as add_ifg_subcommands
+    from .importers.cli import add_subcommands as add_import_subcommands
     from .service.cli import add_subcommands as add_service_subcommands
     from .viewer.cli import add_subcommands as add_viewer_subcommands
 
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_safe(simsub)
     add_viewer_subcommands(sub)
     add_service_subcommands(sub)
+    add_import_subcommands(sub)
 
     d = sub.add_parser("demo", help="simulate a stack, run psi end to end, report accuracy")
     d.add_argument("--out", default="demo-output")

@@ -280,10 +280,13 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
         "instruments": ["c-sar"],
         **fields.sar_fields(polarisation=polarisation, swath=swath),
         **fields.processing_fields(
-            "Persistent Scatterer Interferometry (StaMPS PSI steps 1-8, snapstamps native backend): "
-            f"mean LOS velocity type '{meta.get('conventions', {}).get('velocity_type', 'v-d')}'"
+            ("Imported StaMPS result (" + str(meta.get("software", {}).get("imported_from", "")) + ")"
+             if meta.get("software", {}).get("backend") == "import" else
+             "Persistent Scatterer Interferometry (StaMPS PSI steps 1-8, snapstamps native backend): "
+             f"mean LOS velocity type '{meta.get('conventions', {}).get('velocity_type', 'v-d')}'")
         ),
-        "view:incidence_angle": round(stats["incidence_angle"], 3),
+        # NaN is not JSON: an imported result without incidence angles has none
+        **({"view:incidence_angle": round(stats["incidence_angle"], 3)} if math.isfinite(stats["incidence_angle"]) else {}),
         "proj:code": "EPSG:4326",
         "proj:bbox": bbox,
         "snapstamps:master": meta["master"],
@@ -299,7 +302,8 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
     if heading is not None:
         common["view:azimuth"] = round(float(heading) % 360.0, 3)
     when = dt.datetime.combine(master, dt.time(), tzinfo=dt.timezone.utc)
-    base_ext = [EXT["sar"], EXT["processing"], EXT["view"], EXT["projection"], EXT["file"]]
+    base_ext = [EXT["sar"], EXT["processing"], *([EXT["view"]] if any(k.startswith("view:") for k in common) else []),
+                EXT["projection"], EXT["file"]]
 
     cat = pystac.Catalog(
         cid, f"Persistent scatterers of the Sentinel-1 stack INSAR_{master:%Y%m%d} "
@@ -313,7 +317,7 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
     pprops = dict(common, title="PS points: velocities and time series (CSV, GeoParquet)")
     if state:
         pprops["sat:orbit_state"] = state
-    points = pystac.Item(pid, geom, bbox, when, pprops, stac_extensions=base_ext + [EXT["sat"]])
+    points = pystac.Item(pid, geom, bbox, when, pprops, stac_extensions=base_ext + ([EXT["sat"]] if state else []))
     points.add_asset("ps_points_csv", _asset(csv, pid, "PS table (CSV)", ["data"], files,
                                              {"description": "pid, latitude, longitude, height, line, pixel, mean_velocity (mm/yr), mean_velocity_std, temporal_coherence, amplitude_dispersion, incidence_angle (deg), dem_error (m), then displacement (mm) per date YYYYMMDD"}))
     pq = result_dir / "ps_points.parquet"
