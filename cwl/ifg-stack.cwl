@@ -27,7 +27,8 @@ doc: |
   deramp/reramp, ESD, interferogram, topographic phase removal, deburst, StaMPS export) over
   secondary x sub-swath (flat cross product, one secondary per run), gathers the runs of each
   sub-swath into one INSAR_<reference> stack with `snapstamps ifg-stack-gather` (scattered over
-  the sub-swaths), and publishes them as a STAC stack catalog: the workflow output, a Directory
+  the sub-swaths; without `subswaths`, the step `choose_subswaths` picks those whose bursts the
+  bbox touches from the reference's annotation), and publishes them as a STAC stack catalog: the workflow output, a Directory
   holding catalog.json, one stack item per sub-swath (the INSAR_<reference> directory, which the
   psi workflow takes as `stack`) and one item per reference/secondary/sub-swath (coregistered
   secondary, interferogram, insar:* baselines and dates, links to the input items).
@@ -49,9 +50,8 @@ inputs:
     type: Directory[]
     label: secondary SLCs, SAFE directories
   subswaths:
-    type: string[]
-    default: [IW1, IW2, IW3]
-    label: sub-swaths (each must cover the area of interest)
+    type: string[]?
+    label: sub-swaths (each must cover the area of interest); default those whose bursts the bbox touches (read from the reference's annotation)
   polarisation:
     type: string
     default: VV
@@ -84,6 +84,15 @@ outputs:
     label: stack catalog (catalog.json, stack items with the INSAR_<reference> directories, pair items)
     outputSource: catalog/stack
 steps:
+  choose_subswaths:
+    run: tools/ifg-subswaths.cwl
+    when: $(inputs.subswaths === null)
+    in:
+      reference: reference
+      bbox: bbox
+      polarisation: polarisation
+      subswaths: subswaths
+    out: [subswaths]
   dem_auto:
     run: tools/ifg-dem.cwl
     when: $(inputs.dem === null && inputs.backend === "native")
@@ -99,7 +108,9 @@ steps:
     in:
       reference: reference
       secondary: secondaries
-      subswath: subswaths
+      subswath:
+        source: [subswaths, choose_subswaths/subswaths]
+        pickValue: first_non_null
       polarisation: polarisation
       bbox: bbox
       dem:
@@ -115,7 +126,9 @@ steps:
     in:
       pairs: pair/pair
       pair_subswaths: pair/pair_subswath
-      subswath: subswaths
+      subswath:
+        source: [subswaths, choose_subswaths/subswaths]
+        pickValue: first_non_null
     out: [stack]
   catalog:
     run: tools/ifg-stack-catalog.cwl

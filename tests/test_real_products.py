@@ -196,3 +196,31 @@ def test_subswath_choice_when_the_aoi_spans_two(tmp_path: Path) -> None:
     c2 = p2.difference(p1).representative_point()
     inside = (c2.x - 0.005, c2.y - 0.005, c2.x + 0.005, c2.y + 0.005)
     assert subswath_covering_aoi([z], inside, "VV", tmp_path) == "IW2"
+
+
+def test_cwl_subswaths_tool_on_the_burst_product(burst_pair, tmp_path: Path) -> None:
+    """The ifg-stack package's ``choose_subswaths`` tool (``snapstamps aoi-subswaths``) with cwltool."""
+    import os
+    import subprocess
+    import sys
+
+    ref, _ = burst_pair
+    root = Path(__file__).resolve().parents[1]
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "snapstamps"
+    exe.write_text(f"#!/bin/sh\nexec {sys.executable} -m snapstamps.cli \"$@\"\n")
+    exe.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ.get('PATH', '')}")
+    for bbox, want in ((list(BURST_AOI), ["IW3"]), ([1.0, 1.0, 2.0, 2.0], None)):
+        (tmp_path / "job.json").write_text(json.dumps({"reference": {"class": "Directory", "path": str(ref)}, "bbox": bbox}))
+        proc = subprocess.run([sys.executable, "-m", "cwltool", "--quiet", "--no-container", "--outdir", str(tmp_path / "out"),
+                               str(root / "cwl/tools/ifg-subswaths.cwl"), str(tmp_path / "job.json")],
+                              capture_output=True, text=True, env=env, timeout=300)
+        if want is None:
+            # the tool fails (exit status 2, one-line error); cwltool reports permanentFail
+            assert "touches no burst" in proc.stderr and "permanentFail" in proc.stderr
+            assert not json.loads(proc.stdout or "{}").get("subswaths")
+        else:
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            assert json.loads(proc.stdout)["subswaths"] == want

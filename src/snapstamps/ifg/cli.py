@@ -52,6 +52,12 @@ def add_subcommands(subparsers) -> None:
                    help="area of interest (lon/lat degrees): report which sub-swaths and bursts it touches")
     q.set_defaults(func=_run_overview)
 
+    a = subparsers.add_parser("aoi-subswaths", help="the sub-swaths whose bursts an area of interest touches (JSON list; annotation only)")
+    a.add_argument("products", nargs="+", type=Path, help="the reference product (or its slices)")
+    a.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), required=True)
+    a.add_argument("--polarisation", default=None, choices=["VV", "VH", "HH", "HV"])
+    a.set_defaults(func=_run_aoi_subswaths)
+
 
 def _dem_arg(value: str) -> Path | str:
     """``--dem``: the word ``auto`` (any case) or a DEM file path."""
@@ -87,6 +93,13 @@ def _run_overview(args: argparse.Namespace) -> int:
     print(f"{'secondary':<72} {'swath':>5} {'bperp_m':>9} {'btemp_d':>8}")
     for p in o["pairs"]:
         print(f"{p['secondary']:<72} {p['subswath']:>5} {p['bperp_m']:>9.2f} {p['btemp_days']:>8d}")
+    return 0
+
+
+def _run_aoi_subswaths(args: argparse.Namespace) -> int:
+    from .overview import subswaths_for_aoi
+
+    print(json.dumps(subswaths_for_aoi(list(args.products), tuple(args.bbox), args.polarisation)))
     return 0
 
 
