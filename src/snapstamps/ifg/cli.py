@@ -87,8 +87,13 @@ def _run_overview(args: argparse.Namespace) -> int:
     print(f"track: relative orbit {o['track']['relative_orbit']} {o['track']['pass']}")
     for a in o["acquisitions"]:
         print(f"  {a['date']}  {a['product']}  " + "  ".join(f"{s}: {len(b)} bursts" for s, b in a["subswaths"].items()))
+    for name, why in o.get("skipped_subswaths", {}).items():
+        print(f"  skipped in {name}: " + "; ".join(f"{s} ({w})" for s, w in why.items()))
     for s, ids in o["common_bursts"].items():
         print(f"common bursts {s}: {ids[0] if ids else '-'}..{ids[-1] if ids else '-'} ({len(ids)})")
+    if "aoi" in o:
+        hit = o["aoi"]["subswaths"]
+        print("aoi touches: " + ("  ".join(f"{s} bursts {ids}" for s, ids in hit.items()) or "no burst of the reference"))
     print(f"reference: {o['reference']}  (suggested: {o['suggested_reference']})")
     print(f"{'secondary':<72} {'swath':>5} {'bperp_m':>9} {'btemp_d':>8}")
     for p in o["pairs"]:

@@ -79,7 +79,7 @@ def read_acquisitions(products: list[Path], polarisation: str | None = None, cac
             if sw.bursts:
                 swaths[sub] = sw
             else:
-                skipped[sub] = "no bursts in the annotation (empty burst list)"
+                skipped[sub] = "empty burst list in the annotation"
         if not swaths:
             raise InputError(f"{safes[0].name}: no usable burst: every sub-swath ({', '.join(subs)}) has an empty burst list")
         acqs.append(Acquisition(Path(group[0]), safes[0].name, str(info.date), swaths, tuple(s.name for s in safes), skipped))
