@@ -11,6 +11,11 @@ its first line.  The pixels' positions put line ``i`` at ``productFirstLineUtcTi
 the original annotation carried in the metadata); ``first_line_time`` is 1.19 lines (2.44 ms)
 later than that (measured here), so geo2rdr against ``first_line_time`` lands 1.19 lines early.
 
+SNAP's BandMaths step (in the product's Processing_Graph) stored the secondary as
+``slv * exp(j (fep + topo))`` and ``h2ph = topo / elevation / (4 pi / lambda)``; the folded range
+ramp is measured from the shift of the stored secondary's range-spectrum envelope against the
+reference's (the envelope: the smoothed mean power spectrum, Hamming window and empty band edge).
+
 Tolerances: the lat/lon/height are float32, whose rounding (half a unit in the last place,
 propagated through geo2rdr per pixel) bounds how well any pixel can land: about 0.015 line and
 0.015 sample here; a residual may reach twice that bound (three rounded coordinates plus SNAP's
@@ -146,3 +151,63 @@ def test_perpendicular_baseline_against_snap(pair: dict) -> None:
           f"(difference at the crop {p['snap_bperp'] - b_crop:+.3f} m)")
     assert lo - 0.05 <= p["snap_bperp"] <= hi + 0.05
     assert abs(p["snap_bperp"] - b_crop) / abs(b_crop) < 0.02
+
+
+def _envelope(x: np.ndarray, pad: int = 8, smooth: int = 12) -> np.ndarray:
+    """Mean range power spectrum, smoothed over ``smooth`` bins: the band envelope (Hamming window
+    and the empty 12 % of the band), without the scene's speckle structure."""
+    from scipy.ndimage import uniform_filter1d
+
+    p = (np.abs(np.fft.fft(x, n=x.shape[1] * pad, axis=1)) ** 2).mean(axis=0)
+    return uniform_filter1d(p, smooth * pad, mode="wrap")
+
+
+def _shift(a: np.ndarray, b: np.ndarray) -> float:
+    """Circular shift of envelope ``b`` relative to ``a`` in rad/sample (log-spectra cross-correlation, parabolic peak)."""
+    n = a.size
+    la, lb = np.log(a) - np.log(a).mean(), np.log(b) - np.log(b).mean()
+    xc = np.fft.ifft(np.fft.fft(lb) * np.conj(np.fft.fft(la))).real
+    k = int(np.argmax(xc))
+    y0, y1, y2 = xc[k - 1], xc[k], xc[(k + 1) % n]
+    kk = k + 0.5 * (y0 - y2) / (y0 - 2 * y1 + y2)
+    kk = kk - n if kk > n / 2 else kk
+    return float(2 * np.pi * kk / n)
+
+
+def test_flat_earth_ramp_equals_the_one_snap_folded_in(pair: dict) -> None:
+    """SNAP's BandMaths stored ``slv * exp(j (fep + topo))``: the folded range ramp shifts the stored
+    secondary's spectral envelope against the reference's by its rate (rad/sample); it must be the
+    native flat-earth + topographic phase rate, and removing the native phase must re-align the
+    envelopes.  Noise: the scatter of the estimate over 6 azimuth blocks (standard error of the mean);
+    3 standard errors allowed."""
+    p = pair
+    G = p["G"]
+    d = real_dir("sarxarray-amsterdam")
+    f = lambda z, n: read_zarr_v2(d / z / n).astype(np.float64)  # noqa: E731
+    m = f("20230331-coreg.znap", "i_VV_31Mar2023") + 1j * f("20230331-coreg.znap", "q_VV_31Mar2023")
+    s = f("20230319-coreg.znap", "i_VV_19Mar2023") + 1j * f("20230319-coreg.znap", "q_VV_19Mar2023")
+    P = G.geodetic_to_ecef(p["lon"], p["lat"], p["hgt"])
+    _, rm = G.geo2rdr(P, p["om"], p["T"])
+    _, rs = G.geo2rdr(P, p["os"], p["T"] + p["sec_shift"])
+    phase = 4 * np.pi / p["wavelength"] * (rs - rm)  # native geometric phase of ref x conj(sec): flat earth + topography
+    phase -= phase.mean()
+    native_rate = float(np.mean(np.diff(phase, axis=1)))
+    snap_rate = _shift(_envelope(m), _envelope(s))
+    after = _shift(_envelope(m), _envelope(s * np.exp(-1j * phase)))
+    blocks = np.array_split(np.arange(m.shape[0]), 6)
+    per_block = [_shift(_envelope(m[b]), _envelope(s[b])) for b in blocks]
+    se = float(np.std(per_block, ddof=1) / np.sqrt(len(blocks)))
+    ifg = m * np.conj(s)
+    u = ifg / np.maximum(np.abs(ifg), 1e-30)
+    F = np.abs(np.fft.fft2(u, s=(u.shape[0] * 8, u.shape[1] * 8)))
+    ky, kx = np.unravel_index(np.argmax(F), F.shape)
+    fringe_rg = float(np.fft.fftfreq(F.shape[1])[kx] * 2 * np.pi)
+    print(f"flat-earth range ramp: SNAP folded {snap_rate:+.5f} rad/sample, native {native_rate:+.5f} "
+          f"(difference {snap_rate - native_rate:+.5f}, {np.ptp(np.arange(m.shape[1]) * (snap_rate - native_rate)):.3f} rad across the crop); "
+          f"standard error {se:.5f}; after removing the native phase {after:+.5f}; SNAP-flattened interferogram fringe "
+          f"{fringe_rg:+.5f} rad/sample (native fringes across the crop: {abs(native_rate) * m.shape[1] / (2 * np.pi):.2f})")
+    assert abs(native_rate) > 3 * se  # the ramp is measurable here
+    assert abs(snap_rate - native_rate) < 3 * se
+    assert abs(after) < 3 * se
+    # and SNAP's folded phase leaves the interferogram without range fringes (peak within one padded bin of 0)
+    assert abs(fringe_rg) <= 2 * np.pi / F.shape[1]
