@@ -166,6 +166,10 @@ def test_native_ifg_stack_picks_the_subswath_from_the_aoi(burst_pair, tmp_path: 
     assert "sub-swath IW3: chosen from the area of interest" in err
     # then it stops at the first missing input (the 0-byte measurement TIFFs or the DEM), one line
     assert rc == 2 and err.strip().splitlines()[-1].startswith("error: ")
+    rc, out, err = _run(["ifg-stack", "--reference", str(ref), "--secondary", str(sec), "--bbox", *map(str, BURST_AOI),
+                         "--dem", str(tmp_path / "none.tif"), "--out", str(tmp_path / "o"), "--check-only"], capsys)
+    assert rc == 0, err
+    assert json.loads(out)["burst_ids"] == [372326] and json.loads(out)["subswath"] == "IW3"
 
 
 def test_subswath_choice_when_the_aoi_spans_two(tmp_path: Path) -> None:

@@ -102,3 +102,10 @@ def test_deramp_flattens_the_real_doppler_centroid() -> None:
     # after: flat near zero
     assert np.abs(after).max() < tol
     assert abs(after.mean()) < np.hypot(sigma_est / np.sqrt(land.sum()) * 4, sigma_dc)
+
+    # the check has teeth: a ramp with the wrong sign of the steering rate leaves the data far from flat
+    from dataclasses import replace
+
+    wrong = replace(b.ramp, ks=-b.ramp.ks)
+    f_wrong, _ = _windows(a * np.exp(-1j * ramp_phase(wrong, t, tau)).astype(np.complex64), sw.dt)
+    assert np.mean(np.abs(f_wrong[land]) > tol) > 0.5

@@ -37,6 +37,8 @@ def add_subcommands(subparsers) -> None:
                    help="native (default) = this package's engine; snap = SNAP gpt graphs; auto = snap when gpt is found")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--block-lines", type=int, default=256, help="output lines processed at a time (bounds memory)")
+    p.add_argument("--check-only", action="store_true",
+                   help="run the checks that need no pixels (annotation, track, orbits, AOI, burst ids) and print them as JSON; process nothing")
     p.set_defaults(func=_run_ifg_stack)
 
     g = subparsers.add_parser("ifg-stack-gather", help="merge single-pair ifg-stack outputs (one reference, one sub-swath) into one INSAR_<reference>/")
@@ -130,6 +132,12 @@ def _run_ifg_stack(args: argparse.Namespace) -> int:
 
         args.subswath = subswath_covering_aoi(list(args.reference), tuple(args.bbox), args.polarisation)
         print(f"sub-swath {args.subswath}: chosen from the area of interest", file=sys.stderr)
+    if args.check_only:
+        from .checks import preflight
+
+        print(json.dumps(preflight(list(args.reference), list(args.secondary), args.subswath, args.polarisation,
+                                   bbox=tuple(args.bbox), orbits=args.orbits), indent=2))
+        return 0
     if args.backend != "native":
         from ..backends.snap import run_snap_stack, snap_available
 
