@@ -133,7 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("3/3 products:")
     for name, path in summary["products"].items():
         print(f"    {name}: {path}")
-    from .report import make_job_outputs
+    from .results.derived import make_job_outputs
 
     for asset in make_job_outputs(psi_dir):
         print(f"    {asset.key}: {asset.path}")

@@ -19,7 +19,7 @@ __all__ = ["add_subcommands", "cmd_viewer_export", "cmd_quicklooks"]
 
 def cmd_viewer_export(args: argparse.Namespace) -> int:
     """``snapstamps viewer export``: write the static viewer folder and print its index.html."""
-    from .export import export_viewer
+    from ..results.viewer import export_viewer
 
     index = export_viewer(Path(args.result_dir), Path(args.out_dir), tiles_url=args.tiles,
                           tiles_attribution=args.tiles_attribution, title=args.title)
@@ -29,7 +29,7 @@ def cmd_viewer_export(args: argparse.Namespace) -> int:
 
 def cmd_quicklooks(args: argparse.Namespace) -> int:
     """``snapstamps quicklooks``: quicklook PNGs, velocity COGs, report (and viewer); print them with roles."""
-    from ..report import make_job_outputs
+    from ..results.derived import make_job_outputs
 
     assets = make_job_outputs(Path(args.result_dir), Path(args.out) if args.out else None,
                               viewer=not args.no_viewer, tiles_url=args.tiles)
