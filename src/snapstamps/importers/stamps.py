@@ -20,6 +20,7 @@ velocities and series are the file's.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,25 +217,21 @@ def read_stamps(path: Path) -> ImportedPoints:
 
 
 def point_table(pts: ImportedPoints) -> pd.DataFrame:
-    """The project's point table (columns of :mod:`snapstamps.workflows.products`; unknown ones NaN)."""
+    """The project's point table (:data:`snapstamps.results.model.POINT_COLUMNS`; unknown ones NaN, or -1 for indices)."""
+    from ..results.model import POINT_COLUMNS, date_column
+
     n = pts.lon.size
-    nan = np.full(n, np.nan)
-    table = pd.DataFrame({
-        "pid": np.arange(1, n + 1, dtype=np.int64),
-        "latitude": pts.lat,
-        "longitude": pts.lon,
-        "height": pts.height if pts.height is not None else nan,
-        "line": np.full(n, -1, np.int64),
-        "pixel": np.full(n, -1, np.int64),
-        "mean_velocity": pts.velocity,
-        "mean_velocity_std": nan,
-        "temporal_coherence": nan,
-        "amplitude_dispersion": nan,
-        "incidence_angle": nan,
-        "dem_error": nan,
-    })
+    known = {
+        "pid": np.arange(1, n + 1, dtype=np.int64), "latitude": pts.lat, "longitude": pts.lon,
+        "height": pts.height, "mean_velocity": pts.velocity,
+    }
+    cols = {}
+    for c in POINT_COLUMNS:
+        v = known.get(c.name)
+        cols[c.name] = v if v is not None else (np.full(n, -1, np.int64) if c.dtype == "int64" else np.full(n, np.nan))
+    table = pd.DataFrame(cols)
     for k, d in enumerate(pts.dates):
-        table[d.replace("-", "")] = pts.displacement[:, k]
+        table[date_column(d)] = pts.displacement[:, k]
     return table
 
 
@@ -275,35 +272,24 @@ def metadata(pts: ImportedPoints) -> dict:
 
 
 def write_imported(pts: ImportedPoints, out: Path) -> dict[str, Path]:
-    """Point products (``ps_points.csv``, GeoParquet ``ps_points.parquet``, StaMPS-style ``.xy``),
-    ``psi_metadata.json`` and ``stack.json`` of an import into ``out`` (each via a temporary name)."""
+    """The product files of an import (the results layer's writer: ``ps_points.csv``, GeoParquet,
+    StaMPS-style ``.xy``, ``psi_metadata.json``) and ``stack.json``, into ``out``."""
     from ..io.atomic import atomic_write_text
-    from ..workflows.products import write_geoparquet
-    from ..workflows.state import write_json
+    from ..results.products import write_products
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    table = point_table(pts)
-    files: dict[str, Path] = {}
-    atomic_write_text(out / "ps_points.csv", table.to_csv(index=False, float_format="%.6f"))
-    files["ps_points.csv"] = out / "ps_points.csv"
-    write_geoparquet(table, out / "ps_points.parquet")
-    files["ps_points.parquet"] = out / "ps_points.parquet"
-    xy = "\n".join(f"{a:.7f} {b:.7f} {c:.4f}" for a, b, c in zip(pts.lon, pts.lat, pts.velocity)) + "\n"
-    atomic_write_text(out / "ps_mean_v.xy", xy)
-    files["ps_mean_v.xy"] = out / "ps_mean_v.xy"
     meta = metadata(pts)
-    meta["files"] = {k: p.name for k, p in files.items()}
-    write_json(out / "psi_metadata.json", meta)
-    files["psi_metadata.json"] = out / "psi_metadata.json"
-    write_json(out / "stack.json", {"master": meta["master"], "dates": pts.dates, "source": pts.source})
+    files = {k: Path(v) for k, v in write_products(out, point_table(pts), meta).items()}
+    stack = {"master": meta["master"], "dates": pts.dates, "source": pts.source}
+    atomic_write_text(out / "stack.json", json.dumps(stack, indent=2) + "\n")
     files["stack.json"] = out / "stack.json"
     return files
 
 
 def import_stamps(source: Path, out: Path, *, viewer: bool = True, stac: bool = True, tiles_url: str | None = None) -> dict:
     """Read ``source`` and write products, quicklooks/COGs/report/viewer and a STAC catalog into ``out``."""
-    from ..report import make_job_outputs
+    from ..results.derived import make_job_outputs
 
     pts = read_stamps(Path(source))
     files = write_imported(pts, Path(out))

@@ -1,29 +1,32 @@
-"""``snapstamps import``: existing StaMPS results into the project's products (wired into ``snapstamps.cli``)."""
+"""``snapstamps import``: existing StaMPS results into the project's products, viewer and STAC."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .stamps import import_stamps
+    """``import SOURCE --out DIR``: products, quicklooks, viewer and STAC of a StaMPS result."""
+    from ..importers.stamps import import_stamps
 
     res = import_stamps(Path(args.source), Path(args.out), viewer=not args.no_viewer, stac=not args.no_stac, tiles_url=args.tiles)
     if args.json:
         print(json.dumps(res, indent=2))
-    else:
-        print(f"{res['n_points']} points, {len(res['dates'])} dates -> {args.out}")
-        for k, v in {**res["files"], **res["assets"]}.items():
-            print(f"  {k}: {v}")
-        if "catalog" in res:
-            print(f"  catalog: {res['catalog']}")
+        return 0
+    print(f"{res['n_points']} points, {len(res['dates'])} dates -> {args.out}")
+    for k, v in {**res["files"], **res["assets"]}.items():
+        print(f"  {k}: {v}")
+    if "catalog" in res:
+        print(f"  catalog: {res['catalog']}")
     return 0
 
 
-def add_subcommands(subparsers) -> None:
-    p = subparsers.add_parser(
+def add_commands(sub: Any) -> None:
+    """Register ``import``."""
+    p = sub.add_parser(
         "import", help="import a StaMPS result (StaMPS-Visualizer CSV export or StaMPS output folder) as products, viewer and STAC")
     p.add_argument("source", metavar="SOURCE",
                    help="StaMPS-Visualizer .csv export, or a StaMPS folder (ps_plot_ts_*.mat, or ps_mean_v.xy + ps_u-dm.<n>.xy + day.1.in)")
