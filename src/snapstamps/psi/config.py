@@ -97,17 +97,38 @@ class PsiParams(BaseModel):
         "n", description="snapstamps: remove a local linear trend before the SCN time filter (keeps deformation out of SCN)"
     )
 
+    # --- snapstamps: APS estimation that keeps deformation (psi.aps, run with step 7) ---
+    aps_deformation_model: Literal["auto", "linear", "acceleration", "seasonal", "full"] = Field(
+        "auto", description="snapstamps: per-PS deformation model removed before the APS filter (auto = BIC per PS)"
+    )
+    aps_filter_wavelength: float = Field(
+        0.0, ge=0, description="m, snapstamps: Gaussian scale of the APS spatial filter (0 = leave-one-out cross-validation)"
+    )
+    aps_max_iterations: int = Field(10, ge=1, description="snapstamps: iterations of the APS estimation at most")
+    aps_convergence: float = Field(0.01, gt=0, description="rad, snapstamps: APS change (RMS) that ends the iterations")
+
     # --- referencing and outputs ---
     ref_lon: tuple[float, float] = (-math.inf, math.inf)
     ref_lat: tuple[float, float] = (-math.inf, math.inf)
     ref_centre_lonlat: tuple[float, float] = (0.0, 0.0)
     ref_radius: float = Field(math.inf, description="m; inf = all PS in ref_lon/ref_lat; -inf = none")
     ref_velocity: float = Field(0.0, description="m/yr added to velocities")
-    velocity_type: Literal["v-d", "v-do", "v-ds", "v-dso"] = Field(
-        "v-d", description="snapstamps: StaMPS ps_plot value type of the product velocities ('s' types need step 8)"
+    velocity_type: Literal["v-daps", "v-d", "v-do", "v-ds", "v-dso", "v-da", "v-dao"] = Field(
+        "v-daps",
+        description="snapstamps: value type of the product velocities: 'v-daps' (default) = DEM error and the "
+        "deformation-keeping APS estimate removed, deformation model fitted; or a StaMPS ps_plot type "
+        "('s' types need step 8, 'a' types need subtr_tropo/tropo_method)",
     )
-    subtr_tropo: YesNo = "n"
-    tropo_method: str = "a_l"
+    subtr_tropo: YesNo = Field("n", description="subtract the tropospheric correction of tropo_method in steps 6-7 (StaMPS)")
+    tropo_method: Literal["a_l", "a_linear", "a_p", "a_powerlaw", "a_gacos", "a_ext"] = Field(
+        "a_l", description="tropospheric correction: linear phase-topography, power-law, or per-date delay maps (tropo_delay_dir)"
+    )
+    tropo_delay_dir: str = Field("", description="snapstamps: folder of per-date zenith delay GeoTIFFs (YYYYMMDD*.tif, m) for a_gacos/a_ext")
+    tropo_band_m: tuple[float, float] = Field(
+        (200.0, 2000.0), description="snapstamps: m, spatial band (shortest, longest wavelength) of the phase-topography fits"
+    )
+    tropo_powerlaw_alpha: float = Field(1.6, gt=0, description="snapstamps: power-law exponent (TRAIN powerlaw_alpha)")
+    tropo_powerlaw_h0: float = Field(10_000.0, gt=0, description="m, snapstamps: height where the tropospheric delay vanishes (TRAIN powerlaw_h0)")
     n_cores: int = Field(1, ge=1)
 
     # --- set from the data in step 1 (None until then) ---

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: velocity value types understood by :func:`velocity_map` (StaMPS ps_plot names)
-VELOCITY_KINDS = ("v", "v-o", "v-d", "v-do", "v-ds", "v-dso")
+VELOCITY_KINDS = ("v", "v-o", "v-d", "v-do", "v-ds", "v-dso", "v-da", "v-dao")
 
 _DAYS_PER_YEAR = 365.25
 
@@ -312,13 +312,16 @@ def velocity_map(
     ref_mask: NDArray,
     ifg_std_deg: NDArray | None = None,
     drop: Sequence[int] = (),
+    ph_tropo: NDArray | None = None,
 ) -> NDArray[np.float64]:
     """Mean velocity (mm/yr, positive toward the satellite) for a StaMPS ``ps_plot`` value type.
 
     * ``'v'``: ``ph_uw``; ``'v-o'``: deramped ``ph_uw``;
     * ``'v-d'``: ``ph_uw - ph_scla - C_ps_uw``; ``'v-do'``: ``deramp(ph_uw - ph_scla)``;
     * ``'v-ds'``: ``ph_uw - ph_scla - C_ps_uw - ph_scn_slave``;
-      ``'v-dso'``: ``deramp(ph_uw - ph_scla - ph_scn_slave)``.
+      ``'v-dso'``: ``deramp(ph_uw - ph_scla - ph_scn_slave)``;
+    * ``'v-da'``: ``ph_uw - ph_scla - C_ps_uw - ph_tropo``; ``'v-dao'``: ``deramp(ph_uw - ph_scla - ph_tropo)``
+      (``ph_tropo`` the tropospheric correction of :mod:`snapstamps.psi.tropo`, TRAIN's ``tca2``).
 
     Columns used: every image except the master and ``drop`` (0-based image columns).  The data
     are deramped (where asked) on those columns, referenced to ``ref_mask`` (per-column mean),
@@ -335,6 +338,10 @@ def velocity_map(
         ph -= np.asarray(ph_scla, dtype=np.float64)
         if "o" not in kind:
             ph -= np.asarray(C_ps_uw, dtype=np.float64)[:, None]
+    if "a" in kind:
+        if ph_tropo is None:
+            raise ParameterError(f"velocity type {kind!r} needs a tropospheric correction (subtr_tropo, tropo_method)")
+        ph -= np.asarray(ph_tropo, dtype=np.float64)
     if "s" in kind:
         if ph_scn_slave is None:
             raise ParameterError(f"velocity type {kind!r} needs step 8 (SCN) results")

@@ -313,11 +313,78 @@ def step_scla(run: PsiRun) -> None:
     std = load_npz(run.out_dir / "ifgstd2.npz", needed_by="step 7")["ifg_std"]
     ref = reference_mask(run, ps)
     params = run.params
+    ph_uw = uw.ph_uw
+    ph_tropo = tropo_correction(run, ps, uw.ph_uw)
+    if ph_tropo is not None and params.subtr_tropo == "y":  # StaMPS: the TRAIN correction is subtracted in step 7
+        ph_uw = uw.ph_uw - ph_tropo
     with step_progress("step 7: SCLA and master APS", run.show_progress):
-        res = _kernel("scla").calc_scla(uw.ph_uw, ps.state.bperp_full(), ps.state.day, ps.state.master_ix, std, ref, ps.state.xy, params)
+        res = _kernel("scla").calc_scla(ph_uw, ps.state.bperp_full(), ps.state.day, ps.state.master_ix, std, ref, ps.state.xy, params)
         smooth = _kernel("scla").smooth_scla(res, ps.state.xy, ps.state.bperp_full())
     save_dataclass(run.out_dir / "scla2.npz", res)
     save_dataclass(run.out_dir / "scla_smooth2.npz", smooth)
+    step_aps(run, ps, ph_uw, ref)
+
+
+def tropo_correction(run: PsiRun, ps: PsSet, ph_uw: np.ndarray) -> np.ndarray | None:
+    """TRAIN-style correction of ``tropo_method`` (``psi.tropo``) when ``subtr_tropo='y'`` or an
+    'a' velocity type asks for it; saved as ``tropo2.npz`` (None, and no file, otherwise)."""
+    p = run.params
+    path = run.out_dir / "tropo2.npz"
+    if p.subtr_tropo != "y" and p.velocity_type not in ("v-da", "v-dao"):
+        path.unlink(missing_ok=True)
+        return None
+    tr = _kernel("tropo")
+    st = ps.state
+    cols = _kernel("scla").scla_columns(st.ph.shape[1], p)
+    method = tr.TROPO_METHODS[p.tropo_method]
+    with step_progress(f"step 7: tropospheric correction ({p.tropo_method})", run.show_progress):
+        if method == "linear":
+            ph, _ = tr.linear_phase_topography(ph=ph_uw, hgt=st.hgt, xy=st.xy, master_ix=st.master_ix, band=p.tropo_band_m, columns=cols)
+        elif method == "powerlaw":
+            ph = tr.powerlaw(ph=ph_uw, hgt=st.hgt, xy=st.xy, master_ix=st.master_ix, band=p.tropo_band_m,
+                             alpha=p.tropo_powerlaw_alpha, h0=p.tropo_powerlaw_h0, columns=cols)
+        else:
+            from ..io.delay_maps import find_delay_maps, sample_delay_maps
+
+            if not p.tropo_delay_dir:
+                raise ParameterError(f"tropo_method {p.tropo_method!r} needs tropo_delay_dir (a folder of per-date delay GeoTIFFs)")
+            dates = [dt.date.fromisoformat(d) for d in run.stack_info()["dates"]]
+            z = sample_delay_maps(find_delay_maps(Path(p.tropo_delay_dir), dates), st.lonlat)
+            ph = tr.delay_maps_phase(zenith_delay=z, inc=st.inc, wavelength=_wavelength(run), master_ix=st.master_ix)
+    save_npz(path, {"ph_tropo": ph.astype(np.float32)})
+    return ph
+
+
+def ensure_aps(run: PsiRun) -> None:
+    """Run the APS estimation on the merged state when ``aps2.npz`` is missing (e.g. StaMPS backend results)."""
+    if (run.out_dir / "aps2.npz").exists():
+        return
+    ps = _load_merged(run, "APS estimation")
+    uw = load_dataclass(run.out_dir / "phuw2.npz", _kernel("unwrap").UnwrapResult, needed_by="APS estimation")
+    step_aps(run, ps, uw.ph_uw, reference_mask(run, ps))
+
+
+def step_aps(run: PsiRun, ps: PsSet, ph_uw: np.ndarray, ref: np.ndarray) -> None:
+    """APS estimate that keeps deformation (``psi.aps``), run with step 7; writes ``aps2.npz``."""
+    st = ps.state
+    p = run.params
+    cols = _kernel("scla").scla_columns(st.ph.shape[1], p)
+    with step_progress("step 7: APS estimation (deformation kept)", run.show_progress):
+        try:
+            res = _kernel("aps").estimate_aps(
+                ph=ph_uw, bperp_full=st.bperp_full(), day=st.day, master_ix=st.master_ix, xy=st.xy, columns=cols,
+                ref_mask=ref, model=p.aps_deformation_model, filter_scale=p.aps_filter_wavelength,
+                max_iter=p.aps_max_iterations, tol=p.aps_convergence,
+            )
+        except ValueError as exc:
+            if p.velocity_type == "v-daps":
+                raise ParameterError(f"velocity_type 'v-daps': {exc}; choose a StaMPS velocity_type such as 'v-d'") from exc
+            log.warning("APS estimation skipped: %s", exc)
+            (run.out_dir / "aps2.npz").unlink(missing_ok=True)
+            return
+    save_dataclass(run.out_dir / "aps2.npz", res)
+    log.info("APS: filter scale %.0f m, %d iterations%s", float(res.filter_scale), int(res.n_iter),
+             "" if bool(res.converged) else " (not converged)")
 
 
 def step_scn(run: PsiRun) -> None:

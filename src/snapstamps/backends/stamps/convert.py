@@ -196,4 +196,8 @@ def write_native_products(out_dir: Path, params: PsiParams, insar_dir: Path | No
     })
     run = PsiRun(out_dir=Path(out_dir), params=params, insar_dir=insar_dir, show_progress=False,
                  adaptations=list(adaptations or []))
+    if params.velocity_type == "v-daps":  # the APS estimate runs on StaMPS' unwrapped phase
+        from ...workflows.psi import ensure_aps
+
+        ensure_aps(run)
     return products.write_products(run, backend="stamps", software=extra_meta)
