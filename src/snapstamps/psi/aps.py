@@ -25,7 +25,12 @@ low-pass then removes it from the result.  Here the deformation is modelled expl
 What cannot be removed (stated as a bound in ``tests/test_aps.py``): the part of each date's
 atmosphere that projects onto the deformation model.  An atmosphere that is independent between
 dates is indistinguishable, PS by PS, from deformation along the model's time functions; its
-effect on the velocity is what a weighted fit of the model to the atmosphere series gives.
+effect on the velocity is what a weighted fit of the model to the atmosphere series gives.  So
+the APS estimate improves the time series (each date loses its atmosphere) and the DEM error
+(the atmosphere's baseline-like part is caught, being smooth in space while DEM errors are
+not), while the model terms (velocity, acceleration, seasonality) come from the generalised
+least-squares fit with the per-date APS + noise variances as weights
+(:func:`point_products`).
 
 All kernels are pure numpy/scipy; NaN = missing observation (gaps and irregular sampling are
 handled through the per-PS normal equations).
@@ -286,6 +291,21 @@ class ApsResult:
     converged: NDArray  # () bool
 
 
+def _mean_leverage(*, day: NDArray, t_ref: float, w: NDArray, allowed: tuple[str, ...], choice: NDArray) -> NDArray[np.float64]:
+    """Leverage ``h_kk`` of every date in the weighted fit of the deformation model (constant and
+    time terms, no baseline term), averaged over the PS' chosen models.  (U,)"""
+    counts = np.bincount(choice, minlength=len(allowed)).astype(np.float64)
+    lev = np.zeros(np.size(day))
+    for j, name in enumerate(allowed):
+        if counts[j] == 0:
+            continue
+        acc, seas = MODEL_TERMS[name]
+        G = design_matrix(day=day, t_ref=t_ref, bperp=None, acceleration=acc, seasonal=seas)
+        Ginv = np.linalg.pinv(G.T @ (G * w[:, None]))
+        lev += counts[j] * w * np.einsum("uk,kl,ul->u", G, Ginv, G)
+    return lev / max(counts.sum(), 1.0)
+
+
 def _reference(ph: NDArray, ref_mask: NDArray | None) -> NDArray:
     if ref_mask is None or not np.any(ref_mask):
         return ph
@@ -363,7 +383,11 @@ def estimate_aps(
         e = r - K[:, None] * b - S
         noise = np.nanvar(e, axis=0)
         pw = 1.0 / np.maximum(np.nanmean(e**2 * w[None, :], axis=1) / np.mean(w), 1e-6)  # per-PS inverse noise variance
-        w = 1.0 / np.maximum(np.var(S, axis=0) + noise, 1e-6)
+        # S holds only the part of each date's atmosphere the deformation model did not absorb:
+        # (1 - leverage) of its variance, so divide by that (else dates where the model absorbs
+        # most, the ends of the series, look quiet, get more weight and absorb even more)
+        lev = _mean_leverage(day=d, t_ref=t_ref, w=w, allowed=allowed, choice=choice)
+        w = 1.0 / np.maximum((np.var(S, axis=0) + noise) / np.maximum(1.0 - lev, 0.05), 1e-6)
         w = w / w.mean()
         if change < tol:
             converged = True
@@ -499,16 +523,20 @@ def point_products(
     ``ph_corrected`` (N, M) has the DEM error, the constant and the APS estimate removed,
     ``ph_dem_corrected`` only the DEM error and the constant (both referenced, master column 0).
 
-    * ``mean_velocity``: velocity at ``t_ref`` of each PS' own deformation model (``model_ix``
-      into ``models``) fitted to ``ph_corrected`` with the per-image ``weights``;
-    * ``acceleration``, ``seasonality`` (amplitude): the full model fitted to ``ph_corrected``
-      (seasonality NaN when the images span less than a year: it cannot be told from the other
-      terms);
-    * every ``*_std``: the same fits on ``ph_dem_corrected``, whose residual still holds the
-      atmosphere, so that the part of the APS that no filter can tell from deformation (its
-      projection on the model) is in the uncertainty; inflated for the residual's lag-1
-      autocorrelation (see :func:`fit_point_model`);
-    * ``rmse``: RMS residual (mm) of the full model on ``ph_corrected``.
+    The model terms are the generalised least-squares estimates: fits of ``ph_dem_corrected``
+    with the per-image ``weights`` (inverse APS + noise variances).  Subtracting the APS
+    estimate first cannot improve them, since the part of an atmosphere independent between
+    dates that lies along the model's time functions is not in the estimate, and its other part
+    is orthogonal to the model; in practice it only adds the estimate's own error.
+
+    * ``mean_velocity`` (+ ``_std``): velocity at ``t_ref`` of each PS' own deformation model
+      (``model_ix`` into ``models``);
+    * ``acceleration``, ``seasonality`` (amplitude) (+ ``_std``): the full model (seasonality
+      NaN when the images span less than a year: it cannot be told from the other terms);
+    * the ``*_std`` hold the atmosphere (it is in the residual) and are inflated for the
+      residual's lag-1 autocorrelation (see :func:`fit_point_model`);
+    * ``rmse``: RMS residual (mm) of the full model on ``ph_corrected`` (the point's noise once
+      the atmosphere is removed).
     """
     cols = np.asarray(columns, dtype=np.int64)
     n = ph_corrected.shape[0]
@@ -521,14 +549,12 @@ def point_products(
         if not sel.size:
             continue
         acc, seas = MODEL_TERMS[name]
-        out["mean_velocity"][sel] = fit_point_model(ph=ph_corrected[sel], acceleration=acc, seasonal=seas, **kw)["mean_velocity"]
-        out["mean_velocity_std"][sel] = fit_point_model(ph=ph_dem_corrected[sel], acceleration=acc, seasonal=seas, **kw)[
-            "mean_velocity_std"
-        ]
-    full = fit_point_model(ph=ph_corrected, acceleration=True, seasonal=seas_ok, **kw)
-    full_std = fit_point_model(ph=ph_dem_corrected, acceleration=True, seasonal=seas_ok, **kw)
-    out["rmse"] = full["rmse"]
+        f = fit_point_model(ph=ph_dem_corrected[sel], acceleration=acc, seasonal=seas, **kw)
+        out["mean_velocity"][sel] = f["mean_velocity"]
+        out["mean_velocity_std"][sel] = f["mean_velocity_std"]
+    full = fit_point_model(ph=ph_dem_corrected, acceleration=True, seasonal=seas_ok, **kw)
+    out["rmse"] = fit_point_model(ph=ph_corrected, acceleration=True, seasonal=seas_ok, **kw)["rmse"]
     for name in ("acceleration", "seasonality"):
         out[name] = full[name]
-        out[f"{name}_std"] = full_std[f"{name}_std"]
+        out[f"{name}_std"] = full[f"{name}_std"]
     return out
