@@ -120,8 +120,9 @@ class PsiParams(BaseModel):
         "('s' types need step 8, 'a' types need subtr_tropo/tropo_method)",
     )
     subtr_tropo: YesNo = Field("n", description="subtract the tropospheric correction of tropo_method in steps 6-7 (StaMPS)")
-    tropo_method: Literal["a_l", "a_linear", "a_p", "a_powerlaw", "a_gacos", "a_ext"] = Field(
-        "a_l", description="tropospheric correction: linear phase-topography, power-law, or per-date delay maps (tropo_delay_dir)"
+    tropo_method: str = Field(
+        "a_l", description="tropospheric correction: a_l/a_linear (phase-topography), a_p/a_powerlaw, a_gacos/a_ext "
+        "(per-date delay maps in tropo_delay_dir); TRAIN's weather-model methods are refused by the native engine"
     )
     tropo_delay_dir: str = Field("", description="snapstamps: folder of per-date zenith delay GeoTIFFs (YYYYMMDD*.tif, m) for a_gacos/a_ext")
     tropo_band_m: tuple[float, float] = Field(
@@ -179,6 +180,35 @@ class PsiParams(BaseModel):
             return type(self).model_validate(data)
         except ValidationError as exc:
             raise ParameterError(_first_error(exc)) from exc
+
+
+#: StaMPS parameters whose non-default values the native engine does not implement: name -> (is the
+#: value supported?, why not).  :func:`check_native_support` refuses the others (the StaMPS backend
+#: passes them to StaMPS, which implements them).
+NATIVE_LIMITS: dict[str, tuple[Any, str]] = {
+    "quick_est_gamma_flag": (lambda v: v == "y", "only the quick gamma estimation (ps_est_gamma_quick) is implemented"),
+    "slc_osf": (lambda v: v == 1, "oversampled SLCs (slc_osf != 1) are not supported"),
+    "merge_resample_size": (lambda v: v == 0, "resampling PS onto a grid in step 5 is not implemented"),
+    "merge_standard_dev": (lambda v: math.isinf(v), "step 5's noise threshold on resampled PS is not implemented"),
+    "unwrap_patch_phase": (lambda v: v == "n", "unwrapping the patch (filtered) phase is not implemented"),
+    "unwrap_spatial_cost_func_flag": (lambda v: v == "n", "the spatial cost function of the 3-D unwrapping is not implemented"),
+    "unwrap_alpha": (lambda v: v == 8.0, "unwrap_alpha belongs to StaMPS' 2-D unwrapping (the 3-D path, the only one here, ignores it)"),
+    "unwrap_hold_good_values": (lambda v: v == "n", "StaMPS forces 'n' for PS processing"),
+    "scn_kriging_flag": (lambda v: v == "n", "the kriging variant of step 8 (ps_scn_filt_krig) is not implemented"),
+    "tropo_method": (
+        lambda v: v in ("a_l", "a_linear", "a_p", "a_powerlaw", "a_gacos", "a_ext"),
+        "only a_l/a_linear, a_p/a_powerlaw and a_gacos/a_ext (delay maps in tropo_delay_dir) are implemented; "
+        "for weather-model delays (ERA5, MERRA, ...) put per-date zenith delay GeoTIFFs in tropo_delay_dir and use a_ext",
+    ),
+}
+
+
+def check_native_support(params: PsiParams) -> None:
+    """Raise :class:`ParameterError` for a parameter value the native engine does not implement."""
+    for name, (ok, why) in NATIVE_LIMITS.items():
+        value = getattr(params, name)
+        if not ok(value):
+            raise ParameterError(f"parameter {name}={value!r} is not implemented by the native engine: {why}")
 
 
 def parameter_names() -> list[str]:

@@ -215,7 +215,9 @@ def compute_point_table(
             egms.pop(name)
         K = np.asarray(sc.K_ps_uw, np.float64)
     u_dm = vel.displacement_series(uw.ph_uw, sc.ph_scla, sc.C_ps_uw, st.master_ix, ref, wavelength, zero_master=True)
-    disp = disp - disp[:, :1]  # EGMS: time series relative to the first date
+    first = min(cols + [st.master_ix])  # EGMS: time series relative to the first (used) date
+    disp = disp - disp[:, first : first + 1]
+    disp[:, [c for c in range(len(dates)) if c not in set(cols) | {st.master_ix}]] = np.nan  # dropped images
     per_m = geometry.dem_error_phase_per_m(st.rng, st.inc, wavelength)
     dem_error = K / per_m
 
@@ -249,8 +251,9 @@ def compute_point_table(
             "displacement": "LOS displacement, mm, positive toward the satellite (ps_u-dm.<n>.xy: relative to the master date)",
             "velocity_type": (f"StaMPS '{kind}'" if kind != "v-daps" else "snapstamps 'v-daps'")
             + f": {VELOCITY_DESCRIPTIONS[kind]}",
-            "time_series": f"columns YYYYMMDD: LOS displacement in mm relative to the first date ({info['dates'][0]}), "
-            + ("DEM error and APS estimate removed" if kind == "v-daps" else "StaMPS 'u-dm' (DEM error and master APS removed)"),
+            "time_series": f"columns YYYYMMDD: LOS displacement in mm relative to the first date ({info['dates'][first]}), "
+            + ("DEM error and APS estimate removed" if kind == "v-daps" else "StaMPS 'u-dm' (DEM error and master APS removed)")
+            + "; empty for dropped images (drop_ifg_index, scla_drop_index)",
             "height_wgs84": height_note,
             "units": COLUMN_UNITS,
             "dem_error": "m, positive = terrain above the DEM; height = DEM height + dem_error",

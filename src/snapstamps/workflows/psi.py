@@ -451,6 +451,9 @@ def run_psi(
     params = PsiParams.load(out_dir / "parms.json")
     if param_updates:
         params = params.with_updates(param_updates)
+    from ..psi.config import check_native_support
+
+    check_native_support(params)
     run = PsiRun(out_dir=out_dir, params=params, insar_dir=insar_dir, show_progress=show_progress)
     prev = out_dir / "adaptations.json"
     if prev.exists() and start > 0:
