@@ -349,9 +349,13 @@ def estimate_aps(
         allowed = (model,)
     else:
         raise ValueError(f"unknown deformation model {model!r}; expected auto or one of {', '.join(MODEL_TERMS)}")
-    k_max = max(3 + int(MODEL_TERMS[a][0]) + 2 * int(MODEL_TERMS[a][1]) for a in allowed)
-    if cols.size < k_max + 2:
-        raise ValueError(f"{cols.size} usable images are too few for the {allowed[-1]} model (need {k_max + 2})")
+    def n_par(a: str) -> int:
+        return 3 + int(MODEL_TERMS[a][0]) + 2 * int(MODEL_TERMS[a][1])
+
+    if model == "auto":  # only the models the series can carry (two spare observations at least)
+        allowed = tuple(a for a in allowed if cols.size >= n_par(a) + 2) or ("linear",)
+    if cols.size < n_par(allowed[-1]) + 2:
+        raise ValueError(f"{cols.size} usable images are too few for the {allowed[-1]} model (need {n_par(allowed[-1]) + 2})")
 
     y = _reference(ph[:, cols], ref_mask)
     b = bp[:, cols]
