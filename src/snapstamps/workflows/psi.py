@@ -289,11 +289,21 @@ def step_unwrap(run: PsiRun) -> None:
         params = params.with_updates({"unwrap_grid_size": g})
     drop = set(run.drop_images())
     uw_cols = [c for c in range(st.ph.shape[1]) if c != st.master_ix and c not in drop]
+    tropo = run.out_dir / "tropo2.npz"
+    ph_tropo = None
+    if params.subtr_tropo == "y" and tropo.exists():  # StaMPS: a correction from an earlier step 7 is
+        ph_tropo = load_npz(tropo)["ph_tropo"].astype(np.float64)  # removed before unwrapping, added back after
+        if ph_tropo.shape == ph_w.shape:
+            ph_w = ph_w * np.exp(-1j * ph_tropo)
+        else:
+            ph_tropo = None
     with step_progress("step 6: 3-D unwrapping", run.show_progress) as prog:
         res = _kernel("unwrap").unwrap_3d(
             ph_w, st.xy, st.day, st.master_ix, st.bperp, float(np.mean(st.inc)),
             _wavelength(run), params, unwrap_ifg=uw_cols, progress=prog,
         )
+    if ph_tropo is not None:
+        res.ph_uw = (res.ph_uw + ph_tropo).astype(res.ph_uw.dtype)
     save_dataclass(run.out_dir / "phuw2.npz", res)
 
 
