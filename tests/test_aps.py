@@ -143,15 +143,16 @@ def _match(points: pd.DataFrame, truth: dict) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def powerlaw_run(tmp_path_factory):
     from snapstamps.workflows import products
-    from snapstamps.workflows.psi import PsiRun, run_psi
+    from snapstamps.workflows.psi import run_psi
 
     tmp = tmp_path_factory.mktemp("aps")
     cfg = SimConfig(width=240, length=480, n_dates=40, seed=0, aps_std_mm=0.0, aps_powerlaw_rad=(0.5, 2.0),
                     seasonal_amplitude_mm=8.0, acceleration_mm_yr2=6.0, drop_dates=[5, 17, 18, 19], day_jitter=2)
     insar = simulate_stamps_stack(tmp / "sim", cfg)
     run_psi(insar, tmp / "psi", end=7, show_progress=False)
-    run = PsiRun(out_dir=tmp / "psi", params=PsiParams.load(tmp / "psi" / "parms.json").with_updates({"velocity_type": "v-d"}))
-    vd, _ = products.compute_point_table(run)
+    vd, _, _ = products.compute_point_table(
+        tmp / "psi", PsiParams.load(tmp / "psi" / "parms.json").with_updates({"velocity_type": "v-d"})
+    )
     return tmp, load_truth(tmp / "sim"), pd.read_csv(tmp / "psi" / "ps_points.csv"), vd
 
 
