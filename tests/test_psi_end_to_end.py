@@ -126,7 +126,7 @@ def test_products_layout_and_conventions(low_noise):
     assert "positive toward the satellite" in meta["conventions"]["velocity"]
     assert meta["conventions"]["velocity_type"].startswith("snapstamps 'v-daps'")  # the default: APS removed
     assert "relative to the first date" in meta["conventions"]["time_series"]
-    assert meta["conventions"]["units"]["acceleration"] == "mm/yr^2"
+    assert meta["conventions"]["units"]["acceleration"] == "mm/yr²"
     assert len(meta["date_quality"]["dates"]) == len(dates)
     assert meta["reference_area"]["n_reference_ps"] == len(pts)  # default: all PS
     adapted = {a["parameter"].split("[")[0] for a in meta["adapted_parameters"]}
