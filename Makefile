@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo-output
 
-.PHONY: demo test venv bench clean browser-deps app-package serve
+.PHONY: demo test venv bench clean browser-deps app-package interfaces serve lint
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ browser-deps:
 # regenerate the packed OGC application packages (tests fail when they are stale)
 app-package: venv
 	$(PY) scripts/pack_app_packages.py
+
+# regenerate what is derived from the configuration models (process descriptions, CWL inputs), then the packages
+interfaces: venv
+	$(PY) scripts/generate_interfaces.py
 
 serve: venv
 	$(VENV)/bin/snapstamps serve --port 5000
