@@ -247,9 +247,12 @@ class InterferogramStackProcessor(SnapstampsProcessor):
             swath_footprints,
         )
 
-        w, s, e, n = (float(v) for v in data["bbox"])
-        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-            raise InvalidInputError(user_msg=f"input 'bbox': [{w}, {s}, {e}, {n}] is not W < E, S < N in lon/lat degrees")
+        from ..ifg.config import check_bbox
+
+        try:
+            w, s, e, n = check_bbox(data["bbox"])
+        except ValueError as exc:
+            raise InvalidInputError(user_msg=f"input 'bbox': {exc}") from None
         pol = str(data.get("polarisation") or "VV")
 
         def slc(name: str, ref: str) -> Any:

@@ -33,13 +33,13 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from ..ifg import geocoding as G
+from ..ifg.config import IfgStackOptions
 from ..ifg.deburst import deburst_plan, plan_to_json
 from ..ifg.dem import open_dem
 from ..ifg.download import is_dem_auto
@@ -53,37 +53,6 @@ from ..io.atomic import atomic_dir, atomic_write_text
 from ..io.stamps_export import yyyymmdd
 
 __all__ = ["IfgStackOptions", "run_ifg_stack"]
-
-
-@dataclass
-class IfgStackOptions:
-    """Options of :func:`run_ifg_stack` (the CLI's ``ifg-stack`` flags).
-
-    ``reference`` is one product or the consecutive slices of the reference date; among
-    ``secondaries``, products of one date are slices of that date and are assembled.
-    ``block_lines`` bounds memory: geometry, resampling and interferogram run on blocks of
-    that many output lines, written to the output rasters as they are produced.  ``dem="auto"`` downloads the GLO-30 DEM of the AOI into ``OUT/dem/``;
-    ``download_orbits`` fetches missing EOF files into ``orbits`` (default ``OUT/orbits``), see
-    :mod:`snapstamps.ifg.download`; ``require_precise_orbits`` makes a missing EOF file an error
-    instead of the annotation-orbit fallback.
-    """
-
-    reference: Path | list[Path]
-    secondaries: list[Path]
-    subswath: str
-    polarisation: str
-    bbox: tuple[float, float, float, float]
-    dem: Path | str
-    out: Path
-    orbits: Path | None = None
-    esd: bool = True
-    deramp: bool = True
-    taps: int = 16
-    geometry_step: int = 32
-    block_lines: int = 256
-    extra: dict = field(default_factory=dict)
-    download_orbits: bool = False
-    require_precise_orbits: bool = False
 
 
 def _orbit_for(sw: Swath, orbit_dir: Path | None, log, download: bool = False, require_eof: bool = False, state: dict | None = None) -> StateVectors:
@@ -146,7 +115,7 @@ def _check_track(ref: Swath, sec: Swath) -> None:
         raise InputError(f"{b.name}: same date as the reference (give slices of the reference date with --reference)")
 
 
-def _aoi_check(ref: Swath, ref_orbit, opts) -> None:
+def _aoi_check(ref: Swath, ref_orbit: OrbitInterpolator, opts: IfgStackOptions) -> None:
     """AOI against the burst extents at height 0 (before the DEM is read)."""
     w, s_, e, n = opts.bbox
     lon, lat = np.meshgrid(np.linspace(w, e, 5), np.linspace(s_, n, 5))
@@ -190,7 +159,7 @@ def check_measurements(sw: Swath) -> None:
 
 def _group_inputs(opts: IfgStackOptions, cache: Path) -> tuple[list[Path], list[list[Path]]]:
     """Reference slices and the secondaries grouped by date (slices of one date together)."""
-    refs = [opts.reference] if isinstance(opts.reference, (str, Path)) else list(opts.reference)
+    refs = list(opts.reference)
     for p in [*refs, *opts.secondaries]:
         if Path(p).suffix.lower() == ".zip" or Path(p).is_dir() or Path(p).name.lower() == "manifest.safe":
             resolve_safe(Path(p), cache, ("manifest.safe", "annotation/"))
@@ -204,6 +173,8 @@ def _group_inputs(opts: IfgStackOptions, cache: Path) -> tuple[list[Path], list[
 
 def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = None, on_stage: Callable[[str], None] | None = None) -> dict:
     """Run the pipeline; returns a summary dict (``insar_dir``, ESD shifts, baselines, timings).
+
+    ``opts`` needs one sub-swath, a bbox and a DEM file or ``auto`` (:class:`ParameterError` otherwise).
 
     ``on_stage(name)`` is called when a stage starts (``checks``, ``geometry``, ``esd``,
     ``resample_ifg``, ``export``) and with ``"done"`` at the end (benchmarks hook memory there).
@@ -220,6 +191,12 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         t_stage[0], t_stage[1] = now, name
         stage(name)
 
+    if opts.bbox is None:
+        raise ParameterError("the native engine needs the area of interest (bbox W S E N)")
+    if not (is_dem_auto(opts.dem) or opts.external_dem):
+        raise ParameterError(f"dem {opts.dem!r}: the native engine needs a DEM file or auto")
+    subswath = opts.subswath
+    bbox = opts.bbox
     stage("checks")
     out = Path(opts.out)
     cache = out / ".safe-cache"
@@ -229,10 +206,8 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     secs = [open_date(g, opts.subswath, opts.polarisation, need_measurement=True, cache=cache) for g in sec_groups]
     for s in secs:
         _check_track(ref, s)
-    w, s_, e, n = opts.bbox
-    if not (w < e and s_ < n):
-        raise InputError(f"bbox {opts.bbox}: must be W S E N with W < E and S < N")
-    orbit_dir = opts.orbits if opts.orbits is not None or not opts.download_orbits else out / "orbits"
+    w, s_, e, n = bbox
+    orbit_dir = opts.orbits_dir if opts.orbits_dir is not None or not opts.download_orbits else out / "orbits"
     orb_state: dict = {}
 
     def orbit_of(sw: Swath) -> StateVectors:
@@ -246,10 +221,10 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     if is_dem_auto(opts.dem):
         from ..ifg.download import build_dem
 
-        dem_path = build_dem(opts.bbox, out)
+        dem_path = build_dem(bbox, out)
         log(f"DEM: {dem_path} (Copernicus GLO-30, ellipsoidal heights)")
-    dem = open_dem(dem_path, opts.bbox)
-    cov = dem.covers(opts.bbox)
+    dem = open_dem(dem_path, bbox)
+    cov = dem.covers(bbox)
     if cov < 0.99:
         raise InputError(f"{dem_path}: the DEM covers only {100 * cov:.0f} % of the area of interest")
     # AOI in reference radar coordinates
@@ -319,7 +294,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     # ESD overlaps: only their line indices are kept; the pixels are read again per pair and
     # overlap, so memory does not grow with the number of overlaps either.
     overlaps = []
-    if opts.esd and len(plan) > 1:
+    if opts.esd is not False and len(plan) > 1:
         for a_, b_ in itertools.pairwise(plan):
             ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
             j0 = bb.first_valid_line
@@ -417,7 +392,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         "insar_dir": str(insar),
         "reference": ref.info.name,
         "reference_slices": [Path(p).name for p in ref.slices],
-        "subswath": opts.subswath,
+        "subswath": subswath,
         "polarisation": opts.polarisation,
         "first_sample": s0,
         "n_samples": W,
