@@ -20,12 +20,12 @@ squares (an L1 fit vectorised over pixels) instead of StaMPS' per-pixel Nelder-M
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .config import PsiParams
 from .velocity import _ifg_weights, batched_wls, deramp, reference
 from .weed import delaunay_edges
 
@@ -42,9 +42,9 @@ class SclaResult:
     ph_ramp: NDArray | None  # (N, M) rad, per-column planes removed (scla_deramp='y') or None
 
 
-def scla_columns(m: int, params: PsiParams) -> NDArray[np.int64]:
+def scla_columns(m: int, *, drop_ifg_index: Sequence[int], scla_drop_index: Sequence[int]) -> NDArray[np.int64]:
     """0-based image columns used in step 7: all minus ``drop_ifg_index`` and ``scla_drop_index``."""
-    dropped = {i - 1 for i in params.drop_ifg_index} | {i - 1 for i in params.scla_drop_index}
+    dropped = {i - 1 for i in drop_ifg_index} | {i - 1 for i in scla_drop_index}
     return np.array([c for c in range(m) if c not in dropped], dtype=np.int64)
 
 
@@ -81,7 +81,11 @@ def calc_scla(
     ifg_std_deg: NDArray | None,
     ref_mask: NDArray,
     xy: NDArray,
-    params: PsiParams,
+    *,
+    scla_deramp: str,
+    scla_method: str,
+    drop_ifg_index: Sequence[int],
+    scla_drop_index: Sequence[int],
 ) -> SclaResult:
     """Estimate ``K_ps_uw``, ``C_ps_uw`` and ``ph_scla`` from the unwrapped phase (see module doc).
 
@@ -96,12 +100,12 @@ def calc_scla(
         bp = np.broadcast_to(bp[None, :], (n, m))
     day = np.asarray(day, dtype=np.float64)
     ph_ramp = None
-    if params.scla_deramp == "y":
+    if scla_deramp == "y":
         ph, ph_ramp = deramp(ph, xy)
         ph_ramp = ph_ramp.astype(np.float32)
     ph = reference(ph, ref_mask)
 
-    idx = scla_columns(m, params)
+    idx = scla_columns(m, drop_ifg_index=drop_ifg_index, scla_drop_index=scla_drop_index)
     slaves = idx[idx != master_ix]
     K = np.zeros(n)
     if slaves.size >= 2 and n:
@@ -115,7 +119,7 @@ def calc_scla(
         if slaves.size + 1 < 4:  # StaMPS counts the master among the dates
             G = G[:, :2]
         coef = batched_wls(dph, G)
-        if params.scla_method == "L1":
+        if scla_method == "L1":
             coef = _irls_l1(dph, G, coef)
         K = coef[:, 1]
     ph_scla = K[:, None] * bp

@@ -23,6 +23,7 @@ arc step and added back after integration, so long-wavelength ramps survive the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,6 @@ from scipy import sparse
 from scipy.sparse.linalg import lsqr, splu
 from scipy.spatial import cKDTree
 
-from .config import PsiParams
 from .velocity import deramp
 from .weed import delaunay_edges
 
@@ -138,7 +138,11 @@ def scn_filter(
     xy: NDArray,
     day: NDArray,
     master_ix: int,
-    params: PsiParams,
+    *,
+    scn_time_win: float,
+    scn_wavelength: float,
+    scn_deramp_ifg: Sequence[int],
+    drop_ifg_index: Sequence[int],
     ph_ramp: NDArray | None = None,
     local_linear: bool = False,
 ) -> ScnResult:
@@ -146,7 +150,7 @@ def scn_filter(
 
     Inputs: ``ph_uw`` (N, M) rad, ``ph_scla`` (N, M) rad, ``C_ps_uw`` (N,) rad, ``xy`` (N, 2) m,
     ``day`` (M,) days, ``ph_ramp`` (N, M) rad or None (step-7 planes, removed first).  Uses
-    ``scn_time_win``, ``scn_wavelength``, ``scn_deramp_ifg`` and ``drop_ifg_index`` of ``params``.
+    ``scn_time_win``, ``scn_wavelength``, ``scn_deramp_ifg`` and ``drop_ifg_index`` (StaMPS parameters, see :class:`~snapstamps.psi.config.PsiParams`).
     See the module docstring for the algorithm.
 
     ``local_linear=True`` (not StaMPS) replaces the Gaussian-weighted temporal *mean* by a
@@ -164,7 +168,7 @@ def scn_filter(
     n, m = ph_all.shape
     xy = np.asarray(xy, dtype=np.float64)
     day = np.asarray(day, dtype=np.float64)
-    dropped = {i - 1 for i in params.drop_ifg_index}
+    dropped = {i - 1 for i in drop_ifg_index}
     idx = np.array([c for c in range(m) if c not in dropped or c == master_ix], dtype=np.int64)
     ph = np.nan_to_num(ph_all[:, idx], nan=0.0, posinf=0.0, neginf=0.0)
     ph_scn_slave = np.zeros((n, m), dtype=np.float32)
@@ -172,7 +176,7 @@ def scn_filter(
     if n < 2:
         return ScnResult(ph_scn_slave, ph_hpt_full)
 
-    deramp_cols = [k for k, c in enumerate(idx) if (c + 1) in set(params.scn_deramp_ifg)]
+    deramp_cols = [k for k, c in enumerate(idx) if (c + 1) in set(scn_deramp_ifg)]
     ramps = np.zeros_like(ph)
     if deramp_cols:
         ph, ramps = deramp(ph, xy, deramp_cols)
@@ -181,10 +185,10 @@ def scn_filter(
     d = ph[edges[:, 1]] - ph[edges[:, 0]]  # (E, U) arc differences
 
     # temporal low-pass per image: Gaussian window, master weight 0, normalised
-    d_hp = d - d @ temporal_smoother(day[idx], idx == master_ix, params.scn_time_win, local_linear).T
+    d_hp = d - d @ temporal_smoother(day[idx], idx == master_ix, scn_time_win, local_linear).T
 
     ph_hpt = integrate_arcs(edges, d_hp, n) + ramps
-    ph_scn = gaussian_lowpass(xy, ph_hpt, params.scn_wavelength)
+    ph_scn = gaussian_lowpass(xy, ph_hpt, scn_wavelength)
     ph_scn -= ph_scn[0:1]
 
     ph_hpt_full[:, idx] = ph_hpt

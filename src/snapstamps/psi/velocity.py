@@ -19,7 +19,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ParameterError
-from .config import PsiParams
 from .geometry import llh2local, phase_to_mm
 
 __all__ = [
@@ -113,7 +112,15 @@ def _ifg_weights(ifg_std_deg: NDArray | None, m: int, master_ix: int) -> NDArray
 
 
 # ----------------------------------------------------------------------------- referencing
-def reference_mask(lonlat: NDArray, ll0: NDArray, params: PsiParams) -> NDArray[np.bool_]:
+def reference_mask(
+    lonlat: NDArray,
+    ll0: NDArray,
+    *,
+    ref_lon: tuple[float, float],
+    ref_lat: tuple[float, float],
+    ref_centre_lonlat: tuple[float, float],
+    ref_radius: float,
+) -> NDArray[np.bool_]:
     """Reference-area PS (StaMPS ``ps_setref``).
 
     PS strictly inside ``ref_lon`` x ``ref_lat`` (open intervals, degrees); if ``ref_radius`` is
@@ -124,16 +131,16 @@ def reference_mask(lonlat: NDArray, ll0: NDArray, params: PsiParams) -> NDArray[
     """
     lonlat = np.asarray(lonlat, dtype=np.float64)
     n = lonlat.shape[0]
-    if params.ref_radius == -math.inf:
+    if ref_radius == -math.inf:
         return np.zeros(n, dtype=bool)
-    lon0, lon1 = params.ref_lon
-    lat0, lat1 = params.ref_lat
+    lon0, lon1 = ref_lon
+    lat0, lat1 = ref_lat
     mask = (lonlat[:, 0] > lon0) & (lonlat[:, 0] < lon1) & (lonlat[:, 1] > lat0) & (lonlat[:, 1] < lat1)
-    if math.isfinite(params.ref_radius):
-        centre = llh2local(np.asarray([params.ref_centre_lonlat], dtype=np.float64), ll0)[0]
+    if math.isfinite(ref_radius):
+        centre = llh2local(np.asarray([ref_centre_lonlat], dtype=np.float64), ll0)[0]
         xy = llh2local(lonlat, ll0)
         dist = np.hypot(xy[:, 0] - centre[0], xy[:, 1] - centre[1])
-        mask &= dist <= params.ref_radius
+        mask &= dist <= ref_radius
     if n and not mask.any():
         raise ParameterError(
             "reference area (ref_lon, ref_lat, ref_centre_lonlat, ref_radius) contains no PS"
@@ -323,7 +330,7 @@ def velocity_map(
     Columns used: every image except the master and ``drop`` (0-based image columns).  The data
     are deramped (where asked) on those columns, referenced to ``ref_mask`` (per-column mean),
     then fitted by :func:`mean_velocity` with ``ifg_std_deg`` weights.  ``ref_velocity`` is not
-    added here (the caller adds ``params.ref_velocity * 1000``).
+    added here (the caller adds ``ref_velocity * 1000``).
     """
     if kind not in VELOCITY_KINDS:
         raise ParameterError(f"unknown velocity type {kind!r}; expected one of {', '.join(VELOCITY_KINDS)}")

@@ -31,8 +31,6 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError
 
-from .config import PsiParams
-
 __all__ = ["WeedResult", "delaunay_edges", "weed_ps", "arc_noise"]
 
 
@@ -209,7 +207,12 @@ def weed_ps(
     bperp: NDArray,
     day: NDArray,
     master_ix: int,
-    params: PsiParams,
+    *,
+    weed_neighbours: str,
+    weed_zero_elevation: str,
+    weed_standard_dev: float,
+    weed_max_noise: float,
+    weed_time_win: float,
     drop_ifg: Sequence[int] = (),
 ) -> WeedResult:
     """Step-4 weeding of ``n`` selected PS (see the module docstring).
@@ -229,10 +232,10 @@ def weed_ps(
     if n == 0:
         return WeedResult(keep, ps_std, ps_max, 0)
 
-    if params.weed_neighbours == "y":
+    if weed_neighbours == "y":
         labels = _neighbour_groups(ij)
         keep &= _best_per_group(labels, coh)
-    if params.weed_zero_elevation == "y":
+    if weed_zero_elevation == "y":
         keep &= np.asarray(hgt, dtype=np.float64) >= 1e-6
     idx = np.flatnonzero(keep)
     if idx.size:
@@ -240,7 +243,7 @@ def weed_ps(
         dup_ok = _best_per_group(labels.ravel().astype(np.int64), coh[idx])
         keep[idx[~dup_ok]] = False
 
-    if params.weed_standard_dev >= np.pi and params.weed_max_noise >= np.pi:
+    if weed_standard_dev >= np.pi and weed_max_noise >= np.pi:
         return WeedResult(keep, ps_std, ps_max, 0)
     idx = np.flatnonzero(keep)
     edges = delaunay_edges(xy[idx])
@@ -258,7 +261,7 @@ def weed_ps(
     psi[:, master_ix] = np.exp(1j * np.asarray(C_ps, dtype=np.float64)[idx])
     psi = psi[:, cols].astype(np.complex64)
     d = psi[edges[:, 1]] * np.conj(psi[edges[:, 0]])  # (E, U) arc phases, complex64 to save memory
-    e_std, e_max = arc_noise(d, day[cols], bperp[cols], params.weed_time_win)
+    e_std, e_max = arc_noise(d, day[cols], bperp[cols], weed_time_win)
 
     nk = idx.size
     s = np.full(nk, np.inf)
@@ -268,5 +271,5 @@ def weed_ps(
         np.minimum.at(mx, edges[:, col], e_max)
     ps_std[idx] = s
     ps_max[idx] = mx
-    keep[idx] = (s < params.weed_standard_dev) & (mx < params.weed_max_noise)
+    keep[idx] = (s < weed_standard_dev) & (mx < weed_max_noise)
     return WeedResult(keep, ps_std, ps_max, int(edges.shape[0]))

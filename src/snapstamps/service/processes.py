@@ -238,6 +238,7 @@ class InterferogramStackProcessor(SnapstampsProcessor):
         ``orbits``: a local folder, a non-empty readable ``s3://`` prefix, or omitted (``http(s)``
         folders are refused); ``backend=snap`` needs SNAP's gpt.
         """
+        from ..ifg.config import check_bbox
         from ..stac.s3io import RemoteReadError
         from ..stac.slc import (
             SlcError,
@@ -246,8 +247,6 @@ class InterferogramStackProcessor(SnapstampsProcessor):
             safe_layers,
             swath_footprints,
         )
-
-        from ..ifg.config import check_bbox
 
         try:
             w, s, e, n = check_bbox(data["bbox"])

@@ -370,7 +370,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
                 log(f"pair {ref.info.date}-{sec.info.date}: ESD azimuth shift {shift / ref.dt:+.4f} lines")
             next_stage("resample_ifg")
             with writer.pair(sec.info.date) as put_pair:
-                for i, a, m, o in blocks:
+                for i, a, m, _ in blocks:
                     sg = plan[i]
                     t_sec, r_sec = block_geometry(i, a, m, k)
                     s_img = resample_sec(k, sec, sg.burst_id, t_sec, r_sec, shift)

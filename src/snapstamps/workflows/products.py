@@ -80,7 +80,7 @@ def compute_point_table(
     dates = [dt.date.fromisoformat(d) for d in info["dates"]]
     drop = run.drop_images(run.params.scla_drop_index)
 
-    ref = vel.reference_mask(st.lonlat, st.ll0, run.params)
+    ref = vel.reference_mask(st.lonlat, st.ll0, **run.params.kernel_args(vel.reference_mask))
     if not ref.any() and run.params.ref_radius != -np.inf:
         from ..errors import ParameterError
 
