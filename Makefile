@@ -17,9 +17,14 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/snapstamps demo --out $(DEMO)
 
-test: venv browser-deps
+test: venv browser-deps lint
 	@command -v octave-cli >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends octave >/dev/null; } || echo "octave-cli not installed: the Octave tests will skip"
 	$(PY) -m pytest -q
+
+# ruff (src, tests, scripts, bench) and mypy (strict on the numerical kernels), configured in pyproject.toml
+lint: venv
+	$(VENV)/bin/ruff check src tests scripts bench
+	$(VENV)/bin/mypy
 
 # headless Chromium and playwright-core for the viewer's browser tests (skipped, with the reason, when absent)
 browser-deps:

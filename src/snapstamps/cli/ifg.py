@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, get_args
 
 from ..ifg.config import IfgBackend, IfgStackOptions, Polarisation, Subswath
 
 _FIELDS = IfgStackOptions.model_fields
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr)
 
 
 def _dem_arg(value: str) -> Path | str:
@@ -46,7 +41,7 @@ def cmd_ifg_stack(args: argparse.Namespace) -> int:
             return 0
     from ..workflows.ifg_stack import run_ifg_stack
 
-    res = run_ifg_stack(opts, log=_stderr)
+    res = run_ifg_stack(opts)
     print(res["insar_dir"])
     return 0
 
@@ -55,7 +50,7 @@ def cmd_gather(args: argparse.Namespace) -> int:
     """``ifg-stack-gather``: merge single-pair runs into one ``INSAR_<reference>/``."""
     from ..ifg.gather import gather_pairs
 
-    print(gather_pairs(list(args.runs), args.out, log=_stderr))
+    print(gather_pairs(list(args.runs), args.out))
     return 0
 
 

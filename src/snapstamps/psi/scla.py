@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,10 +37,10 @@ __all__ = ["SclaResult", "calc_scla", "smooth_scla", "scla_columns"]
 class SclaResult:
     """Step-7 estimates for ``N`` PS and ``M`` images."""
 
-    K_ps_uw: NDArray  # (N,) rad/m, phase per metre of bperp (DEM error)
-    C_ps_uw: NDArray  # (N,) rad, master APS / constant
-    ph_scla: NDArray  # (N, M) float32, K_ps_uw * bperp_full
-    ph_ramp: NDArray | None  # (N, M) rad, per-column planes removed (scla_deramp='y') or None
+    K_ps_uw: NDArray[Any]  # (N,) rad/m, phase per metre of bperp (DEM error)
+    C_ps_uw: NDArray[Any]  # (N,) rad, master APS / constant
+    ph_scla: NDArray[Any]  # (N, M) float32, K_ps_uw * bperp_full
+    ph_ramp: NDArray[Any] | None  # (N, M) rad, per-column planes removed (scla_deramp='y') or None
 
 
 def scla_columns(m: int, *, drop_ifg_index: Sequence[int], scla_drop_index: Sequence[int]) -> NDArray[np.int64]:
@@ -48,7 +49,7 @@ def scla_columns(m: int, *, drop_ifg_index: Sequence[int], scla_drop_index: Sequ
     return np.array([c for c in range(m) if c not in dropped], dtype=np.int64)
 
 
-def _irls_l1(y: NDArray, G: NDArray, m0: NDArray, n_iter: int = 30) -> NDArray[np.float64]:
+def _irls_l1(y: NDArray[Any], G: NDArray[Any], m0: NDArray[Any], n_iter: int = 30) -> NDArray[np.float64]:
     """L1 regression ``min sum |y - G m|`` per row by iteratively reweighted LS, batched over rows.
 
     ``y`` (N, U), ``G`` (U, k), ``m0`` (N, k) starting point (the L2 solution).  Each iteration
@@ -74,13 +75,13 @@ def _irls_l1(y: NDArray, G: NDArray, m0: NDArray, n_iter: int = 30) -> NDArray[n
 
 
 def calc_scla(
-    ph_uw: NDArray,
-    bperp_full: NDArray,
-    day: NDArray,
+    ph_uw: NDArray[Any],
+    bperp_full: NDArray[Any],
+    day: NDArray[Any],
     master_ix: int,
-    ifg_std_deg: NDArray | None,
-    ref_mask: NDArray,
-    xy: NDArray,
+    ifg_std_deg: NDArray[Any] | None,
+    ref_mask: NDArray[Any],
+    xy: NDArray[Any],
     *,
     scla_deramp: str,
     scla_method: str,
@@ -134,7 +135,7 @@ def calc_scla(
     return SclaResult(K_ps_uw=K, C_ps_uw=C, ph_scla=ph_scla.astype(np.float32), ph_ramp=ph_ramp)
 
 
-def smooth_scla(res: SclaResult, xy: NDArray, bperp_full: NDArray) -> SclaResult:
+def smooth_scla(res: SclaResult, xy: NDArray[Any], bperp_full: NDArray[Any]) -> SclaResult:
     """Clamp each PS' ``K_ps_uw`` and ``C_ps_uw`` to the [min, max] of its Delaunay neighbours.
 
     Only isolated outliers (a value outside the range of all its neighbours) change.  PS without

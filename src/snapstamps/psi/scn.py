@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,11 +43,11 @@ __all__ = ["ScnResult", "scn_filter", "integrate_arcs", "gaussian_lowpass", "tem
 class ScnResult:
     """Step-8 outputs for ``N`` PS and ``M`` images."""
 
-    ph_scn_slave: NDArray  # (N, M) float32 rad, slave APS estimate; 0 in master/dropped columns
-    ph_hpt: NDArray  # (N, M) float32 rad, temporally high-passed, integrated phase; 0 in dropped columns
+    ph_scn_slave: NDArray[Any]  # (N, M) float32 rad, slave APS estimate; 0 in master/dropped columns
+    ph_hpt: NDArray[Any]  # (N, M) float32 rad, temporally high-passed, integrated phase; 0 in dropped columns
 
 
-def integrate_arcs(edges: NDArray, d: NDArray, n: int) -> NDArray[np.float64]:
+def integrate_arcs(edges: NDArray[Any], d: NDArray[Any], n: int) -> NDArray[np.float64]:
     """Least-squares per-node values ``x`` (node 0 fixed at 0) with ``x[b] - x[a] ~ d`` on arcs.
 
     ``edges`` (E, 2) node pairs ``(a, b)``, ``d`` (E, U) arc differences.  Solves the normal
@@ -77,7 +78,7 @@ def integrate_arcs(edges: NDArray, d: NDArray, n: int) -> NDArray[np.float64]:
     return out
 
 
-def temporal_smoother(t: NDArray, exclude: NDArray, time_win: float, local_linear: bool = False) -> NDArray[np.float64]:
+def temporal_smoother(t: NDArray[Any], exclude: NDArray[Any], time_win: float, local_linear: bool = False) -> NDArray[np.float64]:
     """``(U, U)`` matrix ``S`` with ``S @ series`` the temporal low-pass of a series sampled at ``t`` (days).
 
     Row ``u``: Gaussian weights ``exp(-(t_u - t_v)^2 / (2 time_win^2))``, zero where ``exclude``
@@ -100,7 +101,7 @@ def temporal_smoother(t: NDArray, exclude: NDArray, time_win: float, local_linea
     return S
 
 
-def gaussian_lowpass(xy: NDArray, values: NDArray, sigma: float, chunk_pairs: int = 5_000_000) -> NDArray[np.float64]:
+def gaussian_lowpass(xy: NDArray[Any], values: NDArray[Any], sigma: float, chunk_pairs: int = 5_000_000) -> NDArray[np.float64]:
     """Spatial Gaussian smoothing of per-PS ``values`` (N, U) with std ``sigma`` (m).
 
     Each PS becomes the weighted mean over the PS strictly within ``4 sigma`` (itself included),
@@ -132,18 +133,18 @@ def gaussian_lowpass(xy: NDArray, values: NDArray, sigma: float, chunk_pairs: in
 
 
 def scn_filter(
-    ph_uw: NDArray,
-    ph_scla: NDArray,
-    C_ps_uw: NDArray,
-    xy: NDArray,
-    day: NDArray,
+    ph_uw: NDArray[Any],
+    ph_scla: NDArray[Any],
+    C_ps_uw: NDArray[Any],
+    xy: NDArray[Any],
+    day: NDArray[Any],
     master_ix: int,
     *,
     scn_time_win: float,
     scn_wavelength: float,
     scn_deramp_ifg: Sequence[int],
     drop_ifg_index: Sequence[int],
-    ph_ramp: NDArray | None = None,
+    ph_ramp: NDArray[Any] | None = None,
     local_linear: bool = False,
 ) -> ScnResult:
     """Estimate the spatially correlated, temporally uncorrelated phase of every image (step 8).

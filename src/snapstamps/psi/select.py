@@ -43,20 +43,20 @@ _GAMMA_STDEV_RESAMPLES = 100
 class SelectResult:
     """Outputs of :func:`select_ps` (StaMPS ``select1.mat``); final PS = ``ix[keep_ix]``."""
 
-    ix: np.ndarray  # (n_sel,) int64 indices into the N candidates, initially selected
-    keep_ix: np.ndarray  # (n_sel,) bool, kept after re-estimation
-    K_ps2: np.ndarray  # (n_sel,) rad/m (NaN where the refit was impossible)
-    C_ps2: np.ndarray  # (n_sel,) rad
-    coh_ps2: np.ndarray  # (n_sel,) (NaN where the refit was impossible)
-    ph_res2: np.ndarray  # (n_sel, M-1) float32, 0 in dropped ifgs
-    ph_patch2: np.ndarray  # (n_sel, M-1) complex64 unit-magnitude patch phase, 0 in dropped ifgs
-    coh_thresh: np.ndarray  # (n_sel,) threshold per selected pixel (second pass)
-    coh_thresh_coeffs: np.ndarray | None  # (2,) [p1, p0] of threshold = p1 D_A + p0, or None
-    ifg_index: np.ndarray  # (n_used,) 0-based slave columns used
+    ix: NDArray[Any]  # (n_sel,) int64 indices into the N candidates, initially selected
+    keep_ix: NDArray[Any]  # (n_sel,) bool, kept after re-estimation
+    K_ps2: NDArray[Any]  # (n_sel,) rad/m (NaN where the refit was impossible)
+    C_ps2: NDArray[Any]  # (n_sel,) rad
+    coh_ps2: NDArray[Any]  # (n_sel,) (NaN where the refit was impossible)
+    ph_res2: NDArray[Any]  # (n_sel, M-1) float32, 0 in dropped ifgs
+    ph_patch2: NDArray[Any]  # (n_sel, M-1) complex64 unit-magnitude patch phase, 0 in dropped ifgs
+    coh_thresh: NDArray[Any]  # (n_sel,) threshold per selected pixel (second pass)
+    coh_thresh_coeffs: NDArray[Any] | None  # (2,) [p1, p0] of threshold = p1 D_A + p0, or None
+    ifg_index: NDArray[Any]  # (n_used,) 0-based slave columns used
 
 
 def bin_threshold(
-    coh: np.ndarray, Nr_dist: np.ndarray, max_rand: float, method: str
+    coh: NDArray[Any], Nr_dist: NDArray[Any], max_rand: float, method: str
 ) -> float:
     """Coherence threshold of one D_A bin (NaN if undetermined, 1 if no bin is below the limit).
 
@@ -93,15 +93,15 @@ def bin_threshold(
 
 
 def coherence_threshold(
-    coh_ps: np.ndarray,
-    da: np.ndarray,
-    Nr_dist: np.ndarray,
-    xy: np.ndarray,
+    coh_ps: NDArray[Any],
+    da: NDArray[Any],
+    Nr_dist: NDArray[Any],
+    xy: NDArray[Any],
     *,
     select_method: str,
     density_rand: float,
     percent_rand: float,
-    da_eval: np.ndarray | None = None,
+    da_eval: NDArray[Any] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
     """Per-pixel gamma threshold (StaMPS ``ps_select``) and the line coefficients.
 
@@ -156,12 +156,12 @@ def coherence_threshold(
 
 
 def _reestimate_patch(
-    ph_grid: np.ndarray,
+    ph_grid: NDArray[Any],
     cells: NDArray[np.int64],
     clap_win: int,
     alpha: float,
     beta: float,
-    low_pass: np.ndarray,
+    low_pass: NDArray[Any],
     ifg_index: NDArray[np.int64],
     progress: Callable[[float], None],
 ) -> NDArray[np.complex128]:
@@ -184,21 +184,21 @@ def _reestimate_patch(
     n_f = ifg_index.size
     out = np.zeros((n_c, n_f), dtype=np.complex128)
     step = max(1, _CHUNK_ELEMENTS // (clap_win * clap_win * max(n_f, 1)))
-    for s in range(0, n_c, step):
-        e = min(n_c, s + step)
-        rows = si[s:e, None] + ar[None, :]
-        cols = sj[s:e, None] + ar[None, :]
+    for c0 in range(0, n_c, step):
+        e = min(n_c, c0 + step)
+        rows = si[c0:e, None] + ar[None, :]
+        cols = sj[c0:e, None] + ar[None, :]
         win = grid[rows[:, :, None], cols[:, None, :], :]  # (c, w, w, f), a copy
-        li = cells[s:e, 0] - si[s:e]
-        lj = cells[s:e, 1] - sj[s:e]
-        k = np.arange(e - s)
+        li = cells[c0:e, 0] - si[c0:e]
+        lj = cells[c0:e, 1] - sj[c0:e]
+        k = np.arange(e - c0)
         win[k, li, lj, :] = 0.0
-        out[s:e] = clap_filt_patch_at(np.moveaxis(win, 3, 1), alpha, beta, low_pass, li, lj)
+        out[c0:e] = clap_filt_patch_at(np.moveaxis(win, 3, 1), alpha, beta, low_pass, li, lj)
         progress(e / n_c)
     return out
 
 
-def _gamma_stdev(ph_res: np.ndarray, seed: int) -> NDArray[np.float64]:
+def _gamma_stdev(ph_res: NDArray[Any], seed: int) -> NDArray[np.float64]:
     """Bootstrap std (100 resamples over ifgs) of ``|mean exp(i ph_res)|`` per row."""
     n, k = ph_res.shape
     rng = np.random.default_rng(seed)
@@ -214,11 +214,11 @@ def _gamma_stdev(ph_res: np.ndarray, seed: int) -> NDArray[np.float64]:
 
 
 def select_ps(
-    ph: np.ndarray,
-    bperp_mat: np.ndarray,
-    bperp: np.ndarray,
-    xy: np.ndarray,
-    da: np.ndarray,
+    ph: NDArray[Any],
+    bperp_mat: NDArray[Any],
+    bperp: NDArray[Any],
+    xy: NDArray[Any],
+    da: NDArray[Any],
     gamma: GammaResult,
     *,
     select_method: str,

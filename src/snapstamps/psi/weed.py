@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,7 +46,7 @@ class WeedResult:
 
 
 # ----------------------------------------------------------------------------- triangulation
-def delaunay_edges(xy: NDArray) -> NDArray[np.int64]:
+def delaunay_edges(xy: NDArray[Any]) -> NDArray[np.int64]:
     """Unique edges ``(n_edges, 2)`` (low index first, lexicographically sorted) of the Delaunay
     triangulation of the points ``xy`` (``(n, 2)``).
 
@@ -94,7 +95,7 @@ def _unique_point_edges(p: NDArray[np.float64]) -> NDArray[np.int64]:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _best_per_group(labels: NDArray[np.int64], score: NDArray) -> NDArray[np.bool_]:
+def _best_per_group(labels: NDArray[np.int64], score: NDArray[Any]) -> NDArray[np.bool_]:
     """True for the highest-``score`` member of each label group (ties: lowest index)."""
     n = labels.size
     order = np.lexsort((np.arange(n), -np.asarray(score, dtype=np.float64), labels))
@@ -105,7 +106,7 @@ def _best_per_group(labels: NDArray[np.int64], score: NDArray) -> NDArray[np.boo
     return best
 
 
-def _neighbour_groups(ij: NDArray) -> NDArray[np.int64]:
+def _neighbour_groups(ij: NDArray[Any]) -> NDArray[np.int64]:
     """Connected-component label of each pixel under 8-connectivity in (line, pixel) space."""
     ij = np.asarray(ij, dtype=np.int64)
     n = ij.shape[0]
@@ -130,19 +131,19 @@ def _neighbour_groups(ij: NDArray) -> NDArray[np.int64]:
     return connected_components(g, directed=False)[1].astype(np.int64)
 
 
-def _wrap(x: NDArray) -> NDArray:
+def _wrap(x: NDArray[Any]) -> NDArray[Any]:
     """Wrap angles (rad) to [-pi, pi)."""
     return x - (2.0 * np.pi) * np.floor((x + np.pi) / (2.0 * np.pi))
 
 
-def _wls_projector(G: NDArray, w: NDArray) -> NDArray:
+def _wls_projector(G: NDArray[Any], w: NDArray[Any]) -> NDArray[Any]:
     """``(k, U)`` matrix mapping observations to weighted-LS coefficients."""
     sw = np.sqrt(w)
     return np.linalg.pinv(G * sw[:, None]) * sw[None, :]
 
 
 def arc_noise(
-    d: NDArray, day: NDArray, bperp: NDArray, time_win: float
+    d: NDArray[Any], day: NDArray[Any], bperp: NDArray[Any], time_win: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Noise std and max |noise| (rad) of each arc's phase series.
 
@@ -197,15 +198,15 @@ def arc_noise(
 
 # ----------------------------------------------------------------------------- main
 def weed_ps(
-    ph: NDArray,
-    xy: NDArray,
-    ij: NDArray,
-    hgt: NDArray,
-    K_ps: NDArray,
-    C_ps: NDArray,
-    coh_ps: NDArray,
-    bperp: NDArray,
-    day: NDArray,
+    ph: NDArray[Any],
+    xy: NDArray[Any],
+    ij: NDArray[Any],
+    hgt: NDArray[Any],
+    K_ps: NDArray[Any],
+    C_ps: NDArray[Any],
+    coh_ps: NDArray[Any],
+    bperp: NDArray[Any],
+    day: NDArray[Any],
     master_ix: int,
     *,
     weed_neighbours: str,

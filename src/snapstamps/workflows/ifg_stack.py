@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -54,8 +55,10 @@ from ..io.stamps_export import yyyymmdd
 
 __all__ = ["IfgStackOptions", "run_ifg_stack"]
 
+log = logging.getLogger("snapstamps")
 
-def _orbit_for(sw: Swath, orbit_dir: Path | None, log, download: bool = False, require_eof: bool = False, state: dict | None = None) -> StateVectors:
+
+def _orbit_for(sw: Swath, orbit_dir: Path | None, download: bool = False, require_eof: bool = False, state: dict | None = None) -> StateVectors:
     """The orbit of ``sw``: an EOF file of ``orbit_dir`` covering the bursts, else the annotation orbit.
 
     ``download``: when no file covers the bursts, fetch one into ``orbit_dir``
@@ -84,7 +87,7 @@ def _orbit_for(sw: Swath, orbit_dir: Path | None, log, download: bool = False, r
 
                 try:
                     eof = fetch_orbit(sw.info.mission, start, stop, Path(orbit_dir))
-                    log(f"orbit {sw.info.date}: downloaded {eof.name} into {orbit_dir}")
+                    log.info("orbit %s: downloaded %s into %s", sw.info.date, eof.name, orbit_dir)
                 except DownloadError as exc:
                     why = str(exc)
                     if exc.offline:
@@ -93,11 +96,11 @@ def _orbit_for(sw: Swath, orbit_dir: Path | None, log, download: bool = False, r
             sv = parse_eof(eof, epoch=sw.epoch).crop(t0, t1, 120.0)
             if not sv.covers(t0, t1, 3):
                 raise InputError(f"{eof}: the orbit file does not cover {sw.info.name} (too short: needs state vectors on both sides of the scene)")
-            log(f"orbit {sw.info.date}: {eof.name}")
+            log.info("orbit %s: %s", sw.info.date, eof.name)
             return sv
         if require_eof:
             raise InputError(f"{sw.info.name}: no precise or restituted orbit file ({why}); --require-precise-orbits forbids the annotation orbit")
-        log(f"{'warning: ' if download else ''}orbit {sw.info.date}: {why}, annotation orbit used")
+        (log.warning if download else log.info)("orbit %s: %s, annotation orbit used", sw.info.date, why)
     elif require_eof:
         raise InputError(f"{sw.info.name}: no orbit folder (--orbits DIR or --download-orbits); --require-precise-orbits forbids the annotation orbit")
     if not sw.orbit.covers(t0, t1, 3):
@@ -171,15 +174,15 @@ def _group_inputs(opts: IfgStackOptions, cache: Path) -> tuple[list[Path], list[
     return ref_groups[0], group_by_date(list(opts.secondaries), cache)
 
 
-def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = None, on_stage: Callable[[str], None] | None = None) -> dict:
+def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None = None) -> dict:
     """Run the pipeline; returns a summary dict (``insar_dir``, ESD shifts, baselines, timings).
 
     ``opts`` needs one sub-swath, a bbox and a DEM file or ``auto`` (:class:`ParameterError` otherwise).
 
-    ``on_stage(name)`` is called when a stage starts (``checks``, ``geometry``, ``esd``,
+    Progress lines (orbits, DEM, per pair and burst) go to the ``snapstamps`` logger
+    (:mod:`snapstamps.progress`).  ``on_stage(name)`` is called when a stage starts (``checks``, ``geometry``, ``esd``,
     ``resample_ifg``, ``export``) and with ``"done"`` at the end (benchmarks hook memory there).
     """
-    log = log or (lambda s: None)
     stage = on_stage or (lambda s: None)
     stage_t: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -211,7 +214,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     orb_state: dict = {}
 
     def orbit_of(sw: Swath) -> StateVectors:
-        return _orbit_for(sw, orbit_dir, log, download=opts.download_orbits, require_eof=opts.require_precise_orbits, state=orb_state)
+        return _orbit_for(sw, orbit_dir, download=opts.download_orbits, require_eof=opts.require_precise_orbits, state=orb_state)
 
     ref_orbit = OrbitInterpolator(orbit_of(ref))
     shifts = [float((np.datetime64(s.epoch, "ns") - np.datetime64(ref.epoch, "ns")).astype(np.int64)) * 1e-9 for s in secs]
@@ -222,7 +225,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         from ..ifg.download import build_dem
 
         dem_path = build_dem(bbox, out)
-        log(f"DEM: {dem_path} (Copernicus GLO-30, ellipsoidal heights)")
+        log.info("DEM: %s (Copernicus GLO-30, ellipsoidal heights)", dem_path)
     dem = open_dem(dem_path, bbox)
     cov = dem.covers(bbox)
     if cov < 0.99:
@@ -253,7 +256,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         check_measurements(sw)
     W = s1 - s0 + 1
     L = sum(sg.n_lines for sg in plan)
-    log(f"reference {ref.info.date}, {len(secs)} secondaries, {len(plan)} bursts, AOI {L} lines x {W} samples")
+    log.info("reference %s, %d secondaries, %d bursts, AOI %d lines x %d samples", ref.info.date, len(secs), len(plan), L, W)
     samples = s0 + np.arange(W)
     r_samples = ref.slant_range(samples)
     lam = ref.wavelength
@@ -367,7 +370,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
             shift, esd_info = 0.0, []
             if overlaps:
                 shift, esd_info = esd_pair(k, sec)
-                log(f"pair {ref.info.date}-{sec.info.date}: ESD azimuth shift {shift / ref.dt:+.4f} lines")
+                log.info("pair %s-%s: ESD azimuth shift %+.4f lines", ref.info.date, sec.info.date, shift / ref.dt)
             next_stage("resample_ifg")
             with writer.pair(sec.info.date) as put_pair:
                 for i, a, m, _ in blocks:
@@ -377,7 +380,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
                     put_pair(s_img, interferogram(ref_block(i, a, m), s_img, r_samples[None, :], r_sec, lam))
                     del t_sec, r_sec, s_img
                     if a + m >= sg.n_lines:
-                        log(f"pair {ref.info.date}-{sec.info.date}: burst {sg.burst_id} done ({i + 1}/{len(plan)})")
+                        log.info("pair %s-%s: burst %s done (%d/%d)", ref.info.date, sec.info.date, sg.burst_id, i + 1, len(plan))
             b, bperp_c = pair_base(ref_orbit, sec_orbits[k], float(t_out[0]), float(t_out[-1]), float(r_samples[j_c]), shifts[k])
             writer.write_base(sec.info.date, b)
             bases.append({"C": b.C, "N": b.N, "C_rate": b.C_rate, "N_rate": b.N_rate, "bperp_centre_m": bperp_c})
