@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,8 +71,8 @@ def _smoothing_matrix(n: int) -> NDArray[np.float64]:
 
 
 def _adaptive_response(
-    spec: NDArray[Any], alpha: float, beta: float, low_pass: NDArray[np.float64]
-) -> NDArray[Any]:
+    spec: np.ndarray, alpha: float, beta: float, low_pass: NDArray[np.float64]
+) -> np.ndarray:
     """``beta * max((H/median H)^alpha - 1, 0) + low_pass`` for a batch of spectra ``(..., n, n)``.
 
     Computed in the real precision of ``spec`` (float32 for complex64 input).
@@ -95,7 +94,7 @@ def _adaptive_response(
 
 
 def clap_filt_patch(
-    windows: NDArray[Any], alpha: float, beta: float, low_pass: NDArray[Any]
+    windows: np.ndarray, alpha: float, beta: float, low_pass: np.ndarray
 ) -> NDArray[np.complex128]:
     """Single-window CLAP (no padding, no taper) of a batch of windows ``(..., n, n)`` complex.
 
@@ -121,12 +120,12 @@ def clap_filt_patch(
 
 
 def clap_filt_patch_at(
-    windows: NDArray[Any],
+    windows: np.ndarray,
     alpha: float,
     beta: float,
-    low_pass: NDArray[Any],
-    li: NDArray[Any],
-    lj: NDArray[Any],
+    low_pass: np.ndarray,
+    li: np.ndarray,
+    lj: np.ndarray,
 ) -> NDArray[np.complex128]:
     """Value of :func:`clap_filt_patch` at one cell per window, without the inverse FFT.
 
@@ -188,12 +187,12 @@ def _shifted_taper_1d(n_win: int, shift: int) -> NDArray[np.float64]:
 
 
 def clap_filt(
-    grid: NDArray[Any],
+    grid: np.ndarray,
     alpha: float,
     beta: float,
     n_win: int,
     n_pad: int,
-    low_pass: NDArray[Any],
+    low_pass: np.ndarray,
 ) -> NDArray[np.complex64]:
     """Tiled CLAP filter of a complex grid ``(n_i, n_j)`` or a stack ``(n_i, n_j, n_ifg)``.
 

@@ -69,22 +69,22 @@ _PIX_CHUNK_ELEMENTS = 1 << 18  # pixel x ifg elements processed per chunk
 class GammaResult:
     """Outputs of :func:`estimate_gamma` (StaMPS ``pm1.mat``)."""
 
-    K_ps: NDArray[Any]  # (N,) rad per m of bperp
-    C_ps: NDArray[Any]  # (N,) rad
-    coh_ps: NDArray[Any]  # (N,) temporal coherence
-    ph_patch: NDArray[Any]  # (N, M-1) complex64 unit-magnitude filtered patch phase
-    ph_res: NDArray[Any]  # (N, M-1) float32 residual phase (rad)
-    ph_grid: NDArray[Any]  # (n_i, n_j, M-1) complex64 weighted cell sums of the last iteration
-    grid_ij: NDArray[Any]  # (N, 2) int64 0-based cell (row from y, col from x)
+    K_ps: np.ndarray  # (N,) rad per m of bperp
+    C_ps: np.ndarray  # (N,) rad
+    coh_ps: np.ndarray  # (N,) temporal coherence
+    ph_patch: np.ndarray  # (N, M-1) complex64 unit-magnitude filtered patch phase
+    ph_res: np.ndarray  # (N, M-1) float32 residual phase (rad)
+    ph_grid: np.ndarray  # (n_i, n_j, M-1) complex64 weighted cell sums of the last iteration
+    grid_ij: np.ndarray  # (N, 2) int64 0-based cell (row from y, col from x)
     grid_size: float  # m
     n_trial_wraps: float
-    Nr: NDArray[Any]  # (100,) random-phase gamma histogram (counts)
+    Nr: np.ndarray  # (100,) random-phase gamma histogram (counts)
     Nr_max_nz_ix: int  # 0-based index of the last non-empty bin of Nr
-    low_pass: NDArray[Any]  # (clap_win, clap_win) CLAP low-pass response
+    low_pass: np.ndarray  # (clap_win, clap_win) CLAP low-pass response
     n_iterations: int
 
 
-def coh_histogram(coh: NDArray[Any]) -> NDArray[np.float64]:
+def coh_histogram(coh: np.ndarray) -> NDArray[np.float64]:
     """Counts of ``coh`` in the 100 StaMPS coherence bins (MATLAB ``hist`` semantics).
 
     Bin edges are the midpoints between the centres 0.005..0.995; the first bin is open below,
@@ -97,7 +97,7 @@ def coh_histogram(coh: NDArray[Any]) -> NDArray[np.float64]:
 
 
 def random_phase_coherence(
-    bperp: NDArray[Any], n_trial_wraps: float, n_rand: int, seed: int
+    bperp: np.ndarray, n_trial_wraps: float, n_rand: int, seed: int
 ) -> NDArray[np.float64]:
     """Temporal coherence of ``n_rand`` simulated pixels with uniform random phase.
 
@@ -115,7 +115,7 @@ def random_phase_coherence(
     return out
 
 
-def grid_cells(xy: NDArray[Any], grid_size: float) -> tuple[NDArray[np.int64], int, int]:
+def grid_cells(xy: np.ndarray, grid_size: float) -> tuple[NDArray[np.int64], int, int]:
     """0-based grid cell (row from y, column from x) of each point, StaMPS style.
 
     ``cell = ceil((v - min v + 1e-6) / grid_size)`` (1-based), then the last (partial) row and
@@ -155,7 +155,7 @@ def _interp_bandlimited(x: NDArray[np.float64], r: int, a: int = 4) -> NDArray[n
 
 
 def p_square_weighting(
-    coh_ps: NDArray[Any], Nr: NDArray[Any], Nr_max_nz_ix: int
+    coh_ps: np.ndarray, Nr: np.ndarray, Nr_max_nz_ix: int
 ) -> NDArray[np.float64]:
     """'P-square' weights ``(1 - P_rand(gamma))^2`` of StaMPS step 2.
 
@@ -185,7 +185,7 @@ def p_square_weighting(
     return (1.0 - up[idx]) ** 2
 
 
-def _snr_weighting(amp: NDArray[Any], ph_res: NDArray[Any]) -> NDArray[np.float64]:
+def _snr_weighting(amp: np.ndarray, ph_res: np.ndarray) -> NDArray[np.float64]:
     g = (amp * np.cos(ph_res)).mean(axis=1)
     var = 0.5 * ((amp**2).mean(axis=1) - g**2)
     sig = np.sqrt(np.maximum(var, 0.0))
@@ -199,12 +199,12 @@ def clap_window_sizes(clap_win: int) -> tuple[int, int]:
 
 
 def estimate_gamma(
-    ph: NDArray[Any],
-    bperp_mat: NDArray[Any],
-    bperp: NDArray[Any],
-    xy: NDArray[Any],
-    da: NDArray[Any],
-    inc: NDArray[Any],
+    ph: np.ndarray,
+    bperp_mat: np.ndarray,
+    bperp: np.ndarray,
+    xy: np.ndarray,
+    da: np.ndarray,
+    inc: np.ndarray,
     wavelength: float,
     *,
     max_topo_err: float,

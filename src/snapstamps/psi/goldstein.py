@@ -15,10 +15,7 @@ with them and zero-filled on the side that now overlaps the previous tile (as St
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from numpy.typing import NDArray
 from scipy.ndimage import correlate1d
 
 __all__ = ["goldstein_filter", "tile_layout", "pyramid_taper"]
@@ -27,7 +24,7 @@ __all__ = ["goldstein_filter", "tile_layout", "pyramid_taper"]
 _GAUSS7 = np.exp(-0.5 * (2.5 * np.arange(-3, 4) / 3.0) ** 2)
 
 
-def pyramid_taper(n_win: int) -> NDArray[Any]:
+def pyramid_taper(n_win: int) -> np.ndarray:
     """Pyramid taper of an ``n_win`` tile: ``x_a + x_b`` with ``x = 1..n_win/2``, mirrored.
 
     Smallest (2) at the tile corners, largest (``n_win``) at its centre.
@@ -42,7 +39,7 @@ def pyramid_taper(n_win: int) -> NDArray[Any]:
     return taper
 
 
-def tile_layout(n: int, n_win: int) -> tuple[NDArray[Any], NDArray[Any]]:
+def tile_layout(n: int, n_win: int) -> tuple[np.ndarray, np.ndarray]:
     """Tile origins (0-based) and edge shifts along one axis of length ``n``.
 
     Tiles step by ``n_win // 2``; there are ``ceil(n / step) - 1`` of them (at least one).  A
@@ -55,7 +52,7 @@ def tile_layout(n: int, n_win: int) -> tuple[NDArray[Any], NDArray[Any]]:
     return start - shift, shift
 
 
-def _shifted_tapers(taper: NDArray[Any], shift_i: int, shift_j: NDArray[Any]) -> NDArray[Any]:
+def _shifted_tapers(taper: np.ndarray, shift_i: int, shift_j: np.ndarray) -> np.ndarray:
     """Tapers of one tile row, moved down by ``shift_i`` and right by ``shift_j[t]`` (zero fill).
 
     Returns ``(len(shift_j), n_win, n_win)``.
@@ -67,7 +64,7 @@ def _shifted_tapers(taper: NDArray[Any], shift_i: int, shift_j: NDArray[Any]) ->
     return np.where(valid, taper[np.clip(a, 0, None)[None], np.clip(b, 0, None)], 0.0)
 
 
-def goldstein_filter(grid: NDArray[Any], alpha: float, n_win: int, n_pad: int) -> NDArray[Any]:
+def goldstein_filter(grid: np.ndarray, alpha: float, n_win: int, n_pad: int) -> np.ndarray:
     """Goldstein-filter a complex grid ``(n_i, n_j)`` or a stack ``(n_i, n_j, K)`` of grids.
 
     Args:
@@ -110,15 +107,15 @@ def goldstein_filter(grid: NDArray[Any], alpha: float, n_win: int, n_pad: int) -
 
 
 def _filter_tile_row(
-    g: NDArray[Any],
-    acc: NDArray[Any],
+    g: np.ndarray,
+    acc: np.ndarray,
     i0: int,
     i_shift: int,
     ks: slice,
-    jj: NDArray[Any],
-    j_start: NDArray[Any],
-    j_shift: NDArray[Any],
-    taper: NDArray[Any],
+    jj: np.ndarray,
+    j_start: np.ndarray,
+    j_shift: np.ndarray,
+    taper: np.ndarray,
     n_fft: int,
     alpha: float,
 ) -> None:

@@ -43,20 +43,20 @@ _GAMMA_STDEV_RESAMPLES = 100
 class SelectResult:
     """Outputs of :func:`select_ps` (StaMPS ``select1.mat``); final PS = ``ix[keep_ix]``."""
 
-    ix: NDArray[Any]  # (n_sel,) int64 indices into the N candidates, initially selected
-    keep_ix: NDArray[Any]  # (n_sel,) bool, kept after re-estimation
-    K_ps2: NDArray[Any]  # (n_sel,) rad/m (NaN where the refit was impossible)
-    C_ps2: NDArray[Any]  # (n_sel,) rad
-    coh_ps2: NDArray[Any]  # (n_sel,) (NaN where the refit was impossible)
-    ph_res2: NDArray[Any]  # (n_sel, M-1) float32, 0 in dropped ifgs
-    ph_patch2: NDArray[Any]  # (n_sel, M-1) complex64 unit-magnitude patch phase, 0 in dropped ifgs
-    coh_thresh: NDArray[Any]  # (n_sel,) threshold per selected pixel (second pass)
-    coh_thresh_coeffs: NDArray[Any] | None  # (2,) [p1, p0] of threshold = p1 D_A + p0, or None
-    ifg_index: NDArray[Any]  # (n_used,) 0-based slave columns used
+    ix: np.ndarray  # (n_sel,) int64 indices into the N candidates, initially selected
+    keep_ix: np.ndarray  # (n_sel,) bool, kept after re-estimation
+    K_ps2: np.ndarray  # (n_sel,) rad/m (NaN where the refit was impossible)
+    C_ps2: np.ndarray  # (n_sel,) rad
+    coh_ps2: np.ndarray  # (n_sel,) (NaN where the refit was impossible)
+    ph_res2: np.ndarray  # (n_sel, M-1) float32, 0 in dropped ifgs
+    ph_patch2: np.ndarray  # (n_sel, M-1) complex64 unit-magnitude patch phase, 0 in dropped ifgs
+    coh_thresh: np.ndarray  # (n_sel,) threshold per selected pixel (second pass)
+    coh_thresh_coeffs: np.ndarray | None  # (2,) [p1, p0] of threshold = p1 D_A + p0, or None
+    ifg_index: np.ndarray  # (n_used,) 0-based slave columns used
 
 
 def bin_threshold(
-    coh: NDArray[Any], Nr_dist: NDArray[Any], max_rand: float, method: str
+    coh: np.ndarray, Nr_dist: np.ndarray, max_rand: float, method: str
 ) -> float:
     """Coherence threshold of one D_A bin (NaN if undetermined, 1 if no bin is below the limit).
 
@@ -93,15 +93,15 @@ def bin_threshold(
 
 
 def coherence_threshold(
-    coh_ps: NDArray[Any],
-    da: NDArray[Any],
-    Nr_dist: NDArray[Any],
-    xy: NDArray[Any],
+    coh_ps: np.ndarray,
+    da: np.ndarray,
+    Nr_dist: np.ndarray,
+    xy: np.ndarray,
     *,
     select_method: str,
     density_rand: float,
     percent_rand: float,
-    da_eval: NDArray[Any] | None = None,
+    da_eval: np.ndarray | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
     """Per-pixel gamma threshold (StaMPS ``ps_select``) and the line coefficients.
 
@@ -156,12 +156,12 @@ def coherence_threshold(
 
 
 def _reestimate_patch(
-    ph_grid: NDArray[Any],
+    ph_grid: np.ndarray,
     cells: NDArray[np.int64],
     clap_win: int,
     alpha: float,
     beta: float,
-    low_pass: NDArray[Any],
+    low_pass: np.ndarray,
     ifg_index: NDArray[np.int64],
     progress: Callable[[float], None],
 ) -> NDArray[np.complex128]:
@@ -198,7 +198,7 @@ def _reestimate_patch(
     return out
 
 
-def _gamma_stdev(ph_res: NDArray[Any], seed: int) -> NDArray[np.float64]:
+def _gamma_stdev(ph_res: np.ndarray, seed: int) -> NDArray[np.float64]:
     """Bootstrap std (100 resamples over ifgs) of ``|mean exp(i ph_res)|`` per row."""
     n, k = ph_res.shape
     rng = np.random.default_rng(seed)
@@ -214,11 +214,11 @@ def _gamma_stdev(ph_res: NDArray[Any], seed: int) -> NDArray[np.float64]:
 
 
 def select_ps(
-    ph: NDArray[Any],
-    bperp_mat: NDArray[Any],
-    bperp: NDArray[Any],
-    xy: NDArray[Any],
-    da: NDArray[Any],
+    ph: np.ndarray,
+    bperp_mat: np.ndarray,
+    bperp: np.ndarray,
+    xy: np.ndarray,
+    da: np.ndarray,
     gamma: GammaResult,
     *,
     select_method: str,

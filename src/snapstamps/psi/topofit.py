@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,10 +43,10 @@ _CHUNK_ELEMENTS = 1 << 19
 class TopofitResult:
     """Result of :func:`topofit` for N pixels and K interferograms."""
 
-    K: NDArray[Any]  # (N,) rad per m of bperp
-    C: NDArray[Any]  # (N,) rad
-    coh: NDArray[Any]  # (N,) temporal coherence gamma in [0, 1]
-    res: NDArray[Any]  # (N, K) complex residual phasors z * exp(-i K b) (0 where z == 0)
+    K: np.ndarray  # (N,) rad per m of bperp
+    C: np.ndarray  # (N,) rad
+    coh: np.ndarray  # (N,) temporal coherence gamma in [0, 1]
+    res: np.ndarray  # (N, K) complex residual phasors z * exp(-i K b) (0 where z == 0)
 
 
 def n_trial_wraps(
@@ -74,7 +73,7 @@ def trial_multipliers(n_trial_wraps: float) -> NDArray[np.int64]:
     return np.arange(-t, t + 1, dtype=np.int64)
 
 
-def topofit(cpx: NDArray[Any], bperp: NDArray[Any], n_trial_wraps: float) -> TopofitResult:
+def topofit(cpx: np.ndarray, bperp: np.ndarray, n_trial_wraps: float) -> TopofitResult:
     """Fit ``K`` (rad/m), ``C`` (rad) and the temporal coherence of each pixel.
 
     Parameters
@@ -122,7 +121,7 @@ def topofit(cpx: NDArray[Any], bperp: NDArray[Any], n_trial_wraps: float) -> Top
 
 def _topofit_chunk(
     z: NDArray[np.complex128], b: NDArray[np.float64], mults: NDArray[np.int64]
-) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = z.shape[0]
     valid = z != 0
     all_valid = bool(valid.all())

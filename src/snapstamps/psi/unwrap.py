@@ -32,10 +32,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.ndimage import distance_transform_edt
 
 from ..errors import ParameterError
@@ -70,8 +68,8 @@ _TWO_PI = 2.0 * np.pi
 class UnwrapResult:
     """Output of :func:`unwrap_3d`."""
 
-    ph_uw: NDArray[Any]  # (N, M) float32 unwrapped phase (rad); master / not-unwrapped columns 0
-    msd: NDArray[Any]  # (M,) mean squared spatial difference of the unwrapped grid per ifg
+    ph_uw: np.ndarray  # (N, M) float32 unwrapped phase (rad); master / not-unwrapped columns 0
+    msd: np.ndarray  # (M,) mean squared spatial difference of the unwrapped grid per ifg
     grid_size: float  # m, the unwrapping grid actually used
     n_nodes: int
 
@@ -80,27 +78,27 @@ class UnwrapResult:
 class GriddedPhase:
     """The PS phase resampled on the unwrapping grid (output of :func:`grid_wrapped`)."""
 
-    cell_ij: NDArray[Any]  # (N, 2) int64 0-based (row, col) cell of each PS
+    cell_ij: np.ndarray  # (N, 2) int64 0-based (row, col) cell of each PS
     n_i: int
     n_j: int
-    node_ij: NDArray[Any]  # (n_nodes, 2) int64 cells that hold at least one PS (row-major order)
-    ps_node: NDArray[Any]  # (N,) int64 node index of each PS
-    ph_nodes: NDArray[Any]  # (n_nodes, K) complex64 (filtered) node phasors, K = ifgs given
+    node_ij: np.ndarray  # (n_nodes, 2) int64 cells that hold at least one PS (row-major order)
+    ps_node: np.ndarray  # (N,) int64 node index of each PS
+    ph_nodes: np.ndarray  # (n_nodes, K) complex64 (filtered) node phasors, K = ifgs given
 
 
 @dataclass
 class Connectivity:
     """Voronoi partition of the grid by node and the arcs between nodes."""
 
-    owner: NDArray[Any]  # (n_i, n_j) int64 node owning each cell
-    edges: NDArray[Any]  # (E, 2) int64 node pairs (low, high); arc phase = ph[high] conj(ph[low])
-    colix: NDArray[Any]  # (n_i, n_j-1) int64 signed 1-based arc id of cell (i,j)->(i,j+1), 0 = same node
-    rowix: NDArray[Any]  # (n_i-1, n_j) int64 signed 1-based arc id of cell (i,j)->(i+1,j), 0 = same node
-    n_adj: NDArray[Any]  # (E,) int64 number of grid adjacencies that map to each arc
+    owner: np.ndarray  # (n_i, n_j) int64 node owning each cell
+    edges: np.ndarray  # (E, 2) int64 node pairs (low, high); arc phase = ph[high] conj(ph[low])
+    colix: np.ndarray  # (n_i, n_j-1) int64 signed 1-based arc id of cell (i,j)->(i,j+1), 0 = same node
+    rowix: np.ndarray  # (n_i-1, n_j) int64 signed 1-based arc id of cell (i,j)->(i+1,j), 0 = same node
+    n_adj: np.ndarray  # (E,) int64 number of grid adjacencies that map to each arc
 
 
 # --------------------------------------------------------------------------------------- grid
-def _cell_index(v: NDArray[Any], size: float) -> tuple[NDArray[Any], int]:
+def _cell_index(v: np.ndarray, size: float) -> tuple[np.ndarray, int]:
     """0-based cell index along one axis; the last partial cell is folded into the previous one."""
     idx = np.ceil((v - v.min() + 1e-3) / size).astype(np.int64)
     top = int(idx.max())
@@ -111,8 +109,8 @@ def _cell_index(v: NDArray[Any], size: float) -> tuple[NDArray[Any], int]:
 
 
 def grid_wrapped(
-    ph: NDArray[Any],
-    xy: NDArray[Any],
+    ph: np.ndarray,
+    xy: np.ndarray,
     grid_size: float,
     prefilter: bool,
     gold_alpha: float,
@@ -166,7 +164,7 @@ def grid_wrapped(
     )
 
 
-def node_connectivity(node_ij: NDArray[Any], n_i: int, n_j: int) -> Connectivity:
+def node_connectivity(node_ij: np.ndarray, n_i: int, n_j: int) -> Connectivity:
     """Nearest-node partition of the grid and the node arcs it implies.
 
     Every cell is owned by its nearest node (Euclidean distance on the cell lattice; ties are
@@ -200,7 +198,7 @@ def node_connectivity(node_ij: NDArray[Any], n_i: int, n_j: int) -> Connectivity
 
 
 # ------------------------------------------------------------------------- per-arc processing
-def n_trial_wraps_unwrap(bperp: NDArray[Any], inc_mean: float, wavelength: float, max_topo_err: float) -> float:
+def n_trial_wraps_unwrap(bperp: np.ndarray, inc_mean: float, wavelength: float, max_topo_err: float) -> float:
     """Span of the look-angle-error phase over the baselines, in cycles (StaMPS step 6).
 
     ``max_K = max_topo_err / (lambda rho sin(inc) / 4 pi)`` rad/m with rho = 830 km, and
@@ -210,14 +208,14 @@ def n_trial_wraps_unwrap(bperp: NDArray[Any], inc_mean: float, wavelength: float
     return float(np.ptp(np.asarray(bperp, dtype=np.float64)) * max_k / (2 * np.pi))
 
 
-def _unit(z: NDArray[Any]) -> NDArray[Any]:
+def _unit(z: np.ndarray) -> np.ndarray:
     mag = np.abs(z)
     return np.divide(z, mag, out=np.zeros_like(z), where=mag > 0)
 
 
 def arc_look_angle_error(
-    dph: NDArray[Any], day: NDArray[Any], bperp: NDArray[Any], n_trial_wraps: float
-) -> tuple[NDArray[Any], NDArray[Any]]:
+    dph: np.ndarray, day: np.ndarray, bperp: np.ndarray, n_trial_wraps: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-arc look-angle-error slope ``K`` (rad/m of bperp) from the daisy chain of images.
 
     ``dph`` (E, K) arc phasors of single-master ifgs with slave dates ``day`` (days from the
@@ -284,7 +282,7 @@ def arc_look_angle_error(
     return k, coh_out
 
 
-def _anchor_columns(day_sorted: NDArray[Any]) -> NDArray[Any]:
+def _anchor_columns(day_sorted: np.ndarray) -> np.ndarray:
     """Ifgs adjacent to the master date: first one after it plus the one before, if any."""
     after = np.flatnonzero(day_sorted > 0)
     if after.size == 0:
@@ -294,8 +292,8 @@ def _anchor_columns(day_sorted: NDArray[Any]) -> NDArray[Any]:
 
 
 def smooth_arcs_3d_full(
-    dph: NDArray[Any], day: NDArray[Any], time_win: float, chunk_bytes: int = 64 << 20
-) -> NDArray[Any]:
+    dph: np.ndarray, day: np.ndarray, time_win: float, chunk_bytes: int = 64 << 20
+) -> np.ndarray:
     """Smooth-in-time, unwrapped-in-time model of arc phases ('3D_FULL', single master).
 
     ``dph`` (E, K) unit arc phasors of ifgs with slave dates ``day`` (days from the master),
@@ -336,7 +334,7 @@ def smooth_arcs_3d_full(
     return series
 
 
-def smooth_arcs_3d_quick(dph: NDArray[Any], day: NDArray[Any], time_win: float) -> NDArray[Any]:
+def smooth_arcs_3d_quick(dph: np.ndarray, day: np.ndarray, time_win: float) -> np.ndarray:
     """'3D_QUICK' model: Gaussian time smoothing of the wrapped image phases (single master).
 
     Image phases are the arc phases of the slaves and 0 for the master; each image's phase is
@@ -354,8 +352,8 @@ def smooth_arcs_3d_quick(dph: NDArray[Any], day: NDArray[Any], time_win: float) 
 
 # ---------------------------------------------------------------------------------- snaphu
 def stat_costs(
-    conn: Connectivity, offset_cycle: NDArray[Any], sigsq: NDArray[Any], nostats: NDArray[Any]
-) -> tuple[NDArray[Any], NDArray[Any]]:
+    conn: Connectivity, offset_cycle: np.ndarray, sigsq: np.ndarray, nostats: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """snaphu DEFO user costs ``(row_cost (n_i-1, n_j, 4), col_cost (n_i, n_j-1, 4))`` int16.
 
     Per cell adjacency the four shorts are offset, sigsq, dzmax, laycost.  For an adjacency on
@@ -369,7 +367,7 @@ def stat_costs(
     off = np.clip(np.rint(np.asarray(offset_cycle) * NSHORTCYCLE), -MAXSHORT, MAXSHORT)
     sq = np.asarray(sigsq)
 
-    def fill(ix: NDArray[Any], sign_flip: int) -> NDArray[Any]:
+    def fill(ix: np.ndarray, sign_flip: int) -> np.ndarray:
         out = np.zeros(ix.shape + (4,), dtype=np.int16)
         e = np.abs(ix) - 1
         arc = ix != 0
@@ -400,11 +398,11 @@ def snaphu_executable() -> Path:
 
 
 def run_snaphu(
-    grid: NDArray[Any],
-    row_cost: NDArray[Any],
-    col_cost: NDArray[Any],
+    grid: np.ndarray,
+    row_cost: np.ndarray,
+    col_cost: np.ndarray,
     workdir: str | os.PathLike[str] | None = None,
-) -> NDArray[Any]:
+) -> np.ndarray:
     """Unwrap one complex grid ``(n_i, n_j)`` with snaphu in DEFO mode and user-supplied costs.
 
     Writes ``snaphu.in`` (complex64, native endian, row-major), ``snaphu.costinfile`` (int16:
@@ -451,11 +449,11 @@ def run_snaphu(
 
 # ------------------------------------------------------------------------------ orchestration
 def unwrap_3d(
-    ph_w: NDArray[Any],
-    xy: NDArray[Any],
-    day: NDArray[Any],
+    ph_w: np.ndarray,
+    xy: np.ndarray,
+    day: np.ndarray,
     master_ix: int,
-    bperp: NDArray[Any],
+    bperp: np.ndarray,
     inc_mean: float,
     wavelength: float,
     *,
@@ -558,7 +556,7 @@ def unwrap_3d(
     node_r, node_c = gp.node_ij[:, 0], gp.node_ij[:, 1]
     ps_node = gp.ps_node
 
-    def one(k: int) -> NDArray[Any]:
+    def one(k: int) -> np.ndarray:
         ph_grid = ph_nodes[:, k]
         ph_grid = np.where(np.abs(ph_grid) > 0, ph_grid, 1.0)[owner]
         row_cost, col_cost = stat_costs(conn, offset_cycle[:, k], sigsq, nostats)
@@ -568,7 +566,7 @@ def unwrap_3d(
     n_k = cols.size
     workers = max(1, min(int(n_cores), n_k))
 
-    def finish(k: int, uw: NDArray[Any]) -> None:
+    def finish(k: int, uw: np.ndarray) -> None:
         nonlocal done
         u_node = uw[node_r, node_c].astype(np.float64)[ps_node]
         ph_uw[:, cols[k]] = (u_node + np.angle(ph_in[:, k] * np.exp(-1j * u_node))).astype(np.float32)
