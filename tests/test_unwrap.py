@@ -160,7 +160,7 @@ def test_unwrap_3d_deformation_bowl(method):
     master = 10
     params = PsiParams(unwrap_grid_size=75.0, unwrap_method=method)
     seen: list[float] = []
-    res = unwrap_3d(ph, xy, day, master, bperp, INC, WAVELENGTH, params, progress=seen.append)
+    res = unwrap_3d(ph, xy, day, master, bperp, INC, WAVELENGTH, **params.kernel_args(unwrap_3d), progress=seen.append)
     assert res.ph_uw.shape == ph.shape and res.ph_uw.dtype == np.float32
     assert np.abs(truth).max() > 5 * 2 * np.pi  # truly several cycles
     cols = [c for c in range(ph.shape[1]) if c != master]
@@ -180,7 +180,7 @@ def test_unwrap_3d_subset_of_ifgs():
     master = 10
     params = PsiParams(unwrap_grid_size=75.0, n_cores=2)
     subset = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]  # includes the master, which is skipped
-    res = unwrap_3d(ph, xy, day, master, bperp, INC, WAVELENGTH, params, unwrap_ifg=subset)
+    res = unwrap_3d(ph, xy, day, master, bperp, INC, WAVELENGTH, **params.kernel_args(unwrap_3d), unwrap_ifg=subset)
     done = [c for c in subset if c != master]
     others = [c for c in range(ph.shape[1]) if c not in done]
     assert np.all(res.ph_uw[:, others] == 0) and np.all(res.msd[others] == 0)
@@ -191,4 +191,4 @@ def test_unwrap_3d_subset_of_ifgs():
 def test_unwrap_3d_grid_too_small_is_a_parameter_error():
     ph, xy, day, bperp, _ = _synthetic(n=300)
     with pytest.raises(ParameterError, match=r"unwrap_grid_size=200 m gives a 14 x 14 cell .*unwrap_gold_n_win=32"):
-        unwrap_3d(ph, xy, day, 10, bperp, INC, WAVELENGTH, PsiParams())
+        unwrap_3d(ph, xy, day, 10, bperp, INC, WAVELENGTH, **PsiParams().kernel_args(unwrap_3d))

@@ -11,8 +11,10 @@ everything a run used.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -169,6 +171,19 @@ class PsiParams(BaseModel):
             return cls.model_validate({k: _from_json_float(v) for k, v in raw.items()})
         except ValidationError as exc:
             raise ParameterError(f"{path}: {_first_error(exc)}") from exc
+
+    def kernel_args(self, kernel: Callable[..., Any]) -> dict[str, Any]:
+        """The parameters ``kernel`` takes as keyword-only arguments, by name, from this object.
+
+        Kernels (:mod:`snapstamps.psi`) declare the StaMPS parameters they use as keyword-only
+        arguments; the workflow unpacks them with ``kernel(..., **params.kernel_args(kernel))``.
+        """
+        fields = type(self).model_fields
+        return {
+            name: getattr(self, name)
+            for name, p in inspect.signature(kernel).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and name in fields
+        }
 
     # ----------------------------------------------------------------- getparm/setparm
     def with_updates(self, updates: dict[str, Any]) -> "PsiParams":

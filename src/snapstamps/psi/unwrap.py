@@ -37,7 +37,6 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from ..errors import ParameterError
-from .config import PsiParams
 from .goldstein import goldstein_filter
 
 __all__ = [
@@ -457,7 +456,16 @@ def unwrap_3d(
     bperp: np.ndarray,
     inc_mean: float,
     wavelength: float,
-    params: PsiParams,
+    *,
+    unwrap_method: str,
+    unwrap_grid_size: float,
+    unwrap_prefilter_flag: str,
+    unwrap_gold_alpha: float,
+    unwrap_gold_n_win: int,
+    unwrap_la_error_flag: str,
+    unwrap_time_win: float,
+    max_topo_err: float,
+    n_cores: int,
     unwrap_ifg: Sequence[int] | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> UnwrapResult:
@@ -469,7 +477,7 @@ def unwrap_3d(
         day: (M,) acquisition days; master_ix: 0-based master column.
         bperp: (M,) per-ifg mean perpendicular baseline (m), 0 at the master.
         inc_mean: mean incidence angle (rad); wavelength: radar wavelength (m).
-        params: uses unwrap_method ('3D'/'3D_FULL' -> 3D_FULL, '3D_QUICK'), unwrap_grid_size,
+        unwrap_method ... n_cores: StaMPS parameters (unwrap_method '3D'/'3D_FULL' -> 3D_FULL, '3D_QUICK'), unwrap_grid_size,
             unwrap_prefilter_flag, unwrap_gold_alpha, unwrap_gold_n_win, unwrap_la_error_flag,
             unwrap_time_win, max_topo_err, n_cores.
         unwrap_ifg: 0-based image columns to unwrap (default: all but the master).
@@ -489,7 +497,7 @@ def unwrap_3d(
     ph_uw = np.zeros((n_ps, n_img), dtype=np.float32)
     msd = np.zeros(n_img, dtype=np.float64)
     if cols.size == 0 or n_ps == 0:
-        return UnwrapResult(ph_uw, msd, float(params.unwrap_grid_size), 0)
+        return UnwrapResult(ph_uw, msd, float(unwrap_grid_size), 0)
 
     report = progress or (lambda f: None)
     day_rel = day[cols] - day[master_ix]
@@ -503,10 +511,10 @@ def unwrap_3d(
     gp = grid_wrapped(
         ph_in,
         xy,
-        float(params.unwrap_grid_size),
-        params.unwrap_prefilter_flag == "y",
-        float(params.unwrap_gold_alpha),
-        int(params.unwrap_gold_n_win),
+        float(unwrap_grid_size),
+        unwrap_prefilter_flag == "y",
+        float(unwrap_gold_alpha),
+        int(unwrap_gold_n_win),
     )
     report(0.05)
     # (b) connectivity
@@ -518,18 +526,18 @@ def unwrap_3d(
     report(0.1)
 
     # (c) look-angle error and temporal model per arc
-    if params.unwrap_la_error_flag == "y":
-        ntw = n_trial_wraps_unwrap(bperp - bperp[master_ix], inc_mean, wavelength, float(params.max_topo_err))
+    if unwrap_la_error_flag == "y":
+        ntw = n_trial_wraps_unwrap(bperp - bperp[master_ix], inc_mean, wavelength, float(max_topo_err))
         k_arc, _ = arc_look_angle_error(dph, day_rel, b_ifg, ntw)
     else:
         k_arc = np.zeros(dph.shape[0])
     la_phase = np.outer(k_arc, b_ifg)  # (E, K)
     dph_nola = dph * np.exp(-1j * la_phase)
-    if params.unwrap_method == "3D_QUICK":
-        model = smooth_arcs_3d_quick(dph_nola, day_rel, float(params.unwrap_time_win))
+    if unwrap_method == "3D_QUICK":
+        model = smooth_arcs_3d_quick(dph_nola, day_rel, float(unwrap_time_win))
         noise_max = 1.3
     else:
-        model = smooth_arcs_3d_full(dph_nola, day_rel, float(params.unwrap_time_win))
+        model = smooth_arcs_3d_full(dph_nola, day_rel, float(unwrap_time_win))
         noise_max = 1.2
     noise = np.angle(dph_nola * np.exp(-1j * model))
     del dph_nola
@@ -556,7 +564,7 @@ def unwrap_3d(
 
     done = 0
     n_k = cols.size
-    workers = max(1, min(int(params.n_cores), n_k))
+    workers = max(1, min(int(n_cores), n_k))
 
     def finish(k: int, uw: np.ndarray) -> None:
         nonlocal done
@@ -575,4 +583,4 @@ def unwrap_3d(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for k, uw in enumerate(pool.map(one, range(n_k))):
                 finish(k, uw)
-    return UnwrapResult(ph_uw=ph_uw, msd=msd, grid_size=float(params.unwrap_grid_size), n_nodes=int(n_nodes))
+    return UnwrapResult(ph_uw=ph_uw, msd=msd, grid_size=float(unwrap_grid_size), n_nodes=int(n_nodes))

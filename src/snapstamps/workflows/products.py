@@ -55,7 +55,7 @@ def compute_point_table(
     dates = [dt.date.fromisoformat(d) for d in info["dates"]]
     drop = drop_images(params.drop_ifg_index, info, params.scla_drop_index)
 
-    ref = vel.reference_mask(st.lonlat, st.ll0, params)
+    ref = vel.reference_mask(st.lonlat, st.ll0, **params.kernel_args(vel.reference_mask))
     if not ref.any() and params.ref_radius != -np.inf:
         from ..errors import ParameterError
 

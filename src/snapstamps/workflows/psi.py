@@ -206,8 +206,10 @@ def step_gamma(run: PsiRun, patch_dir: Path) -> None:
     bperp = np.delete(state.bperp, state.master_ix)
     wavelength = run.params.lambda_ or run.stack_info()["geometry"]["wavelength"]
     with step_progress(f"step 2: gamma estimation {patch_dir.name}", run.show_progress) as prog:
-        res = _kernel("gamma").estimate_gamma(
-            ph_slaves, state.bperp_mat, bperp, state.xy, state.da, state.inc, wavelength, params, progress=prog
+        kernel = _kernel("gamma").estimate_gamma
+        res = kernel(
+            ph_slaves, state.bperp_mat, bperp, state.xy, state.da, state.inc, wavelength, progress=prog,
+            **params.kernel_args(kernel),
         )
     save_dataclass(patch_dir / "pm1.npz", res)
 
@@ -223,9 +225,10 @@ def step_select(run: PsiRun, patch_dir: Path) -> None:
     ph_slaves = np.delete(state.ph, state.master_ix, axis=1)
     bperp = np.delete(state.bperp, state.master_ix)
     with step_progress(f"step 3: PS selection {patch_dir.name}", run.show_progress) as prog:
-        res = _kernel("select").select_ps(
-            ph_slaves, state.bperp_mat, bperp, state.xy, state.da, gres, params,
-            drop_ifg=_slave_cols(run, state.master_ix), progress=prog,
+        kernel = _kernel("select").select_ps
+        res = kernel(
+            ph_slaves, state.bperp_mat, bperp, state.xy, state.da, gres,
+            drop_ifg=_slave_cols(run, state.master_ix), progress=prog, **params.kernel_args(kernel),
         )
     save_dataclass(patch_dir / "select1.npz", res)
     log.info("%s: %d initially selected, %d kept after re-estimation", patch_dir.name, len(res.ix), int(np.sum(res.keep_ix)))
@@ -241,9 +244,10 @@ def step_weed(run: PsiRun, patch_dir: Path) -> None:
     K, C, coh = sres.K_ps2[keep], sres.C_ps2[keep], sres.coh_ps2[keep]
     with step_progress(f"step 4: weeding {patch_dir.name}", run.show_progress):
         if sub.n_ps >= 3:
-            w = _kernel("weed").weed_ps(
-                sub.ph, sub.xy, sub.ij, sub.hgt, K, C, coh, sub.bperp, sub.day, sub.master_ix, run.params,
-                drop_ifg=run.drop_images(),
+            kernel = _kernel("weed").weed_ps
+            w = kernel(
+                sub.ph, sub.xy, sub.ij, sub.hgt, K, C, coh, sub.bperp, sub.day, sub.master_ix,
+                drop_ifg=run.drop_images(), **run.params.kernel_args(kernel),
             )
             wkeep = np.asarray(w.keep, dtype=bool)
             save_npz(patch_dir / "weed1.npz", {"keep": wkeep, "ps_std": w.ps_std, "ps_max": w.ps_max})
@@ -302,9 +306,10 @@ def step_unwrap(run: PsiRun) -> None:
         else:
             ph_tropo = None
     with step_progress("step 6: 3-D unwrapping", run.show_progress) as prog:
-        res = _kernel("unwrap").unwrap_3d(
+        kernel = _kernel("unwrap").unwrap_3d
+        res = kernel(
             ph_w, st.xy, st.day, st.master_ix, st.bperp, float(np.mean(st.inc)),
-            _wavelength(run), params, unwrap_ifg=uw_cols, progress=prog,
+            _wavelength(run), unwrap_ifg=uw_cols, progress=prog, **params.kernel_args(kernel),
         )
     if ph_tropo is not None:
         res.ph_uw = (res.ph_uw + ph_tropo).astype(res.ph_uw.dtype)
@@ -318,7 +323,7 @@ def _wavelength(run: PsiRun) -> float:
 def reference_mask(run: PsiRun, ps: PsSet) -> np.ndarray:
     from ..psi.velocity import reference_mask as _ref
 
-    return _ref(ps.state.lonlat, ps.state.ll0, run.params)
+    return _ref(ps.state.lonlat, ps.state.ll0, **run.params.kernel_args(_ref))
 
 
 def step_scla(run: PsiRun) -> None:
@@ -332,7 +337,9 @@ def step_scla(run: PsiRun) -> None:
     if ph_tropo is not None and params.subtr_tropo == "y":  # StaMPS: the TRAIN correction is subtracted in step 7
         ph_uw = uw.ph_uw - ph_tropo
     with step_progress("step 7: SCLA and master APS", run.show_progress):
-        res = _kernel("scla").calc_scla(ph_uw, ps.state.bperp_full(), ps.state.day, ps.state.master_ix, std, ref, ps.state.xy, params)
+        calc_scla = _kernel("scla").calc_scla
+        res = calc_scla(ph_uw, ps.state.bperp_full(), ps.state.day, ps.state.master_ix, std, ref, ps.state.xy,
+                        **params.kernel_args(calc_scla))
         smooth = _kernel("scla").smooth_scla(res, ps.state.xy, ps.state.bperp_full())
     save_dataclass(run.out_dir / "scla2.npz", res)
     save_dataclass(run.out_dir / "scla_smooth2.npz", smooth)
@@ -408,9 +415,10 @@ def step_scn(run: PsiRun) -> None:
     uw = load_dataclass(run.out_dir / "phuw2.npz", _kernel("unwrap").UnwrapResult, needed_by="step 8")
     sc = load_dataclass(run.out_dir / "scla2.npz", _kernel("scla").SclaResult, needed_by="step 8")
     with step_progress("step 8: spatially correlated noise", run.show_progress):
-        res = _kernel("scn").scn_filter(
-            uw.ph_uw, sc.ph_scla, sc.C_ps_uw, ps.state.xy, ps.state.day, ps.state.master_ix, run.params, sc.ph_ramp,
-            local_linear=run.params.scn_local_linear == "y",
+        kernel = _kernel("scn").scn_filter
+        res = kernel(
+            uw.ph_uw, sc.ph_scla, sc.C_ps_uw, ps.state.xy, ps.state.day, ps.state.master_ix, ph_ramp=sc.ph_ramp,
+            local_linear=run.params.scn_local_linear == "y", **run.params.kernel_args(kernel),
         )
     save_dataclass(run.out_dir / "scn2.npz", res)
 
