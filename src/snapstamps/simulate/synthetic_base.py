@@ -57,6 +57,8 @@ DATATAKE_ID = 0x04A1B2
 FIRST_BURST_ID = 250_100
 SCENE_LATITUDE_DEG = 41.0
 SCENE_LONGITUDE_DEG = 12.0
+#: Data Doppler centroid polynomial (Hz, in slant-range time - t0), a typical IW1 record.
+DATA_DC = (5.0, 3.0e4, -4.0e7)
 
 
 def _cache_root() -> Path:
@@ -187,8 +189,8 @@ def _annotation(orbit: _Orbit, t_c: float, epoch: np.datetime64, start: np.datet
     pos, vel = orbit.state(tv - t_c)
     orbit_xml = "".join(
         f"<orbit><time>{at(t)}</time><frame>Earth Fixed</frame>"
-        f"<position><x>{p[0]:.9e}</x><y>{p[1]:.9e}</y><z>{p[2]:.9e}</z></position>"
-        f"<velocity><x>{v[0]:.9e}</x><y>{v[1]:.9e}</y><z>{v[2]:.9e}</z></velocity></orbit>"
+        f"<position><x>{p[0]:.15e}</x><y>{p[1]:.15e}</y><z>{p[2]:.15e}</z></position>"
+        f"<velocity><x>{v[0]:.15e}</x><y>{v[1]:.15e}</y><z>{v[2]:.15e}</z></velocity></orbit>"
         for t, p, v in zip(tv, pos, vel))
     interp = OrbitInterpolator(StateVectors(epoch, tv, pos, vel, "synthetic"))
     r0 = c / 2.0 * SLANT_RANGE_TIME
@@ -206,7 +208,7 @@ def _annotation(orbit: _Orbit, t_c: float, epoch: np.datetime64, start: np.datet
                       f"{2.0 * ka / SLANT_RANGE_TIME**2:.9e}</azimuthFmRatePolynomial></azimuthFmRate>")
         dc_xml.append(f"<dcEstimate><azimuthTime>{at(t + 1.0)}</azimuthTime><t0>{SLANT_RANGE_TIME:.15e}</t0>"
                       f"<geometryDcPolynomial count=\"3\">-1.5e+00 -9.0e+02 0.0e+00</geometryDcPolynomial>"
-                      f"<dataDcPolynomial count=\"3\">-5.0e+00 1.0e+04 0.0e+00</dataDcPolynomial>"
+                      f"<dataDcPolynomial count=\"3\">{DATA_DC[0]:.6e} {DATA_DC[1]:.6e} {DATA_DC[2]:.6e}</dataDcPolynomial>"
                       f"<dataDcRmsError>5.0e+00</dataDcRmsError><dataDcRmsErrorAboveThreshold>false</dataDcRmsErrorAboveThreshold>"
                       f"<fineDceAzimuthStartTime>{at(t)}</fineDceAzimuthStartTime>"
                       f"<fineDceAzimuthStopTime>{at(t + 2.0)}</fineDceAzimuthStopTime>"
