@@ -327,6 +327,13 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
     texts: dict[str, str] = {}
     extras = Path(quicklooks_dir) if quicklooks_dir else result_dir
     if (extras / "assets.json").is_file():
+        from ..results.derived import check_derived, refresh_derived
+
+        stale = check_derived(result_dir, extras)
+        if stale and extras.resolve() == result_dir.resolve():
+            refresh_derived(result_dir)  # made from earlier products: rebuild them, never publish a mix
+        elif stale:
+            raise CatalogError(f"{stale}; run `snapstamps quicklooks {result_dir} --out {extras}` again")
         ritem = _attach_job_outputs(cat, points, geom, bbox, when, common, base_ext, extras, result_dir,
                                     files, texts)
 
