@@ -7,7 +7,7 @@ parameters typical of IW1 (nothing is copied from a real product):
 
 * orbit: a circular sun-synchronous-like orbit (693 km altitude, 98.18° inclination, ascending),
   its state vectors every 10 s in the Earth-fixed frame (Earth rotation included);
-* timing: 9 bursts of 1501 lines, line interval 2.0555563 ms, burst cycle 2.758277 s, valid
+* timing: 9 bursts of 1501 lines, line interval 2.0555563 ms, burst cycle 1342 lines (2.7586 s), valid
   lines 20..1481 of each burst, consecutive burst ids;
 * range: 3200 samples at 64.345238 MHz from a slant-range time of 5.3365 ms (about 800 km);
   C band 5.405 GHz; azimuth steering rate 1.590368784 °/s; processing bandwidths 327 Hz and
@@ -34,7 +34,7 @@ from ..io.atomic import atomic_dir
 __all__ = ["synthetic_base", "SYNTHETIC_VERSION"]
 
 #: Bumped whenever the generated files change (the cache folder is named after it).
-SYNTHETIC_VERSION = "1"
+SYNTHETIC_VERSION = "2"
 
 GM = 3.986004418e14
 OMEGA_E = 7.2921151467e-5
@@ -46,7 +46,8 @@ AZIMUTH_TIME_INTERVAL = 2.055556299999998e-03
 SLANT_RANGE_TIME = 5.3365e-03
 STEERING_RATE_DEG = 1.590368784
 LINES_PER_BURST = 1501
-BURST_CYCLE_S = 2.758277
+BURST_CYCLE_LINES = 1342  # bursts start a whole number of lines apart, as in IW products
+BURST_CYCLE_S = BURST_CYCLE_LINES * AZIMUTH_TIME_INTERVAL
 N_BURSTS = 9
 N_SAMPLES = 3200
 FIRST_VALID_LINE, LAST_VALID_LINE = 20, 1480
