@@ -14,7 +14,7 @@ parameters typical of IW1 (nothing is copied from a real product):
   56.5 MHz;
 * azimuth FM rate from the orbit (``-2 V^2 / (lambda R)`` and its range derivative), a small
   Doppler centroid, a geolocation grid computed with this package's own zero-Doppler geocoding;
-* no measurement (the simulator writes its own);
+* no measurement file (the simulator writes its own; the manifest names it);
 * a 1" DEM (360 x 360, EGM96 heights, EPSG:9707) of smooth synthetic hills.
 
 Everything is deterministic; the files are built once into a cache folder and reused.
@@ -34,7 +34,7 @@ from ..io.atomic import atomic_dir
 __all__ = ["synthetic_base", "SYNTHETIC_VERSION"]
 
 #: Bumped whenever the generated files change (the cache folder is named after it).
-SYNTHETIC_VERSION = "2"
+SYNTHETIC_VERSION = "3"
 
 GM = 3.986004418e14
 OMEGA_E = 7.2921151467e-5
@@ -168,6 +168,7 @@ def _manifest(name: str, ann: str, cal: str, start: np.datetime64, stop: np.date
   <dataObjectSection>
     <dataObject ID="products1aiw1slcvv" repID="s1Level1ProductSchema"><byteStream mimeType="text/xml"><fileLocation locatorType="URL" href="./annotation/{ann}"/></byteStream></dataObject>
     <dataObject ID="calibrations1aiw1slcvv" repID="s1Level1CalibrationSchema"><byteStream mimeType="text/xml"><fileLocation locatorType="URL" href="./annotation/calibration/{cal}"/></byteStream></dataObject>
+    <dataObject ID="s1aiw1slcvv" repID="s1Level1MeasurementSchema"><byteStream mimeType="application/octet-stream"><fileLocation locatorType="URL" href="./measurement/{ann.removesuffix('.xml')}.tiff"/></byteStream></dataObject>
   </dataObjectSection>
 </xfdu:XFDU>
 """

@@ -139,6 +139,9 @@ def step_prep(run: PsiRun, mask_file: Path | None) -> None:
         },
         "baselines": stack.baseline_array().tolist(),
     }
+    from ..stac.stack import stack_properties
+
+    info["stack_source"] = stack_properties(run.insar_dir)  # carried to the STAC items of the result
     with step_progress("step 0: prep (candidates)", run.show_progress) as prog:
         summary = run_prep(stack, run.out_dir, run.params, mask_file, prog)
     info["prep"] = summary
