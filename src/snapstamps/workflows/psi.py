@@ -294,12 +294,14 @@ def step_unwrap(run: PsiRun) -> None:
             f"PS area is {ext:.0f} m across; snaphu's prefilter needs {params.unwrap_gold_n_win} cells per dimension",
         )
         params = params.with_updates({"unwrap_grid_size": g})
+    from ..io.snaphu import run_snaphu  # the external solver, behind its I/O adapter
+
     drop = set(run.drop_images())
     uw_cols = [c for c in range(st.ph.shape[1]) if c != st.master_ix and c not in drop]
     with step_progress("step 6: 3-D unwrapping", run.show_progress) as prog:
         res = _kernel("unwrap").unwrap_3d(
             ph_w, st.xy, st.day, st.master_ix, st.bperp, float(np.mean(st.inc)),
-            _wavelength(run), params, unwrap_ifg=uw_cols, progress=prog,
+            _wavelength(run), params, unwrap_ifg=uw_cols, progress=prog, unwrap_grid=run_snaphu,
         )
     save_dataclass(run.out_dir / "phuw2.npz", res)
 
