@@ -14,8 +14,9 @@ Pipeline (StaMPS ``uw_3d`` for a single-master PS set), one pure function per st
    smooth model in time.  The smooth model is unwrapped in time, which gives each arc an
    *expected unwrapped* phase difference per ifg, and the residual noise gives its variance.
 4. :func:`stat_costs` -- turn those expectations into snaphu's DEFO-mode user costs (int16:
-   offset, sigsq, dzmax, laycost per cell adjacency), and :func:`run_snaphu` unwraps each ifg
-   grid spatially with them.
+   offset, sigsq, dzmax, laycost per cell adjacency); a grid solver unwraps each ifg grid
+   spatially with them: ``unwrap_grid`` (default :func:`snapstamps.io.snaphu.run_snaphu`, the
+   adapter that runs the snaphu executable; this module runs no external program itself).
 5. Each PS takes the 2-pi cycle closest to the unwrapped value of its cell, so that
    ``ph_uw - angle(ph_w)`` is an exact multiple of 2 pi.
 
@@ -25,9 +26,6 @@ m, ``master_ix`` 0-based; ifg = master x conj(slave); the master column of the o
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,8 +49,6 @@ __all__ = [
     "smooth_arcs_3d_full",
     "smooth_arcs_3d_quick",
     "stat_costs",
-    "run_snaphu",
-    "snaphu_executable",
     "goldstein_filter",
 ]
 
@@ -387,66 +383,6 @@ def stat_costs(
     return fill(conn.rowix, -1), fill(conn.colix, +1)
 
 
-def snaphu_executable() -> Path:
-    """Path of the snaphu binary shipped inside the ``snaphu`` PyPI package."""
-    import snaphu  # local import: only step 6 needs it
-
-    exe = Path(snaphu.__file__).parent / "snaphu"
-    if not exe.is_file():
-        raise FileNotFoundError(f"{exe}: snaphu executable missing from the snaphu package")
-    return exe
-
-
-def run_snaphu(
-    grid: np.ndarray,
-    row_cost: np.ndarray,
-    col_cost: np.ndarray,
-    workdir: str | os.PathLike[str] | None = None,
-) -> np.ndarray:
-    """Unwrap one complex grid ``(n_i, n_j)`` with snaphu in DEFO mode and user-supplied costs.
-
-    Writes ``snaphu.in`` (complex64, native endian, row-major), ``snaphu.costinfile`` (int16:
-    the whole row-cost array then the whole column-cost array, 4 shorts per adjacency) and
-    ``snaphu.conf`` into a temporary directory (inside ``workdir`` if given), runs
-    ``snaphu -d -f snaphu.conf snaphu.in n_j`` and returns the float32 unwrapped phase (rad).
-
-    Raises:
-        RuntimeError: snaphu failed or wrote an output of the wrong size.
-    """
-    n_i, n_j = grid.shape
-    if row_cost.shape != (n_i - 1, n_j, 4) or col_cost.shape != (n_i, n_j - 1, 4):
-        raise ValueError("cost arrays do not match the grid")
-    exe = snaphu_executable()
-    with tempfile.TemporaryDirectory(prefix="snaphu_", dir=workdir) as tmp:
-        d = Path(tmp)
-        np.ascontiguousarray(grid, dtype=np.complex64).tofile(d / "snaphu.in")
-        np.concatenate(
-            [np.ascontiguousarray(row_cost, dtype=np.int16).ravel(), np.ascontiguousarray(col_cost, dtype=np.int16).ravel()]
-        ).tofile(d / "snaphu.costinfile")
-        (d / "snaphu.conf").write_text(
-            "OUTFILE snaphu.out\n"
-            "COSTINFILE snaphu.costinfile\n"
-            "STATCOSTMODE DEFO\n"
-            "INFILEFORMAT COMPLEX_DATA\n"
-            "OUTFILEFORMAT FLOAT_DATA\n"
-        )
-        proc = subprocess.run(
-            [os.fspath(exe), "-d", "-f", "snaphu.conf", "snaphu.in", str(n_j)],
-            cwd=d,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        out_path = d / "snaphu.out"
-        if proc.returncode != 0 or not out_path.is_file():
-            tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"snaphu failed (exit {proc.returncode}): {tail[0]}")
-        out = np.fromfile(out_path, dtype=np.float32)
-        if out.size != n_i * n_j:
-            raise RuntimeError(f"snaphu wrote {out.size} values, expected {n_i * n_j}")
-        return out.reshape(n_i, n_j)
-
-
 # ------------------------------------------------------------------------------ orchestration
 def unwrap_3d(
     ph_w: np.ndarray,
@@ -468,6 +404,7 @@ def unwrap_3d(
     n_cores: int,
     unwrap_ifg: Sequence[int] | None = None,
     progress: Callable[[float], None] | None = None,
+    unwrap_grid: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> UnwrapResult:
     """3-D (space-time) unwrapping of single-master PS phase (StaMPS ``uw_3d``, '3D_FULL').
 
@@ -482,6 +419,9 @@ def unwrap_3d(
             unwrap_time_win, max_topo_err, n_cores.
         unwrap_ifg: 0-based image columns to unwrap (default: all but the master).
         progress: called with the completed fraction in [0, 1].
+        unwrap_grid: spatial solver ``(complex grid (n_i, n_j), row costs, column costs) ->
+            unwrapped phase (n_i, n_j)`` with snaphu's DEFO user costs (:func:`stat_costs`);
+            default :func:`snapstamps.io.snaphu.run_snaphu`.
 
     Returns:
         :class:`UnwrapResult`; ``ph_uw - angle(ph_w)`` is a multiple of 2 pi on unwrapped columns.
@@ -500,6 +440,8 @@ def unwrap_3d(
         return UnwrapResult(ph_uw, msd, float(unwrap_grid_size), 0)
 
     report = progress or (lambda f: None)
+    if unwrap_grid is None:
+        from ..io.snaphu import run_snaphu as unwrap_grid
     day_rel = day[cols] - day[master_ix]
     order = np.argsort(day_rel, kind="stable")  # process ifgs by slave date
     cols = cols[order]
@@ -560,7 +502,7 @@ def unwrap_3d(
         ph_grid = ph_nodes[:, k]
         ph_grid = np.where(np.abs(ph_grid) > 0, ph_grid, 1.0)[owner]
         row_cost, col_cost = stat_costs(conn, offset_cycle[:, k], sigsq, nostats)
-        return run_snaphu(ph_grid, row_cost, col_cost)
+        return unwrap_grid(ph_grid, row_cost, col_cost)
 
     done = 0
     n_k = cols.size

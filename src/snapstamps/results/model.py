@@ -115,6 +115,12 @@ class PsiResult:
         return int(len(self.table))
 
     @property
+    def product_version(self) -> str | None:
+        """Version id of the products (``psi_metadata.json``), which derived outputs record."""
+        v = self.metadata.get("product_version")
+        return str(v) if v else None
+
+    @property
     def master(self) -> str | None:
         """Master (reference) date, ISO 8601."""
         return self.metadata.get("master") or self.stack.get("master")

@@ -19,7 +19,11 @@ Files written in the result directory (each via a temporary name and a rename):
     ``YYYYMMDD`` (mm, relative to the first date, EGMS).
 ``psi_metadata.json``
     conventions, units, dates, reference area, counts, adapted parameters, all parameters,
-    the file names.
+    the file names and ``product_version`` (:func:`product_version`).
+
+Writing products makes the derived outputs of the folder (quicklooks, COGs, report, viewer,
+``assets.json``) stale: :func:`write_products` rebuilds those listed in its ``assets.json``
+(:func:`snapstamps.results.derived.refresh_derived`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from ..errors import InputError
 from ..io.atomic import atomic_path, atomic_write_text
 from .model import ATTRIBUTE_COLUMNS, is_date_column
 
-__all__ = ["write_products", "write_geoparquet", "VELOCITY_DESCRIPTIONS"]
+__all__ = ["write_products", "write_geoparquet", "product_version", "VELOCITY_DESCRIPTIONS"]
 
 #: What each StaMPS velocity type removes (``velocity_type``), as recorded in the metadata.
 VELOCITY_DESCRIPTIONS = {
@@ -136,8 +140,30 @@ def write_products(
     files["ps_points.csv"] = str(out / "ps_points.csv")
     write_geoparquet(table, out / "ps_points.parquet")
     files["ps_points.parquet"] = str(out / "ps_points.parquet")
-    meta = dict(metadata)
+    meta = {k: v for k, v in metadata.items() if k != "product_version"}
     meta["files"] = {k: Path(p).name for k, p in files.items()}
+    meta["product_version"] = product_version(out / "ps_points.csv", meta)
     atomic_write_text(out / "psi_metadata.json", json.dumps(meta, indent=2, default=_json_default) + "\n")
     files["psi_metadata.json"] = str(out / "psi_metadata.json")
+    from .derived import refresh_derived
+
+    refresh_derived(out)
     return files
+
+
+def product_version(points_csv: Path, metadata: dict[str, Any]) -> str:
+    """Version id of a set of products: SHA-256 (16 hex digits) of the point table and the metadata.
+
+    The same run gives the same id; any change of a point value, a date, the reference area or a
+    parameter gives another.  Derived outputs record the id they were made from
+    (:mod:`snapstamps.results.derived`).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(points_csv, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    clean = {k: v for k, v in metadata.items() if k not in ("product_version", "software")}
+    h.update(json.dumps(clean, sort_keys=True, default=_json_default).encode())
+    return h.hexdigest()[:16]

@@ -185,6 +185,7 @@ figcaption {{ font-size: 12px; color: #555; }} code {{ font-size: 12px; }}
 <h1>{_e(title)}</h1>
 <div class="sub">Sentinel-1 PSI (SNAP + StaMPS compatible) · snapstamps {_e(__version__)}
  (result written by {_e(now.get('name', 'snapstamps'))} {_e(now.get('version', ''))}, backend {_e(now.get('backend', '–'))})
+ · products version {_e(res.product_version or '–')}
  · velocities in mm/yr along the line of sight, positive toward the satellite</div>
 <div class="cols">
 <div><h2>Inputs</h2>{_table(inputs)}</div>

@@ -139,6 +139,9 @@ def step_prep(run: PsiRun, mask_file: Path | None) -> None:
         },
         "baselines": stack.baseline_array().tolist(),
     }
+    from ..stac.stack import stack_properties
+
+    info["stack_source"] = stack_properties(run.insar_dir)  # carried to the STAC items of the result
     with step_progress("step 0: prep (candidates)", run.show_progress) as prog:
         summary = run_prep(stack, run.out_dir, run.params, mask_file, prog)
     info["prep"] = summary
@@ -295,6 +298,8 @@ def step_unwrap(run: PsiRun) -> None:
             f"PS area is {ext:.0f} m across; snaphu's prefilter needs {params.unwrap_gold_n_win} cells per dimension",
         )
         params = params.with_updates({"unwrap_grid_size": g})
+    from ..io.snaphu import run_snaphu  # the external solver, behind its I/O adapter
+
     drop = set(run.drop_images())
     uw_cols = [c for c in range(st.ph.shape[1]) if c != st.master_ix and c not in drop]
     tropo = run.out_dir / "tropo2.npz"
@@ -309,7 +314,8 @@ def step_unwrap(run: PsiRun) -> None:
         kernel = _kernel("unwrap").unwrap_3d
         res = kernel(
             ph_w, st.xy, st.day, st.master_ix, st.bperp, float(np.mean(st.inc)),
-            _wavelength(run), unwrap_ifg=uw_cols, progress=prog, **params.kernel_args(kernel),
+            _wavelength(run), unwrap_ifg=uw_cols, progress=prog, unwrap_grid=run_snaphu,
+            **params.kernel_args(kernel),
         )
     if ph_tropo is not None:
         res.ph_uw = (res.ph_uw + ph_tropo).astype(res.ph_uw.dtype)

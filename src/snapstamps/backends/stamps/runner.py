@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ...errors import SnapstampsError
+from ...errors import ExternalToolError, SnapstampsError
 from ...psi.config import PsiParams
 
 log = logging.getLogger("snapstamps")
@@ -175,10 +175,10 @@ def _snaphu_dir() -> Path | None:
     if shutil.which("snaphu"):
         return None
     try:
-        from ...psi.unwrap import snaphu_executable
+        from ...io.snaphu import snaphu_executable
 
         return snaphu_executable().parent
-    except (ImportError, FileNotFoundError):
+    except ExternalToolError:
         return None
 
 
