@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from real_data import real_dir
+
 from snapstamps.errors import InputError
 
 

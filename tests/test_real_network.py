@@ -4,9 +4,8 @@ real Mexico City small-baseline network (Sentinel-1 T005A, GAMMA, 13 dates, 30 i
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 from real_data import real_dir
+
 from snapstamps.sbas.network import connected, design_matrix, invert_network, triplet_closure, triplets
 
 

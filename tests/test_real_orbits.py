@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from real_data import real_dir, snap_metadata, snap_orbit
 
 OMEGA_E = 7.2921150e-5

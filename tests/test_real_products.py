@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from real_data import S1_SAMPLES, real_dir
 
 # a box inside the one IW3 burst of the burst-extracted pair (its footprint spans

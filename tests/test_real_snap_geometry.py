@@ -28,7 +28,6 @@ import re
 
 import numpy as np
 import pytest
-
 from real_data import read_zarr_v2, real_dir, snap_metadata, snap_orbit, snap_value
 
 EPOCH = np.datetime64("2023-03-31", "ns")

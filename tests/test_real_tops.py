@@ -20,7 +20,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import numpy as np
-
 from real_data import real_dir
 
 WL, WC = 32, 100  # azimuth lines x range samples per window
