@@ -227,3 +227,22 @@ def test_cwl_subswaths_tool_on_the_burst_product(burst_pair, tmp_path: Path) -> 
         else:
             assert proc.returncode == 0, proc.stderr[-2000:]
             assert json.loads(proc.stdout)["subswaths"] == want
+
+
+def test_snap_graph_product_checks_on_every_sample_product(tmp_path: Path) -> None:
+    """snap-graphs' product check (annotation only) on every sample product as the reference."""
+    from snapstamps.backends.snap.graphs import check_products
+    from snapstamps.ifg.config import IfgStackOptions
+    from snapstamps.ifg.overview import read_acquisitions
+
+    absent = tmp_path / "S1A_IW_SLC__1SDV_20991231T000000_20991231T000027_000000_000000_0000.SAFE"  # not here: not checked
+    for p in _products():
+        (acq,) = read_acquisitions([p], cache=tmp_path / "cache")
+        subs = sorted(acq.swaths)
+        pol = next(iter(acq.swaths.values())).polarisation
+        cfg = IfgStackOptions.build(reference=[str(p)], secondaries=[str(absent)], subswaths=subs, polarisation=pol,
+                                    out=str(tmp_path / "out"), backend="snap")
+        res = check_products(cfg)
+        assert res["not_checked"] == [str(absent)]
+        (ids,) = res["checked"].values()
+        assert {s: v for s, v in ids.items()} == {s: [b.burst_id for b in acq.swaths[s].bursts] for s in subs}, p.name

@@ -37,8 +37,19 @@ def _safe_root(path: Path) -> Path:
     return p
 
 
+def default_cache() -> Path:
+    """Where zipped products are unpacked when no cache folder is given: a per-user folder of the
+    system's temporary directory (never beside the zip, which may be read-only or shared data)."""
+    import os
+    import tempfile
+
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"snapstamps-safe-cache-{uid}"
+
+
 def resolve_safe(product: Path, cache: Path | None = None, members: tuple[str, ...] = ("manifest.safe", "annotation/")) -> Path:
-    """A SAFE folder for ``product`` (folder, manifest.safe or .zip unpacked into ``cache``)."""
+    """A SAFE folder for ``product`` (folder, manifest.safe or .zip unpacked into ``cache``,
+    default :func:`default_cache`)."""
     p = _safe_root(Path(product))
     if not p.exists():
         raise InputError(f"{product}: product not found")
@@ -67,7 +78,7 @@ def resolve_safe(product: Path, cache: Path | None = None, members: tuple[str, .
             raise InputError(f"{p}: zip does not hold exactly one .SAFE folder")
         root_path = roots.pop()
         root = root_path.rsplit("/", 1)[-1]
-        dest = Path(cache) if cache is not None else p.parent / ".safe-cache"
+        dest = Path(cache) if cache is not None else default_cache()
         for n in names:
             if not n.startswith(root_path + "/"):
                 continue
@@ -346,7 +357,7 @@ def _relative_burst_id(root: ET.Element, burst: ET.Element, subswath: str, relat
     """ESA relative burst id from the burst's sensing time and the ascending-node time, or -1."""
     anx = root.findtext(".//imageInformation/ascendingNodeTime")
     sensing = burst.findtext("sensingTime")
-    if not anx or not sensing or relative_orbit < 1 or not subswath[-1:].isdigit():
+    if not anx or not sensing or relative_orbit < 1 or not subswath.upper().startswith("IW") or not subswath[-1:].isdigit():
         return -1
     k = int(subswath[-1])
     t = float(to_seconds(np.datetime64(sensing.strip(), "ns"), np.datetime64(anx.strip(), "ns")))

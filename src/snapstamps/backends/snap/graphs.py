@@ -370,7 +370,7 @@ def check_products(cfg: IfgStackOptions) -> dict:
         if not all(Path(p).exists() for p in slices):
             out["not_checked"] += [str(p) for p in slices if not Path(p).exists()]
             continue
-        acq = read_acquisitions(list(slices), cfg.polarisation)[0]
+        acq = read_acquisitions(list(slices), cfg.polarisation, Path(cfg.out) / ".safe-cache")[0]
         if acq.skipped:
             out["skipped_subswaths"][acq.name] = acq.skipped
         for sw in cfg.subswaths:
