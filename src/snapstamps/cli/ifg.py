@@ -23,7 +23,8 @@ def _dem_arg(value: str) -> Path | str:
 def options_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~snapstamps.ifg.config.IfgStackOptions` of the ``ifg-stack`` flags (checked by the model)."""
     return IfgStackOptions.build(
-        reference=list(args.reference), secondaries=list(args.secondary), subswaths=[args.subswath],
+        reference=list(args.reference), secondaries=list(args.secondary),
+        subswaths=getattr(args, "chosen_subswaths", None) or [args.subswath],
         polarisation=args.polarisation, bbox=tuple(args.bbox), dem=str(args.dem), orbits_dir=args.orbits,
         esd=False if args.no_esd else None, out=args.out, block_lines=args.block_lines,
         download_orbits=args.download_orbits, require_precise_orbits=args.require_precise_orbits,
@@ -34,15 +35,21 @@ def options_from_args(args: argparse.Namespace) -> Any:
 def cmd_ifg_stack(args: argparse.Namespace) -> int:
     """``ifg-stack``: SAFEs to ``OUT/INSAR_<reference>/``; print that folder."""
     if args.subswath is None:
-        from ..ifg.overview import subswath_covering_aoi
+        from ..ifg.overview import subswath_covering_aoi, subswaths_for_aoi
 
-        args.subswath = subswath_covering_aoi(list(args.reference), tuple(args.bbox), args.polarisation)
-        print(f"sub-swath {args.subswath}: chosen from the area of interest", file=sys.stderr)
+        if args.backend == "snap":  # SNAP merges sub-swaths: every one the AOI touches
+            args.chosen_subswaths = subswaths_for_aoi(list(args.reference), tuple(args.bbox), args.polarisation)
+            args.subswath = args.chosen_subswaths[0]
+        else:  # the native engine runs one: the one the AOI touches, or the one containing it whole
+            args.subswath = subswath_covering_aoi(list(args.reference), tuple(args.bbox), args.polarisation)
+        chosen = getattr(args, "chosen_subswaths", None) or [args.subswath]
+        print(f"sub-swath {', '.join(chosen)}: chosen from the area of interest", file=sys.stderr)
     if args.check_only:
         from ..ifg.checks import preflight
 
-        print(json.dumps(preflight(list(args.reference), list(args.secondary), args.subswath, args.polarisation,
-                                   bbox=tuple(args.bbox), orbits=args.orbits), indent=2))
+        checks = [preflight(list(args.reference), list(args.secondary), sw, args.polarisation, bbox=tuple(args.bbox), orbits=args.orbits)
+                  for sw in (getattr(args, "chosen_subswaths", None) or [args.subswath])]
+        print(json.dumps(checks[0] if len(checks) == 1 else checks, indent=2))
         return 0
     opts = options_from_args(args)
     if opts.backend != "native":
