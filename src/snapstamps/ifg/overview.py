@@ -7,6 +7,13 @@ pointing away from the Earth; the convention StaMPS' ``.base`` files and the psi
 ``btemp_days`` = secondary date - reference date.  The suggested reference maximises the stack's
 modelled coherence ``sum_k (1 - |B_k| / B_crit) exp(-|T_k| / T_c)`` (SNAP's InSAR optimal-master
 criterion, with ``B_crit = 5 km`` and ``T_c = 1 year``), i.e. it minimises the total baseline.
+
+Sub-swaths whose burst list is empty (burst-extracted products) are skipped and reported
+(``skipped_subswaths``); a product without any burst is an error.  ``footprints`` is a GeoJSON
+FeatureCollection of the reference's burst polygons (valid lines and samples, corners interpolated
+in the annotation's geolocation grid); with an AOI, ``aoi`` lists the sub-swaths and burst ids
+whose polygons intersect it (:func:`aoi_bursts`, :func:`subswaths_for_aoi`,
+:func:`subswath_covering_aoi` for an engine of one sub-swath).
 """
 
 from __future__ import annotations
