@@ -11,7 +11,9 @@ is unreliable.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import shutil
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
@@ -40,7 +42,6 @@ def _safe_root(path: Path) -> Path:
 def default_cache() -> Path:
     """Where zipped products are unpacked when no cache folder is given: a per-user folder of the
     system's temporary directory (never beside the zip, which may be read-only or shared data)."""
-    import os
     import tempfile
 
     uid = os.getuid() if hasattr(os, "getuid") else 0
@@ -87,10 +88,13 @@ def resolve_safe(product: Path, cache: Path | None = None, members: tuple[str, .
                 continue
             if any(rel == m or (m.endswith("/") and rel.startswith(m)) or fnmatch.fnmatch(rel, m) for m in members):
                 target = dest / root / rel
-                if not target.exists():
+                if not target.exists() or target.stat().st_size != zf.getinfo(n).file_size:
+                    # a temporary name, then a rename: a concurrent reader never sees half a file
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(n) as src, open(target, "wb") as dst:
-                        dst.write(src.read())
+                    part = target.with_name(f".{target.name}.{os.getpid()}.part")
+                    with zf.open(n) as src, open(part, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    os.replace(part, target)
         return dest / root
 
 
