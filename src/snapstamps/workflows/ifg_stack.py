@@ -430,6 +430,11 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         "stage_seconds": stage_t,
         "block_lines": nb,
         "deramp": opts.deramp,
+        # what a later run needs to extend this stack on the same grid (snapstamps.workflows.ifg_extend)
+        "bbox": list(opts.bbox),
+        "esd": opts.esd,
+        "dem": str(opts.dem),
+        "orbits": str(opts.orbits) if opts.orbits is not None else None,
     }
     atomic_write_text(out / "ifg_stack.json", json.dumps(summary, indent=2, default=str) + "\n")
     return summary
