@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .ifg.dem_cli import add_subcommands as add_dem_subcommands
     from .ifg.cli import add_subcommands as add_ifg_subcommands
     from .service.cli import add_subcommands as add_service_subcommands
+    from .systematic.cli import add_subcommands as add_systematic_subcommands
     from .viewer.cli import add_subcommands as add_viewer_subcommands
 
     p = argparse.ArgumentParser(prog="snapstamps", description="Sentinel-1 PSI, SNAP + StaMPS compatible.")
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_safe(simsub)
     add_viewer_subcommands(sub)
     add_service_subcommands(sub)
+    add_systematic_subcommands(sub)
 
     d = sub.add_parser("demo", help="simulate a stack, run psi end to end, report accuracy")
     d.add_argument("--out", default="demo-output")

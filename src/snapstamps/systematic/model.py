@@ -103,6 +103,7 @@ class Subscription(BaseModel):
     orbits: str | None = Field(None, description="folder of EOF files; default: the annotation orbit")
     download_orbits: bool = False
     destination: str | None = Field(None, description="local folder or s3://bucket/prefix; default DATA/subscriptions/NAME/public")
+    quicklooks: bool = Field(True, description="quicklooks, velocity COGs, report and viewer with every psi version")
     interval_minutes: int = Field(720, ge=1, le=525600, description="time between scheduled ticks (service)")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     max_items: int = Field(1000, ge=1, le=100000, description="most catalog items read per search")

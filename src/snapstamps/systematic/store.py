@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .model import Subscription, SubscriptionError
+from .model import RetryPolicy, Subscription, SubscriptionError
 
 __all__ = ["DB_NAME", "LockHeld", "SubscriptionStore", "utcnow"]
 
@@ -356,18 +356,20 @@ class SubscriptionStore:
             out.append(d)
         return out
 
-    def date_failed(self, name: str, date: dt.date, error: str, retry_after: dt.timedelta, max_attempts: int) -> int:
-        """Record a failure of ``date``; returns its attempts.  Past ``max_attempts`` it is ``given_up``."""
-        now = utcnow()
+    def date_failed(self, name: str, date: dt.date, error: str, retry: RetryPolicy,
+                    now: dt.datetime | None = None) -> dict[str, Any]:
+        """Record a failure of ``date``: retried after the policy's backoff, ``given_up`` after its last attempt."""
+        now = now or utcnow()
         with self.transaction() as con:
             row = con.execute("SELECT attempts FROM subscription_date WHERE name = ? AND date = ?",
                               (name, date.isoformat())).fetchone()
             n = (row["attempts"] if row else 0) + 1
-            status = "given_up" if n >= max_attempts else "failed"
+            status = "given_up" if n >= retry.max_attempts else "failed"
+            nxt = None if status == "given_up" else now + retry.delay(n)
             con.execute("UPDATE subscription_date SET status = ?, attempts = ?, next_attempt = ?, error = ?, updated = ? "
                         "WHERE name = ? AND date = ?",
-                        (status, n, _iso(now + retry_after), error, _iso(now), name, date.isoformat()))
-        return n
+                        (status, n, _iso(nxt), error, _iso(now), name, date.isoformat()))
+        return {"date": date.isoformat(), "status": status, "attempts": n, "next_attempt": _iso(nxt), "error": error}
 
     def date_done(self, name: str, date: dt.date) -> None:
         with self.transaction() as con:

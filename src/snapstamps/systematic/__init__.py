@@ -1,0 +1,6 @@
+"""Systematic processing: subscriptions that keep an interferogram stack and its psi results current.
+
+:mod:`.model` (the subscription spec), :mod:`.store` (its state in SQLite), :mod:`.catalog`
+(search and stage-in), :mod:`.tick` (one update), :mod:`.publish` (the versioned STAC collection),
+:mod:`.cli` (``snapstamps systematic ...``).
+"""

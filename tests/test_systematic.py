@@ -1,0 +1,499 @@
+"""Systematic processing: a subscription kept current by ticks against a loopback STAC API.
+
+The SAFE simulator writes 11 dates of one small IW1 scene (300 range samples, 12 days apart,
+the first date the reference); a STAC API stand-in on 127.0.0.1 serves an item per product, and
+the test "publishes" dates between ticks.  The scenario, in order (the tests share one
+subscription and depend on each other):
+
+1. dates 1-3, then 1-5: each tick computes only the new pairs and grows the stack; no psi (the
+   trigger wants 6 dates);
+2. dates 1-6: the 6th date's pair, then psi version 1;
+3. dates 1-8: exactly 2 new pairs (from the pair records), psi version 2 (every 2 new dates); its
+   velocities equal a from-scratch on-demand run (``ifg-stack`` on the 8 dates, then ``psi``)
+   point by point; version 1 stays readable; the collection, stack and versions validate offline;
+4. unchanged catalog: a tick does no work (no pair run, nothing republished);
+5. dates 1-11, date 10's measurement truncated: a ``systematic tick`` subprocess is killed after
+   its first pair; the next tick finishes without computing that pair again, reports date 10
+   (the file named) and goes on with date 11 (psi version 3); date 10 waits for its retry time,
+   then, repaired, is retried and joins the stack.
+
+Plus: the lock (a live tick refuses a second one; a dead one's lock is taken over), the ``auto``
+reference (waits for the trigger's minimum, then the stack-overview suggestion), spec validation,
+the CLI, the on-demand ``ifg-stack-extend``, and the ``stac/collections`` definitions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("xarray_sentinel")
+pytest.importorskip("pystac_client")
+
+from snapstamps.errors import InputError
+from snapstamps.simulate.safe_stack import SafeSimConfig, default_base, simulate_safe_stack
+from snapstamps.systematic.model import SubscriptionError, load_subscription
+from snapstamps.systematic.store import LockHeld, SubscriptionStore
+from snapstamps.systematic.tick import choose_reference, tick
+
+try:
+    default_base()
+    _NO_BASE = None
+except InputError as exc:
+    _NO_BASE = str(exc)
+
+REPO = Path(__file__).resolve().parents[1]
+N_DATES = 11
+PSI = {"min_dates": 6, "every": 2}
+
+
+# ---------------------------------------------------------------------- the STAC API stand-in
+class StacApi:
+    """``/``, ``/conformance``, ``/search`` (GET, POST) over the simulated products that are published.
+
+    Filters on collection, datetime interval and the published set; records each search.
+    """
+
+    def __init__(self, products: list[Path]) -> None:
+        self.products = products
+        self.published: list[Path] = []
+        self.searches: list[dict[str, Any]] = []
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _send(self, doc: dict) -> None:
+                body = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802
+                from urllib.parse import parse_qs, urlparse
+
+                u = urlparse(self.path)
+                conf = ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search"]
+                if u.path == "/":
+                    root = api.url
+                    self._send({"type": "Catalog", "stac_version": "1.1.0", "id": "loopback", "description": "test API",
+                                "conformsTo": conf, "links": [
+                                    {"rel": "self", "href": root}, {"rel": "root", "href": root},
+                                    {"rel": "search", "href": root + "search", "method": "GET", "type": "application/geo+json"},
+                                    {"rel": "search", "href": root + "search", "method": "POST", "type": "application/geo+json"}]})
+                elif u.path == "/conformance":
+                    self._send({"conformsTo": conf})
+                elif u.path == "/search":
+                    self._search({k: v[0] for k, v in parse_qs(u.query).items()})
+                else:
+                    self.send_error(404)
+
+            def do_POST(self) -> None:  # noqa: N802
+                n = int(self.headers.get("Content-Length") or 0)
+                self._search(json.loads(self.rfile.read(n) or b"{}"))
+
+            def _search(self, params: dict) -> None:
+                api.searches.append(params)
+                lo, hi = str(params.get("datetime", "../..")).split("/")
+                feats = []
+                for p in api.published:
+                    item = api.item(p)
+                    when = item["properties"]["datetime"]
+                    if (lo not in ("", "..") and when < lo) or (hi not in ("", "..") and when > hi):
+                        continue
+                    feats.append(item)
+                self._send({"type": "FeatureCollection", "features": feats, "links": []})
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def item(self, safe: Path) -> dict[str, Any]:
+        name = safe.name
+        t = name.split("_")[5]
+        iid = name.removesuffix(".SAFE")
+        return {
+            "type": "Feature", "stac_version": "1.1.0", "id": iid, "collection": "sentinel-1-slc",
+            "geometry": {"type": "Polygon", "coordinates": [[[10.8, 41.4], [12.1, 41.4], [12.1, 41.95], [10.8, 41.95], [10.8, 41.4]]]},
+            "bbox": [10.8, 41.4, 12.1, 41.95],
+            "properties": {"datetime": f"{t[:4]}-{t[4:6]}-{t[6:8]}T{t[9:11]}:{t[11:13]}:{t[13:15]}Z",
+                           "platform": "sentinel-1a", "sat:relative_orbit": 117, "sat:orbit_state": "ascending",
+                           "sar:instrument_mode": "IW", "sar:polarizations": ["VV", "VH"], "product:type": "IW_SLC__1S"},
+            "links": [{"rel": "self", "href": f"{self.url}collections/sentinel-1-slc/items/{iid}"}],
+            "assets": {"safe": {"href": safe.as_uri(), "roles": ["data"], "title": "SAFE product folder"}},
+        }
+
+    def publish(self, n: int) -> None:
+        self.published = self.products[:n]
+
+    def __enter__(self) -> "StacApi":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+# ---------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if _NO_BASE:
+        pytest.skip(f"the SAFE simulator's base files are missing: {_NO_BASE}")
+    d = tmp_path_factory.mktemp("systematic") / "sim"
+    s = simulate_safe_stack(d, SafeSimConfig(n_dates=N_DATES, seed=3, n_samples=300, reference_index=0))
+    products = sorted((d / p for p in s["products"]), key=lambda p: p.name.split("_")[5])
+    c = s["scene_centre_lonlat"]
+    return {"dir": d, "products": products, "dem": d / s["dem"], "orbits": d / "orbits",
+            "dates": [dt.date.fromisoformat(f"{p.name.split('_')[5][:4]}-{p.name.split('_')[5][4:6]}-{p.name.split('_')[5][6:8]}") for p in products],
+            "bbox": [c[0] - 0.015, c[1] - 0.01, c[0] + 0.015, c[1] + 0.01]}
+
+
+@pytest.fixture(scope="module")
+def api(sim: dict[str, Any]):
+    with StacApi(sim["products"]) as a:
+        yield a
+
+
+def _spec(api: StacApi, sim: dict[str, Any], name: str = "rome", **over: Any) -> dict[str, Any]:
+    spec = {"name": name, "stac_api": api.url, "collection": "sentinel-1-slc", "aoi": sim["bbox"],
+            "relative_orbit": 117, "orbit_state": "ascending", "polarisation": "VV",
+            "reference": sim["dates"][0].isoformat(), "start": sim["dates"][0].isoformat(), "trigger": PSI,
+            "psi_params": {}, "dem": str(sim["dem"]), "orbits": str(sim["orbits"]), "quicklooks": False,
+            "retry": {"base_minutes": 60, "max_attempts": 5}}
+    spec.update(over)
+    return spec
+
+
+@pytest.fixture(scope="module")
+def world(sim: dict[str, Any], api: StacApi, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    data = tmp_path_factory.mktemp("systematic-data")
+    store = SubscriptionStore(data)
+    store.add(load_subscription(_spec(api, sim)))
+    return {"data": data, "store": store, "public": data / "subscriptions" / "rome" / "public"}
+
+
+def _tick_runs(store: SubscriptionStore, tick_id: int) -> list[dict[str, Any]]:
+    return [r for r in store.pair_runs("rome") if r["tick"] == tick_id]
+
+
+def _validate(path: Path) -> None:
+    from snapstamps.stac.validate import validate_catalog
+
+    rep = validate_catalog(path)
+    assert rep.ok, rep.errors[:5]
+
+
+# ---------------------------------------------------------------------- the scenario
+@pytest.mark.slow
+def test_first_ticks_build_the_stack_without_psi(world: dict[str, Any], api: StacApi, sim: dict[str, Any]) -> None:
+    api.publish(3)
+    s1 = tick(world["data"], "rome")
+    d = sim["dates"]
+    assert s1["reference"] == d[0].isoformat() and s1["subswaths"] == ["IW1"], json.dumps(s1)  # sub-swaths from the AOI
+    assert s1["pairs_run"] == [f"IW1:{d[1]}", f"IW1:{d[2]}"]
+    assert s1["psi"] is None and "3 of 6" in s1["psi_trigger"]
+    assert s1["stack"]["dates"] == [x.isoformat() for x in d[:3]]
+    api.publish(5)
+    s2 = tick(world["data"], "rome")
+    assert s2["search"]["since"] == d[2].isoformat() and s2["search"]["new_dates"] == [d[3].isoformat(), d[4].isoformat()]
+    assert s2["pairs_run"] == [f"IW1:{d[3]}", f"IW1:{d[4]}"] and s2["psi"] is None
+    assert s2["stack"]["appended"] == [f"IW1:{d[3]}", f"IW1:{d[4]}"]
+    # the stack catalog grew by items: one pair item per secondary, the first ones unchanged
+    cat = json.loads((world["public"] / "stack" / "catalog.json").read_text())
+    pair_items = sorted(lk["href"] for lk in cat["links"] if lk["rel"] == "item" and "/ifg-" in lk["href"])
+    assert len(pair_items) == 4
+    _validate(world["public"] / "collection.json")
+
+
+@pytest.mark.slow
+def test_minimum_reached_runs_psi_version_1(world: dict[str, Any], api: StacApi, sim: dict[str, Any]) -> None:
+    api.publish(6)
+    s = tick(world["data"], "rome")
+    assert s["pairs_run"] == [f"IW1:{sim['dates'][5]}"]
+    assert s["psi"]["version"] == 1 and len(s["psi"]["dates"]) == 6 and s["psi"]["n_ps"]["IW1"] > 50
+    item = json.loads((world["public"] / "versions" / "psi-v1.json").read_text())
+    assert item["properties"]["snapstamps:dates"] == [x.isoformat() for x in sim["dates"][:6]]
+    assert item["properties"]["snapstamps:n_ps"] == s["psi"]["n_ps"]
+    col = json.loads((world["public"] / "collection.json").read_text())
+    assert [lk["href"] for lk in col["links"] if lk["rel"] == "latest-version"] == ["./versions/psi-v1.json"]
+
+
+@pytest.mark.slow
+def test_two_new_dates_two_pairs_and_version_2_equals_from_scratch(world: dict[str, Any], api: StacApi,
+                                                                   sim: dict[str, Any], tmp_path: Path) -> None:
+    from snapstamps.workflows.ifg_stack import IfgStackOptions, run_ifg_stack
+    from snapstamps.workflows.psi import run_psi
+
+    store = world["store"]
+    api.publish(8)
+    s = tick(world["data"], "rome")
+    runs = _tick_runs(store, s["tick"])
+    # exactly the 2 new pairs of the sub-swath were computed, as the pair records say
+    assert sorted((r["swath"], r["date"]) for r in runs) == [("IW1", sim["dates"][6]), ("IW1", sim["dates"][7])]
+    assert all(r["status"] == "done" for r in runs)
+    assert s["psi"]["version"] == 2 and len(s["psi"]["dates"]) == 8
+
+    # from scratch, on demand: one ifg-stack run over the 8 dates, then psi with the same parameters
+    res = run_ifg_stack(IfgStackOptions(reference=sim["products"][0], secondaries=sim["products"][1:8], subswath="IW1",
+                                        polarisation="VV", bbox=tuple(sim["bbox"]), dem=sim["dem"], orbits=sim["orbits"],
+                                        out=tmp_path / "scratch"))
+    run_psi(Path(res["insar_dir"]), tmp_path / "scratch-psi", show_progress=False)
+    a = pd.read_parquet(world["data"] / "subscriptions" / "rome" / "psi" / "v2" / "IW1" / "ps_points.parquet")
+    b = pd.read_parquet(tmp_path / "scratch-psi" / "ps_points.parquet")
+    assert len(a) == len(b) == s["psi"]["n_ps"]["IW1"]
+    m = a.merge(b, on=["line", "pixel"], suffixes=("_sub", "_scratch"))
+    assert len(m) == len(a)  # the same PS
+    dv = np.abs(m["mean_velocity_sub"] - m["mean_velocity_scratch"])
+    print(f"version 2 vs from scratch: {len(m)} PS, max |dv| {dv.max():.2e} mm/yr")
+    assert dv.max() <= 0.01  # mm/yr
+
+    # version 1 stays readable, linked as predecessor; latest/ is version 2
+    pub = world["public"]
+    v1 = json.loads((pub / "versions" / "psi-v1.json").read_text())
+    v2 = json.loads((pub / "versions" / "psi-v2.json").read_text())
+    assert v1["properties"]["deprecated"] is True and v2["properties"]["deprecated"] is False
+    assert {lk["rel"]: lk["href"] for lk in v2["links"]}["predecessor-version"] == "./psi-v1.json"
+    assert {lk["rel"]: lk["href"] for lk in v1["links"]}["successor-version"] == "./psi-v2.json"
+    assert len(pd.read_parquet(next((pub / "psi" / "v1" / "IW1").rglob("ps_points.parquet")))) == v1["properties"]["snapstamps:n_ps"]["IW1"]
+    assert json.loads((pub / "latest" / "version.json").read_text()) == {"version": 2}
+    latest = json.loads((pub / "latest" / "IW1" / "catalog.json").read_text())
+    assert latest["id"] == "rome-psi-v2-IW1"
+    _validate(pub / "collection.json")
+
+
+@pytest.mark.slow
+def test_unchanged_catalog_tick_does_no_work(world: dict[str, Any]) -> None:
+    store = world["store"]
+    before = store.pair_runs("rome")
+    stamp = {p: p.stat().st_mtime_ns for p in (world["public"] / "stack" / "catalog.json", world["public"] / "collection.json")}
+    s = tick(world["data"], "rome")
+    assert s["work"] is False and s["pairs_run"] == [] and s["psi"] is None and s["search"]["new_dates"] == []
+    assert store.pair_runs("rome") == before
+    assert {p: p.stat().st_mtime_ns for p in stamp} == stamp
+    assert [v["version"] for v in store.versions("rome")] == [1, 2]
+
+
+@pytest.mark.slow
+def test_killed_tick_resumes_and_a_corrupt_date_is_retried(world: dict[str, Any], api: StacApi, sim: dict[str, Any],
+                                                           tmp_path: Path) -> None:
+    store = world["store"]
+    d = sim["dates"]
+    bad_safe = sim["products"][9]
+    tiff = next((bad_safe / "measurement").glob("*.tiff"))
+    shutil.copy2(tiff, tmp_path / "good.tiff")
+    with open(tiff, "r+b") as f:
+        f.truncate(tiff.stat().st_size // 3)
+    api.publish(N_DATES)
+
+    # a `systematic tick` process, killed once it has finished its first pair
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "snapstamps.cli", "-q", "systematic", "tick", "rome",
+                             "--data-dir", str(world["data"])], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    killed_tick = None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            ticks = store.ticks("rome", 1)
+            if ticks and ticks[0]["status"] == "running":
+                killed_tick = ticks[0]["id"]
+                if any(r["status"] == "done" for r in _tick_runs(store, killed_tick)):
+                    break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the tick ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    done_before = {(r["swath"], r["date"]) for r in _tick_runs(store, killed_tick) if r["status"] == "done"}
+    assert done_before and store.lock_info("rome") is not None  # the dead tick's lock is left behind
+
+    s = tick(world["data"], "rome")  # takes over the stale lock
+    assert store.ticks("rome", 2)[1]["status"] == "interrupted"
+    again = {(r["swath"], r["date"]) for r in _tick_runs(store, s["tick"])}
+    assert not done_before & again, f"finished pairs computed again: {done_before & again}"
+    finished = [(r["swath"], r["date"]) for r in store.pair_runs("rome") if r["status"] == "done"]
+    assert len(finished) == len(set(finished)) == N_DATES - 2  # every pair computed once, date 10 missing
+    fail = [f for f in s["failed"] if f["date"] == d[9].isoformat()]
+    assert fail and tiff.name in fail[0]["error"] and fail[0]["attempts"] == 1
+    assert s["psi"]["version"] == 3 and d[9].isoformat() not in s["psi"]["dates"] and d[10].isoformat() in s["psi"]["dates"]
+    info = store.describe("rome")
+    assert {x["date"]: x["status"] for x in info["dates"]}[d[9].isoformat()] == "failed"
+
+    # before its retry time the failed date waits and the tick does nothing
+    s = tick(world["data"], "rome")
+    assert s["work"] is False and [w["date"] for w in s["waiting_retry"]] == [d[9].isoformat()]
+
+    # repaired, and past its retry time: retried, joins the stack (1 new date < every 2: no psi)
+    shutil.copy2(tmp_path / "good.tiff", tiff)
+    s = tick(world["data"], "rome", now=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2))
+    assert s["pairs_run"] == [f"IW1:{d[9]}"] and s["psi"] is None
+    assert s["stack"]["dates"] == [x.isoformat() for x in d]
+    assert {x["date"]: x["status"] for x in store.describe("rome")["dates"]}[d[9].isoformat()] == "done"
+    _validate(world["public"] / "collection.json")
+
+
+# ---------------------------------------------------------------------- lock, reference, spec, CLI
+def test_a_live_tick_holds_the_lock_and_a_dead_ones_is_taken_over(tmp_path: Path) -> None:
+    store = SubscriptionStore(tmp_path, lock_ttl_s=3600)
+    store.add(load_subscription({"name": "x", "stac_api": "http://127.0.0.1:9/", "aoi": [12.0, 41.0, 12.1, 41.1],
+                                 "relative_orbit": 117, "start": "2022-01-01", "dem": "/nonexistent.tif"}))
+    owner = store.acquire("x")  # this process: alive
+    with pytest.raises(LockHeld, match="already ticking"):
+        tick(tmp_path, "x")
+    with pytest.raises(LockHeld):
+        store.remove("x")
+    store.release("x", owner)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with store.transaction() as con:
+        con.execute("INSERT INTO subscription_lock VALUES ('x', 'gone', ?, ?, '2026-01-01T00:00:00Z', ?)",
+                    (__import__("socket").gethostname(), dead.pid, dt.datetime.now(dt.timezone.utc).isoformat()))
+        con.execute("INSERT INTO subscription_tick (name, started, status) VALUES ('x', '2026-01-01T00:00:00Z', 'running')")
+    owner = store.acquire("x")
+    assert store.lock_info("x")["pid"] == os.getpid() and store.ticks("x")[0]["status"] == "interrupted"
+    store.release("x", owner)
+
+
+@pytest.mark.slow
+def test_auto_reference_waits_for_the_minimum_then_takes_the_overview_suggestion(api: StacApi, sim: dict[str, Any],
+                                                                                  tmp_path: Path) -> None:
+    from snapstamps.ifg.overview import stack_overview
+
+    store = SubscriptionStore(tmp_path)
+    store.add(load_subscription(_spec(api, sim, name="auto", reference="auto", trigger={"min_dates": 4, "every": 1})))
+    api.publish(3)
+    s = tick(tmp_path, "auto")
+    assert s["reference"] is None and s["pairs_run"] == [] and s["waiting"] == "3 of the 4 dates needed to choose the reference"
+    assert store.row("auto")["reference_date"] is None
+    by_date = {d: [p] for d, p in zip(sim["dates"][:5], sim["products"][:5])}
+    want = stack_overview(sim["products"][:5], polarisation="VV")["suggested_reference"]
+    got = choose_reference(by_date, "VV")
+    assert [p.name for p in by_date[got]] == [want]
+    api.publish(N_DATES)
+
+
+def test_subscription_specs_are_validated() -> None:
+    base = {"name": "ok", "stac_api": "https://example.test/stac", "aoi": [12.0, 41.0, 12.1, 41.1],
+            "relative_orbit": 117, "start": "2022-01-01"}
+    sub = load_subscription(base)
+    assert sub.reference == "auto" and sub.subswaths is None and sub.trigger.min_dates == 6 and sub.bbox == (12.0, 41.0, 12.1, 41.1)
+    poly = {"type": "Polygon", "coordinates": [[[12.0, 41.0], [12.2, 41.0], [12.2, 41.3], [12.0, 41.0]]]}
+    assert load_subscription({**base, "aoi": poly}).bbox == (12.0, 41.0, 12.2, 41.3)
+    assert load_subscription({**base, "psi_params": {"da_th": 0.35}}).psi_params == {"da_thresh": 0.35}
+    for over, needle in [
+        ({"name": "Bad Name"}, "name"),
+        ({"stac_api": "file:///etc"}, "http(s)"),
+        ({"aoi": [12.0, 41.0, 11.0, 42.0]}, "W S E N"),
+        ({"aoi": {"type": "Point", "coordinates": [12, 41]}}, "Polygon"),
+        ({"relative_orbit": 0}, "relative_orbit"),
+        ({"psi_params": {"no_such_param": 1}}, "unknown parameter"),
+        ({"psi_params": {"da_thresh": "high"}}, "psi_params"),
+        ({"destination": "relative/dir"}, "absolute"),
+        ({"destination": "http://x/y"}, "s3://"),
+        ({"reference": "2021-06-01"}, "before start"),
+        ({"trigger": {"min_dates": 2}}, "min_dates"),
+        ({"extra": 1}, "extra"),
+        ({"subswaths": ["IW4"]}, "subswaths"),
+    ]:
+        with pytest.raises(SubscriptionError, match="subscription") as exc:
+            load_subscription({**base, **over})
+        assert needle in str(exc.value) and "\n" not in str(exc.value), (over, str(exc.value))
+
+
+def test_cli_add_list_show_pause_resume_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from snapstamps.cli import main
+
+    spec = tmp_path / "sub.json"
+    spec.write_text(json.dumps({"name": "rome", "stac_api": "http://127.0.0.1:9/", "aoi": [12.0, 41.0, 12.1, 41.1],
+                                "relative_orbit": 117, "start": "2022-01-01", "reference": "2022-01-04"}))
+    dd = ["--data-dir", str(tmp_path / "data")]
+    assert main(["systematic", "add", str(spec), *dd]) == 0
+    assert (tmp_path / "data" / "snapstamps.sqlite").is_file()
+    assert main(["systematic", "add", str(spec), *dd]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["systematic", "list", "--json", *dd]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["status"], r["dates"]) for r in rows] == [("rome", "active", 0)]
+    assert main(["systematic", "pause", "rome", *dd]) == 0
+    assert main(["systematic", "tick", "rome", *dd]) == 2
+    assert "paused" in capsys.readouterr().err
+    assert main(["systematic", "resume", "rome", *dd]) == 0
+    assert main(["systematic", "show", "rome", "--json", *dd]) == 0
+    info = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert info["status"] == "active" and info["spec"]["reference"] == "2022-01-04"
+    # an unreachable API: the tick fails with one line naming it, and the subscription records it
+    assert main(["systematic", "tick", "rome", *dd]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: http://127.0.0.1:9/: catalog search failed") and "\n" not in err
+    assert SubscriptionStore(tmp_path / "data").row("rome")["last_error"].startswith("http://127.0.0.1:9/")
+    assert main(["systematic", "remove", "rome", *dd]) == 0
+    assert main(["systematic", "show", "rome", *dd]) == 2
+    assert "no subscription named 'rome'" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x"}')
+    assert main(["systematic", "add", str(bad), *dd]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: subscription: ") and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_ifg_stack_extend_on_demand(sim: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A stack catalog of 3 dates extended with 2 more (CLI) is the stack of one run over the 5 dates."""
+    import filecmp
+
+    from snapstamps.cli import main
+    from snapstamps.stac.ifg import build_ifg_stack_catalog
+    from snapstamps.stac.stack import resolve_stack
+    from snapstamps.workflows.ifg_stack import IfgStackOptions, run_ifg_stack
+
+    p = sim["products"]
+    base = {"reference": p[0], "subswath": "IW1", "polarisation": "VV", "bbox": tuple(sim["bbox"]), "dem": sim["dem"],
+            "orbits": sim["orbits"]}
+    run_ifg_stack(IfgStackOptions(secondaries=p[1:3], out=tmp_path / "three", **base))
+    cat = build_ifg_stack_catalog([tmp_path / "three"], tmp_path / "cat", {p[0].name: str(p[0])})
+    assert main(["ifg-stack-extend", str(cat), "--secondary", str(p[2]), str(p[3]), str(p[4]), "--out", str(tmp_path / "cat")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    d = sim["dates"]
+    assert out["added"] == [f"IW1:{d[3]}", f"IW1:{d[4]}"] and out["skipped"] == [f"IW1:{d[2]}"]
+    res = run_ifg_stack(IfgStackOptions(secondaries=p[1:5], out=tmp_path / "five", **base))
+    a, b = resolve_stack(tmp_path / "cat", "IW1"), Path(res["insar_dir"])
+    files = sorted(f.relative_to(b) for f in b.rglob("*") if f.is_file())
+    assert len(files) > 10 and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files)
+    _validate(tmp_path / "cat")
+    # another reference is refused
+    assert main(["ifg-stack-extend", str(cat), "--reference", str(p[1]), "--secondary", str(p[5]), "--out", str(tmp_path / "x")]) == 2
+    assert "is not the stack's reference" in capsys.readouterr().err
+
+
+def test_stac_collection_definitions_are_current_and_valid() -> None:
+    import pystac
+
+    from snapstamps.stac.collections import collection_definitions
+    from snapstamps.stac.validate import offline_validator
+
+    folder = REPO / "stac" / "collections"
+    defs = collection_definitions()
+    assert sorted(p.stem for p in folder.glob("*.json")) == sorted(defs)
+    v = offline_validator()
+    for name, doc in defs.items():
+        on_disk = json.loads((folder / f"{name}.json").read_text())
+        assert on_disk == doc, f"stac/collections/{name}.json is stale: run python scripts/write_stac_collections.py"
+        pystac.Collection.from_dict(on_disk).validate(validator=v)
