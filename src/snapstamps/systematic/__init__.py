@@ -2,5 +2,5 @@
 
 :mod:`.model` (the subscription spec), :mod:`.store` (its state in SQLite), :mod:`.catalog`
 (search and stage-in), :mod:`.tick` (one update), :mod:`.publish` (the versioned STAC collection),
-:mod:`.cli` (``snapstamps systematic ...``).
+:mod:`snapstamps.cli.systematic` (``snapstamps systematic ...``).
 """

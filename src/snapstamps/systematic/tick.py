@@ -454,7 +454,7 @@ class _Tick:
                     if got != want:
                         raise InputError(f"psi ran on dates {got}, the stack has {want}")
                     if self.sub.quicklooks:
-                        from ..report import make_job_outputs
+                        from ..results import make_job_outputs
 
                         make_job_outputs(tmp, job_id=f"{self.name}-v{version}-{sw}")
                     os.replace(tmp, final)

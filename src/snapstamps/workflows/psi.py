@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NoCandidatesError, ParameterError, StepOrderError
-from ..io.stamps_export import StampsStack, open_stack
+from ..io.stamps_export import open_stack
 from ..progress import step_progress
 from ..psi.config import PsiParams
 from ..psi.load import Geometry, PatchState, load_initial
@@ -92,13 +92,17 @@ class PsiRun:
 
     def drop_images(self, extra: list[int] | None = None) -> list[int]:
         """0-based image columns dropped (``drop_ifg_index`` is 1-based, master excluded)."""
-        info = self.stack_info()
-        n = len(info["dates"])
-        idx = set(self.params.drop_ifg_index) | set(extra or [])
-        bad = [i for i in idx if i > n]
-        if bad:
-            raise ParameterError(f"drop_ifg_index {bad} beyond the {n} images of the stack")
-        return sorted(i - 1 for i in idx if i - 1 != info["master_ix"])
+        return drop_images(self.params.drop_ifg_index, self.stack_info(), extra)
+
+
+def drop_images(drop_ifg_index: list[int], info: dict, extra: list[int] | None = None) -> list[int]:
+    """0-based image columns dropped: ``drop_ifg_index`` and ``extra`` (1-based), master excluded."""
+    n = len(info["dates"])
+    idx = set(drop_ifg_index) | set(extra or [])
+    bad = [i for i in idx if i > n]
+    if bad:
+        raise ParameterError(f"drop_ifg_index {bad} beyond the {n} images of the stack")
+    return sorted(i - 1 for i in idx if i - 1 != info["master_ix"])
 
 
 def _geometry(info: dict) -> Geometry:
@@ -419,7 +423,7 @@ def run_psi(
         from . import products  # pandas/pyarrow are needed only here
 
         with step_progress("products", show_progress):
-            summary["products"] = products.write_products(run)
+            summary["products"] = products.write_run_products(run.out_dir, run.params, adaptations=run.adaptations)
     return summary
 
 
@@ -430,7 +434,3 @@ def _is_redone(adaptation: dict, start: int) -> bool:
     if name == "unwrap_grid_size":
         return start <= 6
     return False
-
-
-def open_run_stack(run: PsiRun) -> StampsStack:
-    return open_stack(Path(run.stack_info()["insar_dir"]))

@@ -1,6 +1,6 @@
-"""Command-line glue: ``snapstamps systematic add|list|show|pause|resume|remove|tick`` and ``ifg-stack-extend``.
+"""``snapstamps systematic add|list|show|pause|resume|remove|tick`` and ``ifg-stack-extend``.
 
-``add_subcommands(subparsers)`` registers both; each sets ``func`` to a callable taking the parsed
+``add_commands(subparsers)`` registers both; each sets ``func`` to a callable taking the parsed
 namespace and returning the exit status.  ``--data-dir`` is the service's data folder (default
 ``$SNAPSTAMPS_DATA_DIR`` or ``./snapstamps-service``, as ``snapstamps serve``).
 """
@@ -22,13 +22,13 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 
 def _store(args: argparse.Namespace):
-    from .store import SubscriptionStore
+    from ..systematic.store import SubscriptionStore
 
     return SubscriptionStore(_data_dir(args))
 
 
 def _add(args: argparse.Namespace) -> int:
-    from .model import SubscriptionError, load_subscription
+    from ..systematic.model import SubscriptionError, load_subscription
 
     if args.spec == "-":
         text = sys.stdin.read()
@@ -94,7 +94,7 @@ def _remove(args: argparse.Namespace) -> int:
     sub = store.get(args.name)
     store.remove(args.name)
     if args.purge:
-        from .tick import SubscriptionPaths
+        from ..systematic.tick import SubscriptionPaths
 
         shutil.rmtree(SubscriptionPaths.of(_data_dir(args), sub).root, ignore_errors=True)
     print(f"{args.name}: removed" + (" (work files deleted; published results kept)" if args.purge else ""))
@@ -102,8 +102,8 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _tick(args: argparse.Namespace) -> int:
-    from .model import SubscriptionError
-    from .tick import tick
+    from ..systematic.model import SubscriptionError
+    from ..systematic.tick import tick
 
     if not args.name and not args.due:
         raise SubscriptionError("systematic tick: give a subscription NAME or --due")
@@ -134,7 +134,7 @@ def _extend(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_subcommands(subparsers: Any) -> None:
+def add_commands(subparsers: Any) -> None:
     """Register ``systematic`` (with its sub-commands) and ``ifg-stack-extend``."""
     p = subparsers.add_parser("systematic", help="subscriptions that keep a stack and its psi results up to date")
     sub = p.add_subparsers(dest="systematic_command", required=True)
