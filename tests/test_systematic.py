@@ -418,6 +418,13 @@ def test_subscription_specs_are_validated() -> None:
         assert needle in str(exc.value) and "\n" not in str(exc.value), (over, str(exc.value))
 
 
+def test_readme_example_is_a_valid_subscription() -> None:
+    text = (REPO / "README.md").read_text()
+    block = text.split("### Systematic processing", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    sub = load_subscription(block)
+    assert sub.reference == "auto" and sub.destination.startswith("s3://") and sub.trigger.every == 3
+
+
 def test_cli_add_list_show_pause_resume_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from snapstamps.cli import main
 
@@ -444,6 +451,12 @@ def test_cli_add_list_show_pause_resume_remove(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: http://127.0.0.1:9/: catalog search failed") and "\n" not in err
     assert SubscriptionStore(tmp_path / "data").row("rome")["last_error"].startswith("http://127.0.0.1:9/")
+    assert main(["systematic", "tick", "--due", *dd]) == 0  # not due again before its interval
+    assert json.loads(capsys.readouterr().out) == []
+    with SubscriptionStore(tmp_path / "data").transaction() as con:
+        con.execute("UPDATE subscription SET next_tick = '2000-01-01T00:00:00Z'")
+    assert main(["systematic", "tick", "--due", *dd]) == 2
+    assert "error: rome: http://127.0.0.1:9/: catalog search failed" in capsys.readouterr().err
     assert main(["systematic", "remove", "rome", *dd]) == 0
     assert main(["systematic", "show", "rome", *dd]) == 2
     assert "no subscription named 'rome'" in capsys.readouterr().err

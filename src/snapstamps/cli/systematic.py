@@ -102,6 +102,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _tick(args: argparse.Namespace) -> int:
+    from ..errors import SnapstampsError
     from ..systematic.model import SubscriptionError
     from ..systematic.tick import tick
 
@@ -114,7 +115,7 @@ def _tick(args: argparse.Namespace) -> int:
     for name in names:
         try:
             out.append(tick(_data_dir(args), name, now=now))
-        except SubscriptionError as exc:
+        except SnapstampsError as exc:  # with --due: reported, and the other subscriptions go on
             if args.name:
                 raise
             print(f"error: {name}: {exc}", file=sys.stderr)

@@ -218,8 +218,17 @@ class _Tick:
         if self.hb.lost:
             raise SubscriptionError(f"subscription {self.name!r}: the tick lost its lock (taken over as stale); stopping")
 
+    def clean_temporaries(self) -> None:
+        """Remove what a killed tick left under temporary names (this tick holds the lock: nobody writes them)."""
+        pats = [(self.paths.pairs, "*/.*.tmp-*"), (self.paths.psi, "*/.*.tmp-*"), (self.paths.safes, ".*.tmp-*"),
+                (self.paths.public, ".stack.*"), (self.paths.public, ".latest.*"), (self.paths.public, "psi/*/.*.tmp")]
+        for root, pat in pats:
+            for p in root.glob(pat) if root.is_dir() else ():
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
     # ------------------------------------------------------------------ steps
     def run(self) -> None:
+        self.clean_temporaries()
         self.search()
         ref, swaths = self.choose()
         if ref is None or swaths is None:
