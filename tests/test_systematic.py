@@ -510,3 +510,53 @@ def test_stac_collection_definitions_are_current_and_valid() -> None:
         on_disk = json.loads((folder / f"{name}.json").read_text())
         assert on_disk == doc, f"stac/collections/{name}.json is stale: run python scripts/write_stac_collections.py"
         pystac.Collection.from_dict(on_disk).validate(validator=v)
+
+
+def test_sync_to_s3_uploads_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An s3:// destination on moto's S3 server (loopback): new and resized files and every JSON are uploaded."""
+    pytest.importorskip("moto.server")
+    import socket
+    import urllib.request
+
+    import boto3
+
+    from snapstamps.systematic.publish import sync_to_s3
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "moto server did not start"
+                time.sleep(0.2)
+        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                     "AWS_ENDPOINT_URL": url}.items():
+            monkeypatch.setenv(k, v)
+        s3 = boto3.client("s3", endpoint_url=url)
+        s3.create_bucket(Bucket="results")
+        pub = tmp_path / "public"
+        for rel, text in {"collection.json": "{}", "stack/catalog.json": "{}", "stack/x.bin": "x" * 1000,
+                          "psi/v1/IW1/a.bin": "a" * 10, ".stack.tmp/leftover": "no"}.items():
+            (pub / rel).parent.mkdir(parents=True, exist_ok=True)
+            (pub / rel).write_text(text)
+        assert sync_to_s3(pub, "s3://results/subs/rome/") == 4
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="results")["Contents"])
+        assert keys == ["subs/rome/collection.json", "subs/rome/psi/v1/IW1/a.bin", "subs/rome/stack/catalog.json",
+                        "subs/rome/stack/x.bin"]
+        assert sync_to_s3(pub, "s3://results/subs/rome") == 2  # only the JSON documents again
+        (pub / "stack" / "x.bin").write_text("y" * 2000)
+        (pub / "psi" / "v2" / "IW1").mkdir(parents=True)
+        (pub / "psi" / "v2" / "IW1" / "b.bin").write_text("b")
+        assert sync_to_s3(pub, "s3://results/subs/rome") == 4
+        assert s3.get_object(Bucket="results", Key="subs/rome/stack/x.bin")["ContentLength"] == 2000
+    finally:
+        proc.terminate()
+        proc.wait(10)
