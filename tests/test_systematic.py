@@ -560,3 +560,52 @@ def test_sync_to_s3_uploads_what_changed(tmp_path: Path, monkeypatch: pytest.Mon
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_http_routes_openapi_and_scheduler(tmp_path: Path) -> None:
+    """The subscription routes on a Flask app (its test client; no socket), their OpenAPI paths, the scheduler."""
+    flask = pytest.importorskip("flask")
+    from snapstamps.systematic.http import Scheduler, openapi_paths, register
+
+    app = flask.Flask("subscriptions-test")
+    register(app, tmp_path, "http://127.0.0.1:5000")
+    c = app.test_client()
+    spec = {"name": "rome", "stac_api": "http://127.0.0.1:9/", "aoi": [12.0, 41.0, 12.1, 41.1], "relative_orbit": 117,
+            "start": "2022-01-01", "interval_minutes": 60}
+    r = c.post("/subscriptions", json=spec)
+    assert r.status_code == 201 and r.headers["Location"] == "http://127.0.0.1:5000/subscriptions/rome"
+    assert r.get_json()["spec"]["trigger"] == {"min_dates": 6, "every": 1}
+    r = c.post("/subscriptions", json=spec)
+    assert r.status_code == 409 and "exists" in r.get_json()["detail"]
+    for body, needle in [({**spec, "name": "x", "aoi": [1, 2, 3]}, "aoi"), ({**spec, "name": "y", "evil": 1}, "evil"),
+                         ("not json", "not JSON"), ([1, 2], "JSON object")]:
+        r = c.post("/subscriptions", data=body if isinstance(body, str) else json.dumps(body),
+                   content_type="application/json")
+        doc = r.get_json()
+        assert r.status_code == 400 and needle in doc["detail"] and "\n" not in doc["detail"], doc
+        assert doc["code"] == "InvalidParameterValue"
+    assert [s["name"] for s in c.get("/subscriptions").get_json()["subscriptions"]] == ["rome"]
+    assert c.get("/subscriptions/rome").get_json()["spec"]["relative_orbit"] == 117
+    assert c.get("/subscriptions/nope").status_code == 404
+    assert c.get("/subscriptions/..%2F..%2Fetc").status_code == 404
+    assert c.post("/subscriptions/rome/pause").get_json()["status"] == "paused"
+    assert c.post("/subscriptions/rome/tick").status_code == 409
+    assert c.post("/subscriptions/rome/resume").get_json()["status"] == "active"
+
+    # scheduler: a new subscription is due once, then not before its interval; a requested tick makes it due
+    submitted: list[str] = []
+    sched = Scheduler(tmp_path, submitted.append)
+    assert sched.run_once() == ["rome"] and sched.run_once() == [] and submitted == ["rome"]
+    assert c.post("/subscriptions/rome/tick").status_code == 202
+    assert sched.run_once() == ["rome"] and submitted == ["rome", "rome"]
+    assert c.delete("/subscriptions/rome").status_code == 204
+    assert c.get("/subscriptions/rome").status_code == 404 and c.delete("/subscriptions/rome").status_code == 404
+
+    # the OpenAPI paths form a valid OpenAPI 3.0 document
+    validate = pytest.importorskip("openapi_spec_validator").validate
+    paths = openapi_paths()
+    validate({"openapi": "3.0.2", "info": {"title": "t", "version": "1"}, "paths": paths})
+    assert set(paths) == {"/subscriptions", "/subscriptions/{name}", "/subscriptions/{name}/pause",
+                          "/subscriptions/{name}/resume", "/subscriptions/{name}/tick"}
+    props = paths["/subscriptions"]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"name", "stac_api", "aoi", "trigger", "psi_params", "destination"} <= set(props)

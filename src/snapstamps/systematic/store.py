@@ -255,6 +255,29 @@ class SubscriptionStore:
             "SELECT name FROM subscription WHERE status = 'active' AND (next_tick IS NULL OR next_tick <= ?) ORDER BY next_tick",
             (now_s,))]
 
+    def claim_due(self, now: dt.datetime | None = None) -> list[str]:
+        """The due active subscriptions, each with its next tick moved one interval ahead (one transaction).
+
+        A scheduler submits what this returns; another scheduler calling it at the same time gets
+        none of them.
+        """
+        now = now or utcnow()
+        out = []
+        with self.transaction() as con:
+            rows = con.execute("SELECT name, spec FROM subscription WHERE status = 'active' AND "
+                               "(next_tick IS NULL OR next_tick <= ?) ORDER BY next_tick", (_iso(now),)).fetchall()
+            for r in rows:
+                minutes = Subscription.model_validate_json(r["spec"]).interval_minutes
+                con.execute("UPDATE subscription SET next_tick = ? WHERE name = ?",
+                            (_iso(now + dt.timedelta(minutes=minutes)), r["name"]))
+                out.append(r["name"])
+        return out
+
+    def request_tick(self, name: str) -> None:
+        """Make the subscription due now (the scheduler picks it up at its next period)."""
+        with self.transaction() as con:
+            con.execute("UPDATE subscription SET next_tick = ? WHERE name = ?", (_iso(utcnow()), name))
+
     # ------------------------------------------------------------------ lock
     def _stale(self, lock: sqlite3.Row, now: dt.datetime | None = None) -> bool:
         now = now or utcnow()
