@@ -96,7 +96,9 @@ def _remove(args: argparse.Namespace) -> int:
     if args.purge:
         from ..systematic.tick import SubscriptionPaths
 
-        shutil.rmtree(SubscriptionPaths.of(_data_dir(args), sub).root, ignore_errors=True)
+        paths = SubscriptionPaths.of(_data_dir(args), sub)
+        for folder in (paths.items, paths.safes, paths.pairs, paths.psi, paths.root / "dem"):
+            shutil.rmtree(folder, ignore_errors=True)
     print(f"{args.name}: removed" + (" (work files deleted; published results kept)" if args.purge else ""))
     return 0
 

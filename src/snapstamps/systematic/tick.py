@@ -37,7 +37,6 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,12 +165,10 @@ def _input_items(dates: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def tick(data_dir: Path | str, name: str, now: dt.datetime | None = None, lock_ttl_s: float = 600.0,
-         after_pair: Callable[[str, dt.date], None] | None = None) -> dict[str, Any]:
+def tick(data_dir: Path | str, name: str, now: dt.datetime | None = None, lock_ttl_s: float = 600.0) -> dict[str, Any]:
     """Run one tick of subscription ``name`` in the foreground; returns its summary.
 
-    ``now`` (default: the clock) decides which failed dates are due for a retry.  ``after_pair``
-    is called after each finished pair (tests use it to stop a tick part-way).
+    ``now`` (default: the clock) decides which failed dates are due for a retry.
     """
     store = SubscriptionStore(data_dir, lock_ttl_s=lock_ttl_s)
     row = store.row(name)
@@ -188,7 +185,7 @@ def tick(data_dir: Path | str, name: str, now: dt.datetime | None = None, lock_t
     status, error = "done", None
     try:
         with _Heartbeat(store, name, owner, max(1.0, min(60.0, lock_ttl_s / 4))) as hb:
-            _Tick(store, sub, SubscriptionPaths.of(Path(data_dir), sub), tick_id, now, hb, summary, after_pair).run()
+            _Tick(store, sub, SubscriptionPaths.of(Path(data_dir), sub), tick_id, now, hb, summary).run()
         if summary.get("psi_error"):
             status, error = "failed", summary["psi_error"]
     except BaseException as exc:
@@ -208,10 +205,9 @@ class _Tick:
     """The steps of one tick (see the module docstring)."""
 
     def __init__(self, store: SubscriptionStore, sub: Subscription, paths: SubscriptionPaths, tick_id: int,
-                 now: dt.datetime, hb: _Heartbeat, summary: dict[str, Any],
-                 after_pair: Callable[[str, dt.date], None] | None) -> None:
+                 now: dt.datetime, hb: _Heartbeat, summary: dict[str, Any]) -> None:
         self.store, self.sub, self.paths, self.tick_id, self.now = store, sub, paths, tick_id, now
-        self.hb, self.summary, self.after_pair = hb, summary, after_pair
+        self.hb, self.summary = hb, summary
         self.name = sub.name
 
     def _alive(self) -> None:
@@ -293,11 +289,18 @@ class _Tick:
                 self.summary["waiting"] = f"{len(usable)} of the {need} dates needed to choose the reference"
                 return None, None
             by_date: dict[dt.date, list[Path]] = {}
+            stage_swaths = self.sub.subswaths
+            if stage_swaths is None:
+                try:
+                    stage_swaths = _swaths_for(dates[usable[0]]["products"][0]["item"], self.sub)
+                except Exception as exc:  # noqa: BLE001 - reported; retried next tick
+                    self.summary["waiting"] = f"sub-swaths from {usable[0]}: {_one_line(exc)}"
+                    return None, None
             for d in usable:
                 if not self._due(dates[d]):
                     continue
                 try:
-                    by_date[d] = self._stage(dates[d], self.sub.subswaths or ["IW1", "IW2", "IW3"])
+                    by_date[d] = self._stage(dates[d], stage_swaths)
                 except Exception as exc:  # noqa: BLE001 - any failure of one date is recorded, the others go on
                     self._fail(d, _one_line(exc))
             if len(by_date) < need:
@@ -376,8 +379,6 @@ class _Tick:
                                      (utcnow() - t0).total_seconds(), adopted=adopted)
                 self.summary["pairs_adopted" if adopted else "pairs_run"].append(f"{sw}:{date.isoformat()}")
                 log.info("%s: pair %s %s x %s %s", self.name, sw, ref, date, "adopted" if adopted else "done")
-                if self.after_pair:
-                    self.after_pair(sw, date)
             if error:
                 self._fail(date, error)
                 continue
