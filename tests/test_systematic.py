@@ -350,6 +350,26 @@ def test_killed_tick_resumes_and_a_corrupt_date_is_retried(world: dict[str, Any]
     _validate(world["public"] / "collection.json")
 
 
+@pytest.mark.slow
+def test_a_pair_renamed_but_not_recorded_is_adopted(world: dict[str, Any], sim: dict[str, Any]) -> None:
+    """A tick killed between a pair folder's rename and its record: the next tick adopts the folder, no recompute.
+
+    Simulated on the finished scenario by deleting the last pair's record (its folder stays) and
+    setting its date back to ``new``.
+    """
+    store = world["store"]
+    d9 = sim["dates"][9].isoformat()
+    with store.transaction() as con:
+        con.execute("DELETE FROM subscription_pair WHERE name = 'rome' AND date = ?", (d9,))
+        con.execute("UPDATE subscription_date SET status = 'new' WHERE name = 'rome' AND date = ?", (d9,))
+    n_runs = len(store.pair_runs("rome"))
+    s = tick(world["data"], "rome")
+    assert s["pairs_adopted"] == [f"IW1:{d9}"] and s["pairs_run"] == [] and s["psi"] is None
+    runs = store.pair_runs("rome")[n_runs:]
+    assert [(r["date"].isoformat(), r["status"]) for r in runs] == [(d9, "adopted")]
+    assert (world["data"] / "subscriptions" / "rome" / "pairs" / "IW1" / d9.replace("-", "") / "ifg_stack.json").is_file()
+
+
 # ---------------------------------------------------------------------- lock, reference, spec, CLI
 def test_a_live_tick_holds_the_lock_and_a_dead_ones_is_taken_over(tmp_path: Path) -> None:
     store = SubscriptionStore(tmp_path, lock_ttl_s=3600)
@@ -388,6 +408,23 @@ def test_auto_reference_waits_for_the_minimum_then_takes_the_overview_suggestion
     got = choose_reference(by_date, "VV")
     assert [p.name for p in by_date[got]] == [want]
     api.publish(N_DATES)
+
+
+@pytest.mark.slow
+def test_a_corrupt_reference_stops_the_tick_without_failing_the_dates(sim: dict[str, Any], tmp_path: Path) -> None:
+    ref = tmp_path / "safes" / sim["products"][0].name
+    shutil.copytree(sim["products"][0], ref)
+    tiff = next((ref / "measurement").glob("*.tiff"))
+    with open(tiff, "r+b") as f:
+        f.truncate(tiff.stat().st_size // 2)
+    with StacApi([ref, *sim["products"][1:3]]) as api:
+        api.publish(3)
+        store = SubscriptionStore(tmp_path / "data")
+        store.add(load_subscription(_spec(api, sim, name="broken")))
+        s = tick(tmp_path / "data", "broken")
+    assert s["pairs_run"] == [] and tiff.name in s["reference_error"]
+    assert store.ticks("broken")[0]["status"] == "failed" and tiff.name in store.row("broken")["last_error"]
+    assert [(d["status"], d["attempts"]) for d in store.dates("broken")] == [("new", 0)] * 3
 
 
 def test_subscription_specs_are_validated() -> None:

@@ -186,8 +186,9 @@ def tick(data_dir: Path | str, name: str, now: dt.datetime | None = None, lock_t
     try:
         with _Heartbeat(store, name, owner, max(1.0, min(60.0, lock_ttl_s / 4))) as hb:
             _Tick(store, sub, SubscriptionPaths.of(Path(data_dir), sub), tick_id, now, hb, summary).run()
-        if summary.get("psi_error"):
-            status, error = "failed", summary["psi_error"]
+        problem = summary.get("reference_error") or summary.get("psi_error")
+        if problem:
+            status, error = "failed", problem
     except BaseException as exc:
         status, error = "failed", _one_line(exc)
         summary["error"] = error
@@ -294,7 +295,7 @@ class _Tick:
                 try:
                     stage_swaths = _swaths_for(dates[usable[0]]["products"][0]["item"], self.sub)
                 except Exception as exc:  # noqa: BLE001 - reported; retried next tick
-                    self.summary["waiting"] = f"sub-swaths from {usable[0]}: {_one_line(exc)}"
+                    self.summary["waiting"] = self.summary["reference_error"] = f"sub-swaths from {usable[0]}: {_one_line(exc)}"
                     return None, None
             for d in usable:
                 if not self._due(dates[d]):
@@ -314,7 +315,7 @@ class _Tick:
             try:
                 swaths = _swaths_for(dates[ref]["products"][0]["item"], self.sub)
             except Exception as exc:  # noqa: BLE001 - reported on the subscription; nothing else can run
-                self.summary["waiting"] = f"reference {ref}: {_one_line(exc)}"
+                self.summary["waiting"] = self.summary["reference_error"] = f"reference {ref}: {_one_line(exc)}"
                 return None, None
         self.store.set_choice(self.name, subswaths=list(swaths))
         self.summary["reference"], self.summary["subswaths"] = ref.isoformat(), list(swaths)
@@ -326,7 +327,7 @@ class _Tick:
             safes = self._stage(d, swaths)
             _check_reference(safes, swaths, self.sub.polarisation)
         except Exception as exc:  # noqa: BLE001 - a broken reference stops this tick, reported
-            self.summary["waiting"] = f"reference {ref}: {_one_line(exc)}"
+            self.summary["waiting"] = self.summary["reference_error"] = f"reference {ref}: {_one_line(exc)}"
             return None
         if d["status"] != "done":
             self.store.date_done(self.name, ref)
