@@ -19,7 +19,10 @@ crash at any point leaves the tables as they were before or after it, never betw
 * ``subscription_tick``: every tick and its summary.
 
 Written so that the service's own store can share it: the connection factory takes the path,
-nothing else; the service may open the same file for its job tables.
+nothing else, and the SQL is portable to PostgreSQL but for the DDL's ``INTEGER PRIMARY KEY
+AUTOINCREMENT`` (``BIGSERIAL`` there) and the two ``PRAGMA`` lines (``?`` placeholders, ``INSERT ...
+ON CONFLICT DO UPDATE``, ``RETURNING id``, ISO 8601 text timestamps, ``BEGIN IMMEDIATE`` becoming a
+row lock).  The service may open the same file for its job tables.
 """
 
 from __future__ import annotations
@@ -328,9 +331,9 @@ class SubscriptionStore:
     # ------------------------------------------------------------------ ticks
     def start_tick(self, name: str) -> int:
         with self.transaction() as con:
-            cur = con.execute("INSERT INTO subscription_tick (name, started, status) VALUES (?, ?, 'running')",
-                              (name, _iso(utcnow())))
-            return int(cur.lastrowid)
+            row = con.execute("INSERT INTO subscription_tick (name, started, status) VALUES (?, ?, 'running') RETURNING id",
+                              (name, _iso(utcnow()))).fetchone()
+            return int(row[0])
 
     def end_tick(self, tick: int, status: str, summary: dict[str, Any], error: str | None = None) -> None:
         with self.transaction() as con:
@@ -406,9 +409,10 @@ class SubscriptionStore:
 
     def pair_started(self, name: str, swath: str, date: dt.date, tick: int) -> int:
         with self.transaction() as con:
-            cur = con.execute("INSERT INTO subscription_pair_run (name, swath, date, tick, started, status) "
-                              "VALUES (?, ?, ?, ?, ?, 'running')", (name, swath, date.isoformat(), tick, _iso(utcnow())))
-            return int(cur.lastrowid)
+            row = con.execute("INSERT INTO subscription_pair_run (name, swath, date, tick, started, status) "
+                              "VALUES (?, ?, ?, ?, ?, 'running') RETURNING id",
+                              (name, swath, date.isoformat(), tick, _iso(utcnow()))).fetchone()
+            return int(row[0])
 
     def pair_done(self, run_id: int, name: str, swath: str, date: dt.date, reference: dt.date, path: Path,
                   tick: int, seconds: float, adopted: bool = False) -> None:
@@ -417,8 +421,10 @@ class SubscriptionStore:
         with self.transaction() as con:
             con.execute("UPDATE subscription_pair_run SET status = ?, finished = ? WHERE id = ?",
                         ("adopted" if adopted else "done", now, run_id))
-            con.execute("INSERT OR REPLACE INTO subscription_pair (name, swath, date, reference, path, tick, seconds, finished) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            con.execute("INSERT INTO subscription_pair (name, swath, date, reference, path, tick, seconds, finished) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, swath, date) DO UPDATE SET "
+                        "reference = excluded.reference, path = excluded.path, tick = excluded.tick, "
+                        "seconds = excluded.seconds, finished = excluded.finished",
                         (name, swath, date.isoformat(), reference.isoformat(), str(path), tick, seconds, now))
 
     def pair_failed(self, run_id: int, error: str) -> None:
