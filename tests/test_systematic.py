@@ -257,7 +257,7 @@ def test_two_new_dates_two_pairs_and_version_2_equals_from_scratch(world: dict[s
                                         polarisation="VV", bbox=tuple(sim["bbox"]), dem=sim["dem"], orbits=sim["orbits"],
                                         out=tmp_path / "scratch"))
     run_psi(Path(res["insar_dir"]), tmp_path / "scratch-psi", show_progress=False)
-    a = pd.read_parquet(world["data"] / "subscriptions" / "rome" / "psi" / "v2" / "IW1" / "ps_points.parquet")
+    a = pd.read_parquet(next((world["public"] / "psi" / "v2" / "IW1").rglob("ps_points.parquet")))  # as published
     b = pd.read_parquet(tmp_path / "scratch-psi" / "ps_points.parquet")
     assert len(a) == len(b) == s["psi"]["n_ps"]["IW1"]
     m = a.merge(b, on=["line", "pixel"], suffixes=("_sub", "_scratch"))
@@ -275,6 +275,7 @@ def test_two_new_dates_two_pairs_and_version_2_equals_from_scratch(world: dict[s
     assert {lk["rel"]: lk["href"] for lk in v1["links"]}["successor-version"] == "./psi-v2.json"
     assert len(pd.read_parquet(next((pub / "psi" / "v1" / "IW1").rglob("ps_points.parquet")))) == v1["properties"]["snapstamps:n_ps"]["IW1"]
     assert json.loads((pub / "latest" / "version.json").read_text()) == {"version": 2}
+    assert not (world["data"] / "subscriptions" / "rome" / "psi" / "v2").exists()  # run state gone once published
     latest = json.loads((pub / "latest" / "IW1" / "catalog.json").read_text())
     assert latest["id"] == "rome-psi-v2-IW1"
     _validate(pub / "collection.json")
@@ -528,6 +529,10 @@ def test_ifg_stack_extend_on_demand(sim: dict[str, Any], world: dict[str, Any], 
     files = sorted(f.relative_to(a) for f in a.rglob("*") if f.is_file())
     assert len(files) == 2 + 5 + 5 * 4  # reference rslc + .par, geo (lon, lat, dem + 2 .par), 4 pairs x 5 files
     assert all(filecmp.cmp(a / f, b / f, shallow=False) for f in files)
+    # the subscription's pair folders share the stack's blocks and hold no second copy of the reference
+    pair = world["data"] / "subscriptions" / "rome" / "pairs" / "IW1" / f"{d[3]:%Y%m%d}" / a.name
+    assert not (pair / "rslc" / f"{d[0]:%Y%m%d}.rslc").exists() and not list((pair / "geo").glob("*"))
+    assert (pair / "rslc" / f"{d[3]:%Y%m%d}.rslc").stat().st_ino == (b / "rslc" / f"{d[3]:%Y%m%d}.rslc").stat().st_ino
     _validate(tmp_path / "cat")
     # another reference is refused
     assert main(["ifg-stack-extend", str(cat), "--reference", str(p[1]), "--secondary", str(p[5]), "--out", str(tmp_path / "x")]) == 2

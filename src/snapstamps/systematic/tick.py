@@ -19,10 +19,12 @@ Order of work (every step is idempotent, so a tick killed anywhere is finished b
    rename and the commit) is adopted, not recomputed.  A failing date (corrupt SAFE, stage-in
    error) is recorded with its error and a retry time (exponential backoff), and the other dates go on;
 5. **stack**: the recorded pairs missing from the published stack catalog are appended to it
-   (:func:`snapstamps.workflows.ifg_extend.extend_stack_catalog`, hard links, one rename);
+   (:func:`snapstamps.workflows.ifg_extend.extend_stack_catalog`, hard links, one rename); the
+   appended pair folders then drop their copy of the reference SLC and geometry;
 6. **psi**: when the stack has ``trigger.min_dates`` dates and, after the first version,
    ``trigger.every`` dates more than the last version, psi runs on each sub-swath of the stack
-   (temporary folder, renamed), and version N is published (:mod:`.publish`), then recorded.
+   (temporary folder, renamed), and version N is published (:mod:`.publish`), then recorded (the
+   psi run folders are deleted: the published catalog holds the products).
 
 The tick's summary (what was found, run, adopted, failed, skipped, published) is stored with it
 and returned.
@@ -151,6 +153,18 @@ def _check_reference(safes: list[Path], swaths: list[str], pol: str) -> None:
 
     for sw in swaths:
         check_measurements(open_date(safes, sw, pol, need_measurement=True))
+
+
+def _prune_pair(folder: Path) -> None:
+    """Once a pair is in the stack: drop its copy of the reference SLC and geometry (the stack has them).
+
+    What stays (the secondary SLC, interferogram, headers, ``ifg_stack.json``) shares its blocks
+    with the stack (hard links), so a pair costs no disk space beyond the stack's.
+    """
+    for insar in Path(folder).glob("INSAR_*"):
+        ref = insar.name.removeprefix("INSAR_")
+        for f in [*insar.glob(f"rslc/{ref}.rslc*"), *insar.glob("geo/*")]:
+            f.unlink(missing_ok=True)
 
 
 def _input_items(dates: list[dict[str, Any]]) -> dict[str, str]:
@@ -409,6 +423,8 @@ class _Tick:
                                  catalog_id=f"{self.name}-interferogram-stack")
             for sw, ps in new.items():
                 have[sw].update(d for d, _ in ps)
+                for _, p in ps:
+                    _prune_pair(p)
         common = set.intersection(*(have[sw] for sw in swaths)) if swaths else set()
         stack_dates = sorted(common | {ref}) if common else []
         self.summary["stack"] = {"catalog": str(cat) if cat.is_file() else None, "dates": [d.isoformat() for d in stack_dates],
@@ -440,6 +456,8 @@ class _Tick:
             return
         self.store.add_version(self.name, version, ref, stack_dates, n_ps, self.sub.psi_updates,
                                self.paths.public / "psi" / f"v{version}", self.tick_id)
+        for old in self.paths.psi.glob("v*"):  # published: the catalog has the products, the run state is not needed
+            shutil.rmtree(old, ignore_errors=True)
         self.summary["psi"] = {"version": version, "dates": [d.isoformat() for d in stack_dates], "n_ps": n_ps}
         log.info("%s: psi version %d published (%s)", self.name, version, n_ps)
 
