@@ -51,7 +51,7 @@ from snapstamps.systematic.store import LockHeld, SubscriptionStore
 from snapstamps.systematic.tick import choose_reference, tick
 
 try:
-    default_base()
+    default_base()  # the real Rome sample, or the synthetic base of a clone without shared/
     _NO_BASE = None
 except InputError as exc:
     _NO_BASE = str(exc)
@@ -126,6 +126,9 @@ class StacApi:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def item(self, safe: Path) -> dict[str, Any]:
+        from snapstamps.ifg.safe import product_info
+
+        info = product_info(safe)
         name = safe.name
         t = name.split("_")[5]
         iid = name.removesuffix(".SAFE")
@@ -134,7 +137,8 @@ class StacApi:
             "geometry": {"type": "Polygon", "coordinates": [[[10.8, 41.4], [12.1, 41.4], [12.1, 41.95], [10.8, 41.95], [10.8, 41.4]]]},
             "bbox": [10.8, 41.4, 12.1, 41.95],
             "properties": {"datetime": f"{t[:4]}-{t[4:6]}-{t[6:8]}T{t[9:11]}:{t[11:13]}:{t[13:15]}Z",
-                           "platform": "sentinel-1a", "sat:relative_orbit": 117, "sat:orbit_state": "ascending",
+                           "platform": "sentinel-1a", "sat:relative_orbit": info.relative_orbit,
+                           "sat:orbit_state": info.pass_direction.lower(),
                            "sar:instrument_mode": "IW", "sar:polarizations": ["VV", "VH"], "product:type": "IW_SLC__1S"},
             "links": [{"rel": "self", "href": f"{self.url}collections/sentinel-1-slc/items/{iid}"}],
             "assets": {"safe": {"href": safe.as_uri(), "roles": ["data"], "title": "SAFE product folder"}},
@@ -162,7 +166,11 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     s = simulate_safe_stack(d, SafeSimConfig(n_dates=N_DATES, seed=3, n_samples=300, reference_index=0))
     products = sorted((d / p for p in s["products"]), key=lambda p: p.name.split("_")[5])
     c = s["scene_centre_lonlat"]
+    from snapstamps.ifg.safe import product_info
+
+    info = product_info(products[0])
     return {"dir": d, "products": products, "dem": d / s["dem"], "orbits": d / "orbits",
+            "relative_orbit": info.relative_orbit, "orbit_state": info.pass_direction.lower(),
             "dates": [dt.date.fromisoformat(f"{p.name.split('_')[5][:4]}-{p.name.split('_')[5][4:6]}-{p.name.split('_')[5][6:8]}") for p in products],
             "bbox": [c[0] - 0.015, c[1] - 0.01, c[0] + 0.015, c[1] + 0.01]}
 
@@ -175,7 +183,7 @@ def api(sim: dict[str, Any]):
 
 def _spec(api: StacApi, sim: dict[str, Any], name: str = "rome", **over: Any) -> dict[str, Any]:
     spec = {"name": name, "stac_api": api.url, "collection": "sentinel-1-slc", "aoi": sim["bbox"],
-            "relative_orbit": 117, "orbit_state": "ascending", "polarisation": "VV",
+            "relative_orbit": sim["relative_orbit"], "orbit_state": sim["orbit_state"], "polarisation": "VV",
             "reference": sim["dates"][0].isoformat(), "start": sim["dates"][0].isoformat(), "trigger": PSI,
             "psi_params": {}, "dem": str(sim["dem"]), "orbits": str(sim["orbits"]), "quicklooks": False,
             "retry": {"base_minutes": 60, "max_attempts": 5}}

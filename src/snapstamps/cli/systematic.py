@@ -131,8 +131,7 @@ def _extend(args: argparse.Namespace) -> int:
 
     res = extend_ifg_stack(args.catalog, list(args.secondary), args.out, reference=args.reference or None,
                            bbox=tuple(args.bbox) if args.bbox else None, dem=str(args.dem) if args.dem else None,
-                           orbits=str(args.orbits) if args.orbits else None, download_orbits=args.download_orbits,
-                           log=lambda s: print(s, file=sys.stderr))
+                           orbits=str(args.orbits) if args.orbits else None, download_orbits=args.download_orbits)
     print(json.dumps(res, indent=2))
     return 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -21,6 +22,8 @@ from ..errors import InputError
 from ..io.atomic import atomic_dir, atomic_write_text
 
 __all__ = ["gather_pairs"]
+
+log = logging.getLogger("snapstamps")
 
 _SAME_KEYS = ("reference", "subswath", "polarisation", "first_sample", "n_samples", "n_lines", "deburst", "deramp")
 
@@ -55,14 +58,13 @@ def _copier(link: bool):
     return put
 
 
-def gather_pairs(runs: list[Path], out: Path, log=None, link: bool = False) -> Path:
+def gather_pairs(runs: list[Path], out: Path, link: bool = False) -> Path:
     """Merge the ``ifg-stack`` outputs ``runs`` into ``out/INSAR_<reference>/``; returns that folder.
 
     A run may hold several pairs (an earlier gathered stack is a run too: that is how a stack is
     extended).  With ``link`` the files are hard-linked where possible instead of copied (they are
     never modified in place, so a stack extended this way shares its files with the old one).
     """
-    log = log or (lambda s: None)
     copy = _copier(link)
     if not runs:
         raise InputError("ifg-stack-gather: no pair outputs given")
@@ -108,7 +110,7 @@ def gather_pairs(runs: list[Path], out: Path, log=None, link: bool = False) -> P
                 if not f.is_file():
                     raise InputError(f"{f}: missing")
                 copy(f, tmp / f.parent.name / f.name)
-            log(f"gathered {rs}-{ds}")
+            log.info("gathered %s-%s", rs, ds)
     summary = {k: s0[k] for k in s0 if k not in ("pairs", "seconds", "stage_seconds", "insar_dir")}
     summary["insar_dir"] = str(dest)
     summary["pairs"] = [p for _, (p, _) in sorted(pairs.items())]

@@ -19,11 +19,11 @@ tick (:mod:`snapstamps.systematic.tick`) calls the two steps itself, recording e
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from typing import Any
 from ..errors import InputError
 
 __all__ = ["PairSettings", "extend_ifg_stack", "extend_stack_catalog", "run_pair", "settings_of_stack"]
+
+log = logging.getLogger("snapstamps")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class PairSettings:
     bbox: tuple[float, float, float, float]
     dem: str
     orbits: str | None = None
-    esd: bool = True
+    esd: bool | None = None
     block_lines: int = 256
     download_orbits: bool = False
 
@@ -54,7 +56,7 @@ def settings_of_stack(summary: dict[str, Any], **override: Any) -> PairSettings:
         "bbox": tuple(summary["bbox"]) if summary.get("bbox") else None,
         "dem": summary.get("dem"),
         "orbits": summary.get("orbits"),
-        "esd": summary.get("esd", True),
+        "esd": summary.get("esd"),
         "block_lines": summary.get("block_lines", 256),
     }
     base.update(over)
@@ -65,8 +67,7 @@ def settings_of_stack(summary: dict[str, Any], **override: Any) -> PairSettings:
     return PairSettings(**base)
 
 
-def run_pair(reference: list[Path], secondary: list[Path], swath: str, settings: PairSettings, final: Path,
-             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_pair(reference: list[Path], secondary: list[Path], swath: str, settings: PairSettings, final: Path) -> dict[str, Any]:
     """Compute one pair (``reference`` x ``secondary``, the slices of one date each) into ``final``.
 
     The pair is built in a hidden sibling folder and renamed to ``final`` when complete; an
@@ -81,10 +82,9 @@ def run_pair(reference: list[Path], secondary: list[Path], swath: str, settings:
     tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:12]}")
     try:
         summary = run_ifg_stack(IfgStackOptions(
-            reference=list(reference), secondaries=list(secondary), subswath=swath, polarisation=settings.polarisation,
-            bbox=settings.bbox, dem=settings.dem if settings.dem == "auto" else Path(settings.dem),
-            orbits=Path(settings.orbits) if settings.orbits else None, esd=settings.esd, out=tmp,
-            block_lines=settings.block_lines, download_orbits=settings.download_orbits), log=log)
+            reference=list(reference), secondaries=list(secondary), subswaths=[swath], polarisation=settings.polarisation,
+            bbox=settings.bbox, dem=settings.dem, orbits_dir=Path(settings.orbits) if settings.orbits else None,
+            esd=settings.esd, out=tmp, block_lines=settings.block_lines, download_orbits=settings.download_orbits))
         shutil.rmtree(tmp / ".safe-cache", ignore_errors=True)
         os.replace(tmp, final)
     finally:
@@ -94,8 +94,7 @@ def run_pair(reference: list[Path], secondary: list[Path], swath: str, settings:
 
 
 def extend_stack_catalog(catalog: Path | None, new_runs: dict[str, list[Path]], out_dir: Path,
-                         input_items: dict[str, str] | None = None, log: Callable[[str], None] | None = None,
-                         catalog_id: str | None = None) -> Path:
+                         input_items: dict[str, str] | None = None, catalog_id: str | None = None) -> Path:
     """Publish into ``out_dir`` the stack of ``catalog`` (None: a new stack) plus the pair folders ``new_runs``.
 
     ``new_runs``: ``{sub-swath: [ifg-stack output folders]}``.  Old and new files are hard-linked,
@@ -128,7 +127,7 @@ def extend_stack_catalog(catalog: Path | None, new_runs: dict[str, list[Path]], 
                 gathered.append(folders[sw])  # unchanged sub-swath: published as it is (hard links)
                 continue
             g = work / sw
-            gather_pairs(runs, g, log=log, link=True)
+            gather_pairs(runs, g, link=True)
             gathered.append(g)
         return build_ifg_stack_catalog(gathered, out_dir, inputs, catalog_id=catalog_id)
     finally:
@@ -143,8 +142,7 @@ def _date_of(product: Path) -> str:
 
 def extend_ifg_stack(catalog: Path, secondaries: list[Path], out_dir: Path, reference: list[Path] | None = None,
                      bbox: tuple[float, float, float, float] | None = None, dem: str | None = None,
-                     orbits: str | None = None, download_orbits: bool = False,
-                     log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                     orbits: str | None = None, download_orbits: bool = False) -> dict[str, Any]:
     """Add the pairs of ``secondaries`` (SAFEs or STAC items, slices of a date grouped) to the stack ``catalog``.
 
     The reference is the stack's: its SAFE is ``reference`` or, when omitted, the input item the
@@ -155,7 +153,6 @@ def extend_ifg_stack(catalog: Path, secondaries: list[Path], out_dir: Path, refe
     from ..stac.ifg import gathered_summary, read_ifg_stack_catalog
     from ..stac.slc import resolve_slc
 
-    log = log or (lambda s: None)
     folders, inputs = read_ifg_stack_catalog(Path(catalog))
     summaries = {sw: gathered_summary(f)[0] for sw, f in folders.items()}
     s0 = next(iter(summaries.values()))
@@ -185,15 +182,15 @@ def extend_ifg_stack(catalog: Path, secondaries: list[Path], out_dir: Path, refe
         for d, prods in sorted(by_date.items()):
             if d in have:
                 skipped.append(f"{sw}:{d}")
-                log(f"{sw} {d}: already in the stack, skipped")
+                log.info("%s %s: already in the stack, skipped", sw, d)
                 continue
             final = pair_root / sw / d.replace("-", "")
-            run_pair(refs, prods, sw, settings, final, log=log)
+            run_pair(refs, prods, sw, settings, final)
             new_runs.setdefault(sw, []).append(final)
             added.append(f"{sw}:{d}")
-            log(f"{sw} {d}: pair computed")
-    cat = extend_stack_catalog(Path(catalog), new_runs, out_dir, inputs, log=log) if new_runs else None
+            log.info("%s %s: pair computed", sw, d)
+    cat = extend_stack_catalog(Path(catalog), new_runs, out_dir, inputs) if new_runs else None
     if cat is None and Path(catalog).resolve() != out_dir.resolve() / "catalog.json" and Path(catalog).resolve() != out_dir.resolve():
-        cat = extend_stack_catalog(Path(catalog), {}, out_dir, inputs, log=log)
+        cat = extend_stack_catalog(Path(catalog), {}, out_dir, inputs)
     shutil.rmtree(pair_root, ignore_errors=True)
     return {"catalog": str(cat or Path(catalog)), "added": added, "skipped": skipped}
