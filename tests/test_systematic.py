@@ -563,15 +563,12 @@ def test_stac_collection_definitions_are_current_and_valid() -> None:
         pystac.Collection.from_dict(on_disk).validate(validator=v)
 
 
-def test_sync_to_s3_uploads_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An s3:// destination on moto's S3 server (loopback): new and resized files and every JSON are uploaded."""
+@pytest.fixture(scope="module")
+def moto_s3():
+    """moto's S3 server on a loopback port; yields its URL (the AWS variables are set per test)."""
     pytest.importorskip("moto.server")
     import socket
     import urllib.request
-
-    import boto3
-
-    from snapstamps.systematic.publish import sync_to_s3
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -588,29 +585,77 @@ def test_sync_to_s3_uploads_what_changed(tmp_path: Path, monkeypatch: pytest.Mon
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, "moto server did not start"
                 time.sleep(0.2)
-        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                     "AWS_ENDPOINT_URL": url}.items():
-            monkeypatch.setenv(k, v)
-        s3 = boto3.client("s3", endpoint_url=url)
-        s3.create_bucket(Bucket="results")
-        pub = tmp_path / "public"
-        for rel, text in {"collection.json": "{}", "stack/catalog.json": "{}", "stack/x.bin": "x" * 1000,
-                          "psi/v1/IW1/a.bin": "a" * 10, ".stack.tmp/leftover": "no"}.items():
-            (pub / rel).parent.mkdir(parents=True, exist_ok=True)
-            (pub / rel).write_text(text)
-        assert sync_to_s3(pub, "s3://results/subs/rome/") == 4
-        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="results")["Contents"])
-        assert keys == ["subs/rome/collection.json", "subs/rome/psi/v1/IW1/a.bin", "subs/rome/stack/catalog.json",
-                        "subs/rome/stack/x.bin"]
-        assert sync_to_s3(pub, "s3://results/subs/rome") == 2  # only the JSON documents again
-        (pub / "stack" / "x.bin").write_text("y" * 2000)
-        (pub / "psi" / "v2" / "IW1").mkdir(parents=True)
-        (pub / "psi" / "v2" / "IW1" / "b.bin").write_text("b")
-        assert sync_to_s3(pub, "s3://results/subs/rome") == 4
-        assert s3.get_object(Bucket="results", Key="subs/rome/stack/x.bin")["ContentLength"] == 2000
+        yield url
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _aws(monkeypatch: pytest.MonkeyPatch, url: str) -> Any:
+    import boto3
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+                 "AWS_ENDPOINT_URL": url}.items():
+        monkeypatch.setenv(k, v)
+    return boto3.client("s3", endpoint_url=url)
+
+
+def test_sync_to_s3_uploads_what_changed(moto_s3: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An s3:// destination on moto's S3 server (loopback): new and resized files and every JSON are uploaded."""
+    from snapstamps.systematic.publish import sync_to_s3
+
+    s3 = _aws(monkeypatch, moto_s3)
+    s3.create_bucket(Bucket="results")
+    pub = tmp_path / "public"
+    for rel, text in {"collection.json": "{}", "stack/catalog.json": "{}", "stack/x.bin": "x" * 1000,
+                      "psi/v1/IW1/a.bin": "a" * 10, ".stack.tmp/leftover": "no"}.items():
+        (pub / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pub / rel).write_text(text)
+    assert sync_to_s3(pub, "s3://results/subs/rome/") == 4
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="results")["Contents"])
+    assert keys == ["subs/rome/collection.json", "subs/rome/psi/v1/IW1/a.bin", "subs/rome/stack/catalog.json",
+                    "subs/rome/stack/x.bin"]
+    assert sync_to_s3(pub, "s3://results/subs/rome") == 2  # only the JSON documents again
+    (pub / "stack" / "x.bin").write_text("y" * 2000)
+    (pub / "psi" / "v2" / "IW1").mkdir(parents=True)
+    (pub / "psi" / "v2" / "IW1" / "b.bin").write_text("b")
+    assert sync_to_s3(pub, "s3://results/subs/rome") == 4
+    assert s3.get_object(Bucket="results", Key="subs/rome/stack/x.bin")["ContentLength"] == 2000
+
+
+@pytest.mark.slow
+def test_remote_safes_are_staged_in_with_only_what_the_pairs_read(moto_s3: str, sim: dict[str, Any], tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An item whose SAFE is an s3:// prefix: stage_date fetches manifest, annotations and the processed
+    measurement only (not calibration/, previews, other layers), under a temporary name; a second call reuses it."""
+    from snapstamps.systematic.catalog import stage_date, unstage
+
+    s3 = _aws(monkeypatch, moto_s3)
+    s3.create_bucket(Bucket="slc")
+    safe = sim["products"][1]
+    for f in safe.rglob("*"):
+        if f.is_file():
+            s3.upload_file(str(f), "slc", f"s1/{safe.name}/{f.relative_to(safe).as_posix()}")
+    tiff = next((safe / "measurement").glob("*.tiff")).name
+    others = ["preview/quick-look.png", "measurement/" + tiff.replace("-iw1-", "-iw2-"), "measurement/" + tiff.replace("-vv-", "-vh-")]
+    for key in others:  # another sub-swath, another polarisation, a preview: not read by the pairs
+        s3.put_object(Bucket="slc", Key=f"s1/{safe.name}/{key}", Body=b"not needed")
+    item = tmp_path / "item.json"
+    item.write_text(json.dumps({"type": "Feature", "stac_version": "1.1.0", "id": safe.name.removesuffix(".SAFE"),
+                                "geometry": None, "properties": {"datetime": "2022-01-16T17:05:57Z"}, "links": [],
+                                "assets": {"safe": {"href": f"s3://slc/s1/{safe.name}", "roles": ["data"]}}}))
+    prods = [{"id": safe.name.removesuffix(".SAFE"), "item": str(item), "href": None}]
+    staged = stage_date(prods, ["IW1"], "VV", tmp_path / "safes")
+    assert staged == [tmp_path / "safes" / safe.name]
+    got = sorted(f.relative_to(staged[0]).as_posix() for f in staged[0].rglob("*") if f.is_file())
+    local = sorted(f.relative_to(safe).as_posix() for f in safe.rglob("*") if f.is_file())
+    assert got == local  # manifest, annotations, the IW1 VV measurement; none of `others`
+    assert not list((tmp_path / "safes").glob(".*"))  # no temporary left
+    mtime = (staged[0] / "manifest.safe").stat().st_mtime_ns
+    assert stage_date(prods, ["IW1"], "VV", tmp_path / "safes") == staged  # reused, not fetched again
+    assert (staged[0] / "manifest.safe").stat().st_mtime_ns == mtime
+    unstage(staged + [safe], tmp_path / "safes")
+    assert not staged[0].exists() and safe.exists()  # a local SAFE is never removed
 
 
 def test_http_routes_openapi_and_scheduler(tmp_path: Path) -> None:
