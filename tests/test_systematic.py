@@ -48,7 +48,7 @@ from snapstamps.errors import InputError
 from snapstamps.simulate.safe_stack import SafeSimConfig, default_base, simulate_safe_stack
 from snapstamps.systematic.model import SubscriptionError, load_subscription
 from snapstamps.systematic.store import LockHeld, SubscriptionStore
-from snapstamps.systematic.tick import choose_reference, tick
+from snapstamps.systematic.tick import tick
 
 try:
     default_base()  # the real Rome sample, or the synthetic base of a clone without shared/
@@ -404,19 +404,27 @@ def test_a_live_tick_holds_the_lock_and_a_dead_ones_is_taken_over(tmp_path: Path
 @pytest.mark.slow
 def test_auto_reference_waits_for_the_minimum_then_takes_the_overview_suggestion(api: StacApi, sim: dict[str, Any],
                                                                                   tmp_path: Path) -> None:
+    """``reference: auto``: no pair before the trigger's minimum; then the stack-overview suggestion among
+    those dates, every other date paired with it (before and after it), and psi version 1 on them."""
     from snapstamps.ifg.overview import stack_overview
 
     store = SubscriptionStore(tmp_path)
-    store.add(load_subscription(_spec(api, sim, name="auto", reference="auto", trigger={"min_dates": 4, "every": 1})))
-    api.publish(3)
-    s = tick(tmp_path, "auto")
-    assert s["reference"] is None and s["pairs_run"] == [] and s["waiting"] == "3 of the 4 dates needed to choose the reference"
-    assert store.row("auto")["reference_date"] is None
-    by_date = {d: [p] for d, p in zip(sim["dates"][:4], sim["products"][:4])}
-    want = stack_overview(sim["products"][:4], polarisation="VV")["suggested_reference"]
-    got = choose_reference(by_date, "VV")
-    assert [p.name for p in by_date[got]] == [want]
-    api.publish(N_DATES)
+    store.add(load_subscription(_spec(api, sim, name="auto", reference="auto", trigger={"min_dates": 6, "every": 1})))
+    try:
+        api.publish(5)
+        s = tick(tmp_path, "auto")
+        assert s["reference"] is None and s["pairs_run"] == [] and s["waiting"] == "5 of the 6 dates needed to choose the reference"
+        assert store.row("auto")["reference_date"] is None
+        api.publish(6)
+        s = tick(tmp_path, "auto")
+    finally:
+        api.publish(N_DATES)
+    want = stack_overview(sim["products"][:6], polarisation="VV")["suggested_reference"]
+    ref = sim["dates"][[p.name for p in sim["products"]].index(want)]
+    print(f"auto reference: {ref} (stack-overview suggestion among the first 6 dates)")
+    assert s["reference"] == ref.isoformat() == store.row("auto")["reference_date"]
+    assert s["pairs_run"] == [f"IW1:{d}" for d in sim["dates"][:6] if d != ref]
+    assert s["psi"]["version"] == 1 and s["psi"]["dates"] == [d.isoformat() for d in sim["dates"][:6]]
 
 
 @pytest.mark.slow
