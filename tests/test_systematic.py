@@ -688,6 +688,14 @@ def test_http_routes_openapi_and_scheduler(tmp_path: Path) -> None:
         doc = r.get_json()
         assert r.status_code == 400 and needle in doc["detail"] and "\n" not in doc["detail"], doc
         assert doc["code"] == "InvalidParameterValue"
+    for over, needle in [({"dem": "/etc/passwd"}, "dem: /etc/passwd is outside"),
+                         ({"destination": str(tmp_path / ".." / "elsewhere")}, "destination"),
+                         ({"orbits": str(tmp_path / "orbits" / ".." / ".." / "x")}, "orbits")]:
+        r = c.post("/subscriptions", json={**spec, "name": "z", **over})
+        assert r.status_code == 400 and needle in r.get_json()["detail"], r.get_json()
+    r = c.post("/subscriptions", json={**spec, "name": "inside", "dem": str(tmp_path / "dem.tif"),
+                                       "destination": "s3://bucket/x"})
+    assert r.status_code == 201 and c.delete("/subscriptions/inside").status_code == 204
     assert [s["name"] for s in c.get("/subscriptions").get_json()["subscriptions"]] == ["rome"]
     assert c.get("/subscriptions/rome").get_json()["spec"]["relative_orbit"] == 117
     assert c.get("/subscriptions/nope").status_code == 404

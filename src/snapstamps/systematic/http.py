@@ -53,11 +53,30 @@ def tick_command(data_dir: Path | str, name: str) -> list[str]:
 
 
 class SubscriptionAPI:
-    """Handlers of the subscription routes over one data folder."""
+    """Handlers of the subscription routes over one data folder.
 
-    def __init__(self, data_dir: Path | str, base_url: str = "") -> None:
+    Over HTTP a spec may only name server paths (``dem``, ``orbits``, a local ``destination``)
+    under ``roots`` (default: the data folder): a client cannot make the service read or write
+    elsewhere.  The STAC API URL is not restricted here; the service's fetch policy applies to it.
+    """
+
+    def __init__(self, data_dir: Path | str, base_url: str = "", roots: list[Path | str] | None = None) -> None:
         self.store = SubscriptionStore(data_dir)
         self.base_url = base_url.rstrip("/")
+        self.roots = [Path(r).resolve() for r in (roots or [data_dir])]
+
+    def _outside_roots(self, sub: Subscription) -> str | None:
+        for field, value in (("dem", None if sub.dem.strip().lower() == "auto" else sub.dem), ("orbits", sub.orbits),
+                             ("destination", None if (sub.destination or "s3://").startswith("s3://") else sub.destination)):
+            if value is None:
+                continue
+            p = Path(value)
+            if not p.is_absolute():
+                return f"subscription: {field}: an absolute path on the server is needed"
+            real = p.resolve()
+            if not any(real == r or r in real.parents for r in self.roots):
+                return f"subscription: {field}: {value} is outside the folders this service may use"
+        return None
 
     def _url(self, name: str) -> str:
         return f"{self.base_url}/subscriptions/{name}"
@@ -89,6 +108,9 @@ class SubscriptionAPI:
                 return _error(400, "InvalidParameterValue", "the request body is not UTF-8 text")
         try:
             sub: Subscription = load_subscription(body or "")
+            outside = self._outside_roots(sub)
+            if outside:
+                return _error(400, "InvalidParameterValue", outside)
             self.store.add(sub)
         except SubscriptionError as exc:
             status = 409 if "exists" in str(exc) else 400
@@ -127,11 +149,11 @@ class SubscriptionAPI:
         return 202, self._summary(name), {}
 
 
-def register(app: Any, data_dir: Path | str, base_url: str = "") -> SubscriptionAPI:
-    """Install the subscription routes on a Flask ``app``; returns the handlers."""
+def register(app: Any, data_dir: Path | str, base_url: str = "", roots: list[Path | str] | None = None) -> SubscriptionAPI:
+    """Install the subscription routes on a Flask ``app``; returns the handlers (``roots``: see :class:`SubscriptionAPI`)."""
     from flask import Response, request
 
-    api = SubscriptionAPI(data_dir, base_url)
+    api = SubscriptionAPI(data_dir, base_url, roots)
 
     def reply(r: Reply) -> Any:
         status, doc, headers = r
