@@ -241,6 +241,8 @@ def test_minimum_reached_runs_psi_version_1(world: dict[str, Any], api: StacApi,
     item = json.loads((world["public"] / "versions" / "psi-v1.json").read_text())
     assert item["properties"]["snapstamps:dates"] == [x.isoformat() for x in sim["dates"][:6]]
     assert item["properties"]["snapstamps:n_ps"] == s["psi"]["n_ps"]
+    eff = item["properties"]["snapstamps:psi_parameters_effective"]["IW1"]
+    assert eff["parameters"]["da_thresh"] == 0.4 and {a["parameter"] for a in eff["adapted"]} >= {"unwrap_grid_size"}
     col = json.loads((world["public"] / "collection.json").read_text())
     assert [lk["href"] for lk in col["links"] if lk["rel"] == "latest-version"] == ["./versions/psi-v1.json"]
 

@@ -446,7 +446,7 @@ class _Tick:
                 return
         version = (last["version"] + 1) if last else 1
         try:
-            results, n_ps = self._run_psi(version, swaths, stack_dates)
+            results, n_ps, effective = self._run_psi(version, swaths, stack_dates)
             from .publish import publish_psi_catalogs
 
             publish_psi_catalogs(self.paths.public, self.sub, version, results, self.paths.stack / "catalog.json")
@@ -454,19 +454,23 @@ class _Tick:
             self.summary["psi_error"] = f"psi version {version}: {_one_line(exc)}"
             log.error("%s: %s", self.name, self.summary["psi_error"])
             return
-        self.store.add_version(self.name, version, ref, stack_dates, n_ps, self.sub.psi_updates,
+        params = {"requested": self.sub.psi_updates, "effective": effective}
+        self.store.add_version(self.name, version, ref, stack_dates, n_ps, params,
                                self.paths.public / "psi" / f"v{version}", self.tick_id)
         for old in self.paths.psi.glob("v*"):  # published: the catalog has the products, the run state is not needed
             shutil.rmtree(old, ignore_errors=True)
         self.summary["psi"] = {"version": version, "dates": [d.isoformat() for d in stack_dates], "n_ps": n_ps}
         log.info("%s: psi version %d published (%s)", self.name, version, n_ps)
 
-    def _run_psi(self, version: int, swaths: list[str], stack_dates: list[dt.date]) -> tuple[dict[str, Path], dict[str, int]]:
+    def _run_psi(self, version: int, swaths: list[str],
+                 stack_dates: list[dt.date]) -> tuple[dict[str, Path], dict[str, int], dict[str, Any]]:
+        """psi on each sub-swath's stack; returns the result folders, PS counts and effective parameters (with adaptations)."""
         from ..stac.stack import resolve_stack
         from ..workflows.psi import run_psi
 
         results: dict[str, Path] = {}
         n_ps: dict[str, int] = {}
+        effective: dict[str, Any] = {}
         want = [d.isoformat() for d in stack_dates]
         for sw in swaths:
             self._alive()
@@ -490,8 +494,10 @@ class _Tick:
                 finally:
                     shutil.rmtree(tmp, ignore_errors=True)
             results[sw] = final
-            n_ps[sw] = int(json.loads(meta.read_text()).get("counts", {}).get("ps", 0))
-        return results, n_ps
+            m = json.loads(meta.read_text())
+            n_ps[sw] = int(m.get("counts", {}).get("ps", 0))
+            effective[sw] = {"parameters": m.get("parameters"), "adapted": m.get("adapted_parameters", [])}
+        return results, n_ps, effective
 
     def publish_collection(self) -> None:
         from .publish import sync_to_s3, write_collection
