@@ -407,11 +407,13 @@ def test_a_live_tick_holds_the_lock_and_a_dead_ones_is_taken_over(tmp_path: Path
 def test_auto_reference_waits_for_the_minimum_then_takes_the_overview_suggestion(api: StacApi, sim: dict[str, Any],
                                                                                   tmp_path: Path) -> None:
     """``reference: auto``: no pair before the trigger's minimum; then the stack-overview suggestion among
-    those dates, every other date paired with it (before and after it), and psi version 1 on them."""
+    those dates, every other date paired with it (before and after it), and psi version 1 on them,
+    published with its quicklooks, report and viewer."""
     from snapstamps.ifg.overview import stack_overview
 
     store = SubscriptionStore(tmp_path)
-    store.add(load_subscription(_spec(api, sim, name="auto", reference="auto", trigger={"min_dates": 6, "every": 1})))
+    store.add(load_subscription(_spec(api, sim, name="auto", reference="auto", trigger={"min_dates": 6, "every": 1},
+                                      quicklooks=True)))
     try:
         api.publish(5)
         s = tick(tmp_path, "auto")
@@ -427,6 +429,10 @@ def test_auto_reference_waits_for_the_minimum_then_takes_the_overview_suggestion
     assert s["reference"] == ref.isoformat() == store.row("auto")["reference_date"]
     assert s["pairs_run"] == [f"IW1:{d}" for d in sim["dates"][:6] if d != ref]
     assert s["psi"]["version"] == 1 and s["psi"]["dates"] == [d.isoformat() for d in sim["dates"][:6]]
+    # quicklooks (the default): the version's catalog carries the report and the viewer
+    pub = tmp_path / "subscriptions" / "auto" / "public"
+    assert (pub / "psi" / "v1" / "IW1" / "report.html").is_file() and (pub / "latest" / "IW1" / "viewer" / "index.html").is_file()
+    _validate(pub / "collection.json")
 
 
 @pytest.mark.slow
