@@ -267,13 +267,16 @@ class _Tick:
     def _dates(self) -> dict[dt.date, dict[str, Any]]:
         return {d["date"]: d for d in self.store.dates(self.name)}
 
-    def _due(self, d: dict[str, Any]) -> bool:
+    def _due(self, d: dict[str, Any], record: bool = True) -> bool:
+        """Whether date ``d`` is to be processed now; a date waiting for its retry or given up is reported."""
         if d["status"] == "failed" and d["next_attempt"] is not None and d["next_attempt"] > self.now:
-            self.summary["waiting_retry"].append({"date": d["date"].isoformat(), "next_attempt": d["next_attempt"].isoformat(),
-                                                  "attempts": d["attempts"], "error": d["error"]})
+            if record:
+                self.summary["waiting_retry"].append({"date": d["date"].isoformat(), "attempts": d["attempts"],
+                                                      "next_attempt": d["next_attempt"].isoformat(), "error": d["error"]})
             return False
         if d["status"] == "given_up":
-            self.summary["given_up"].append({"date": d["date"].isoformat(), "error": d["error"]})
+            if record:
+                self.summary["given_up"].append({"date": d["date"].isoformat(), "error": d["error"]})
             return False
         return d["status"] in ("new", "failed")
 
@@ -312,7 +315,7 @@ class _Tick:
                     self.summary["waiting"] = self.summary["reference_error"] = f"sub-swaths from {usable[0]}: {_one_line(exc)}"
                     return None, None
             for d in usable:
-                if not self._due(dates[d]):
+                if not self._due(dates[d], record=False):
                     continue
                 try:
                     by_date[d] = self._stage(dates[d], stage_swaths)
