@@ -189,8 +189,8 @@ def extend_ifg_stack(catalog: Path, secondaries: list[Path], out_dir: Path, refe
             new_runs.setdefault(sw, []).append(final)
             added.append(f"{sw}:{d}")
             log.info("%s %s: pair computed", sw, d)
-    cat = extend_stack_catalog(Path(catalog), new_runs, out_dir, inputs) if new_runs else None
-    if cat is None and Path(catalog).resolve() != out_dir.resolve() / "catalog.json" and Path(catalog).resolve() != out_dir.resolve():
-        cat = extend_stack_catalog(Path(catalog), {}, out_dir, inputs)
+    cat_file = Path(catalog) / "catalog.json" if Path(catalog).is_dir() else Path(catalog)
+    if new_runs or cat_file.resolve().parent != out_dir.resolve():
+        cat_file = extend_stack_catalog(Path(catalog), new_runs, out_dir, inputs)  # nothing new: a copy at out_dir
     shutil.rmtree(pair_root, ignore_errors=True)
-    return {"catalog": str(cat or Path(catalog)), "added": added, "skipped": skipped}
+    return {"catalog": str(cat_file), "added": added, "skipped": skipped}
