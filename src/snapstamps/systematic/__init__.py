@@ -2,5 +2,6 @@
 
 :mod:`.model` (the subscription spec), :mod:`.store` (its state in SQLite), :mod:`.catalog`
 (search and stage-in), :mod:`.tick` (one update), :mod:`.publish` (the versioned STAC collection),
+:mod:`.http` (routes, OpenAPI paths and scheduler for the service), and
 :mod:`snapstamps.cli.systematic` (``snapstamps systematic ...``).
 """
