@@ -42,16 +42,19 @@ def job_file(catalogs_dir: Path, job_id: str, path: str) -> Path | None:
 
     if not JOB_ID_RE.match(job_id) or job_id in (".", ".."):
         return None
-    base = (Path(catalogs_dir) / job_id).resolve()
-    if not base.is_dir():
-        return None
-    joined = safe_join(str(base), path) if path else str(base / "catalog.json")
-    if joined is None:
-        return None
-    target = Path(joined).resolve()
-    if target.is_dir():
-        target = target / "index.html"
-    if not target.is_relative_to(base) or not target.is_file():
+    try:  # NUL bytes, names over 255 bytes...: no such file
+        base = (Path(catalogs_dir) / job_id).resolve()
+        if not base.is_dir():
+            return None
+        joined = safe_join(str(base), path) if path else str(base / "catalog.json")
+        if joined is None:
+            return None
+        target = Path(joined).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_relative_to(base) or not target.is_file():
+            return None
+    except (OSError, ValueError):
         return None
     return target
 
