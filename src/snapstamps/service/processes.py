@@ -150,8 +150,14 @@ class PsiProcessor(SnapstampsProcessor):
                                                "or an s3:// stack"))
                 insar = resolve_stack(data["stack"])
                 ctx.local("stack", insar)
+                if not (insar / "geo").is_dir():
+                    raise InvalidInputError(user_msg=f"input 'stack': {insar.name} has no geo/ folder "
+                                                     "(expected the SNAP StampsExport layout rslc/, diff0/, geo/)")
         except (StackError, StagingError) as exc:
-            raise InvalidInputError(user_msg=f"input 'stack': {_short(exc)}") from None
+            msg = _short(exc)
+            if "not a readable STAC document" in msg:  # pystac's reason quotes the document: not echoed
+                msg = msg.split(" (", 1)[0]
+            raise InvalidInputError(user_msg=f"input 'stack': {msg}") from None
         except (OSError, ValueError) as exc:
             raise InvalidInputError(user_msg=f"input 'stack': not a usable path ({type(exc).__name__})") from None
         area = data.get("reference_area")

@@ -202,6 +202,8 @@ class Job:
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _FAILED_STEP = re.compile(r"\[(?:step|job) ([^\]]+)\] completed permanentFail")
+_EXITED = re.compile(r"\[job ([^\]]+)\] exited with status: [1-9]")
+_TOOL_ERROR = re.compile(r"^(\S+: )?(error|ERROR|fatal|FATAL): |^\w*(Error|Exception): ")
 _CWL_BRACKET = re.compile(r"^(INFO|WARNING|ERROR|DEBUG)?\s*\[(job|step|workflow)[^\]]*\]")
 
 
@@ -215,12 +217,17 @@ def summarize_failure(log_text: str) -> str:
     lines = [_ANSI.sub("", ln).rstrip() for ln in log_text.splitlines()]
     step, upto = None, len(lines)
     for i, ln in enumerate(lines):
-        m = _FAILED_STEP.search(ln)
+        m = _FAILED_STEP.search(ln) or _EXITED.search(ln)
         if m:
             step, upto = m.group(1), i
             break
     reason = ""
-    for ln in reversed(lines[:upto]):
+    for ln in reversed(lines[:upto]):  # what the tool said last: "error: ..." or "SomeError: ..."
+        text = ln.strip()
+        if _TOOL_ERROR.match(text):
+            reason = text
+            break
+    for ln in ([] if reason else reversed(lines[:upto])):
         text = ln.strip()
         if not text or _CWL_BRACKET.match(text) or text.startswith(("Traceback", "File \"", "^")):
             continue
