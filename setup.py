@@ -1,7 +1,7 @@
 """Build step: ship the service's process descriptions, pygeoapi configuration and CWL packages.
 
 Their source stays at the top of the repository (``processes/``, ``app-package/``); a built wheel
-carries copies under ``snapstamps/service/resources/`` (see ``snapstamps.service.resources``).
+carries copies under ``snapstamps/service/data/`` (see ``snapstamps.service.resources``).
 Everything else is configured in ``pyproject.toml``.
 """
 
@@ -22,7 +22,7 @@ class BuildPyWithResources(build_py):
         if getattr(self, "editable_mode", False):
             return  # an editable install reads them from the checkout
         for folder, patterns in SHIPPED.items():
-            dest = Path(self.build_lib) / "snapstamps" / "service" / "resources" / folder
+            dest = Path(self.build_lib) / "snapstamps" / "service" / "data" / folder
             dest.mkdir(parents=True, exist_ok=True)
             for pattern in patterns:
                 for src in sorted((HERE / folder).glob(pattern)):

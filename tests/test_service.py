@@ -1,6 +1,6 @@
 """The OGC API - Processes service, driven over loopback with OWSLib and plain HTTP.
 
-One server (``python -m snapstamps.service.cli serve``) on a free loopback port per module,
+One server (``snapstamps serve``) on a free loopback port per module,
 restarted once; a tiny simulated stack; every process the tests start is stopped.
 """
 
@@ -28,7 +28,13 @@ pytest.importorskip("owslib")
 #: Generous deadlines (seconds): the machine running the tests may be busy; nothing here is timed.
 TIMEOUT = 600
 START_TIMEOUT = 240
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+#: PostgreSQL server binaries (Debian's layout; the newest installed major version).
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+             default=Path("/usr/lib/postgresql/15/bin"))
+
+
+#: ``snapstamps`` (the console script) as a ``python -c`` program, for this interpreter.
+SNAPSTAMPS = "import sys; from snapstamps.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _free_port() -> int:
@@ -65,8 +71,7 @@ class Server:
 
     def start(self) -> None:
         log = open(self.log_path, "ab")
-        cmd = [sys.executable, "-m", "snapstamps.service.cli", "serve", "--port", str(self.port),
-               "--data-dir", str(self.data_dir)]
+        cmd = [sys.executable, "-c", SNAPSTAMPS, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.config is not None:
             cmd += ["--config", str(self.config)]
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
@@ -107,7 +112,7 @@ class Server:
 
 
 class PostgresServer:
-    """A throw-away PostgreSQL 15 server on a unix socket (initdb + pg_ctl), for the store tests.
+    """A throw-away PostgreSQL server on a unix socket (initdb + pg_ctl), for the store tests.
 
     As root the server runs as the ``postgres`` user (initdb refuses root), in a private folder
     under /tmp that user can reach.  Each :meth:`database` is a fresh database.
@@ -157,7 +162,7 @@ class PostgresServer:
 def postgres_missing() -> str | None:
     """Why a PostgreSQL server cannot be started here, or None."""
     if not (PG_BIN / "initdb").exists():
-        return f"PostgreSQL 15 is not installed ({PG_BIN}/initdb missing; `make test` installs it as root)"
+        return f"PostgreSQL is not installed ({PG_BIN}/initdb missing; `make test` installs it as root)"
     try:
         import psycopg  # noqa: F401
     except ImportError:
