@@ -196,6 +196,27 @@ class ServiceAPI:
             return None
         return self.manager.store.get_job(job_id)
 
+    # ------------------------------------------------------------------ descriptions
+    def fix_descriptions(self, resp: Any) -> Any:
+        """pygeoapi 0.21 advertises ``sync-execute`` and ``value`` for every process: restore each
+        description's own ``jobControlOptions`` and ``outputTransmission``."""
+        if resp.status_code != 200 or resp.mimetype != "application/json":
+            return resp
+        try:
+            doc = json.loads(resp.get_data())
+        except ValueError:
+            return resp
+        summaries = doc.get("processes") if isinstance(doc.get("processes"), list) else [doc]
+        for summary in summaries:
+            pid = summary.get("id") if isinstance(summary, dict) else None
+            if pid in self.manager.processes:
+                meta = self.manager.get_processor(pid).metadata
+                for key in ("jobControlOptions", "outputTransmission"):
+                    if key in meta:
+                        summary[key] = meta[key]
+        resp.set_data(json.dumps(doc, indent=2))
+        return resp
+
     # ------------------------------------------------------------------ conformance
     def conformance(self, fallback: Callable[..., Any]) -> Any:
         if self.wants_html():
@@ -271,11 +292,28 @@ class ServiceAPI:
         return self.json(value)
 
     # ------------------------------------------------------------------ jobs
+    @staticmethod
+    def html_page(title: str, rows: list[dict[str, Any]]) -> Any:
+        """A plain HTML table of statusInfo documents (every value escaped)."""
+        from html import escape
+
+        from flask import Response
+
+        cols = ("jobID", "processID", "status", "progress", "message", "created", "started", "finished")
+        head = "".join(f"<th>{c}</th>" for c in cols)
+        body = "".join(
+            "<tr>" + "".join(
+                f"<td><a href='{escape(str(r['links'][0]['href']).replace('f=json', 'f=html'))}'>{escape(str(r[c]))}</a></td>"
+                if c == "jobID" else f"<td>{escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+            for r in rows)
+        page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title></head><body>"
+                f"<h1>{escape(title)}</h1><table border='1'><tr>{head}</tr>{body}</table></body></html>")
+        return Response(page, mimetype="text/html")
+
     def jobs(self, fallback: Callable[..., Any]) -> Any:
         from flask import request
 
-        if self.wants_html():
-            return fallback()
+        html = self.wants_html()
         args = request.args
         try:
             limit = int(args.get("limit", DEFAULT_LIMIT))
@@ -316,8 +354,10 @@ class ServiceAPI:
         if offset > 0:
             links.append({"href": page(max(0, offset - limit)), "rel": "prev", "type": "application/json",
                           "title": "previous page"})
-        return self.json({"jobs": [self.status_info(j) for j in jobs], "links": links, "numberMatched": n,
-                          "numberReturned": len(jobs)})
+        infos = [self.status_info(j) for j in jobs]
+        if html:
+            return self.html_page(f"Jobs {offset + 1}-{offset + len(jobs)} of {n}", infos)
+        return self.json({"jobs": infos, "links": links, "numberMatched": n, "numberReturned": len(jobs)})
 
     def job(self, job_id: str, fallback: Callable[..., Any]) -> Any:
         from flask import request
@@ -335,7 +375,7 @@ class ServiceAPI:
                              and "results" not in ln["rel"]]
             return self.json(info)
         if self.wants_html():
-            return fallback(job_id)
+            return self.html_page(f"Job {job_id}", [self.status_info(job)])
         return self.json(self.status_info(job))
 
     def results(self, job_id: str) -> Any:
@@ -414,6 +454,13 @@ def register(app: Any, manager: SnapstampsManager, settings: dict[str, Any], bas
             return api.jobs(lambda: orig["get_jobs"]())
         return api.job(job_id, lambda jid: orig["get_jobs"](jid))
 
+    orig["get_processes"] = views.get("pygeoapi.get_processes")
+
+    def get_processes(process_id: str | None = None) -> Any:
+        resp = orig["get_processes"](process_id) if process_id is not None else orig["get_processes"]()
+        return api.fix_descriptions(resp)
+
+    views["pygeoapi.get_processes"] = get_processes
     views["pygeoapi.conformance"] = conformance
     views["pygeoapi.get_jobs"] = get_jobs
     views["pygeoapi.execute_process_jobs"] = api.execute
@@ -425,6 +472,9 @@ def register(app: Any, manager: SnapstampsManager, settings: dict[str, Any], bas
     def _guards() -> Any:
         if request.method == "OPTIONS" and api.cors_origins:
             return app.make_default_options_response()
+        f = request.args.get("f")
+        if f is not None and f.lower() not in ("json", "html", "jsonld"):
+            return error(400, "InvalidParameterValue", "f must be json, html or jsonld")
         if api.api_token and request.method in ("POST", "PUT", "PATCH", "DELETE"):
             import hmac
 

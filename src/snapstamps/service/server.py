@@ -128,6 +128,11 @@ def _tidy_openapi(oas: dict[str, Any]) -> None:
             {"name": "datetime", "in": "query", "schema": {"type": "string"}},
             {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json", "html"]}},
         ]
+    for path, item in oas.get("paths", {}).items():
+        if path.startswith("/processes/") and path.endswith("/execution") and "post" in item:
+            ok = item["post"].setdefault("responses", {}).setdefault("200", {"description": "the results"})
+            # raw response of one string output (echo): the value itself, as text
+            ok.setdefault("content", {"application/json": {}})["text/plain"] = {"schema": {"type": "string"}}
     oas["paths"]["/jobs/{jobId}/log"] = {"get": {
         "summary": "The job's log (worker and CWL runner), as text", "tags": ["server"], "operationId": "getJobLog",
         "parameters": [ident], "responses": {"200": {"description": "the log", "content": {"text/plain": {}}},
