@@ -158,3 +158,50 @@ def test_full_disk_keeps_the_sqlite_store_intact_and_it_recovers(tmp_path: Path,
     finally:
         if mounted:
             subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to mount a small tmpfs (the store-level test injects ENOSPC instead)")
+def test_service_answers_503_on_a_full_disk_and_recovers(tmp_path: Path) -> None:
+    """A server whose data dir is on a full tmpfs: execute answers 503 JSON, reads still work, the
+    store stays intact, and once space is back the same server takes and runs jobs again."""
+    import requests
+
+    from test_service import Server, running
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with running(Server(mnt / "data")) as srv:
+            def execute() -> requests.Response:
+                return requests.post(f"{srv.url}/processes/echo/execution", json={"inputs": {"echoInput": "x"}},
+                                     headers={"Prefer": "respond-async"}, timeout=120)
+
+            first = execute()
+            assert first.status_code == 201
+            _fill(mnt / "filler")
+            r = execute()
+            assert r.status_code == 503, r.text
+            body = r.json()
+            assert body["type"].startswith("http://www.opengis.net/def/exceptions/") and "try again" in body["detail"]
+            assert r.headers.get("Retry-After")
+            jobs = requests.get(f"{srv.url}/jobs?f=json", timeout=60)
+            assert jobs.status_code == 200 and jobs.json()["numberMatched"] == 1  # nothing half-created
+            with sqlite3.connect(mnt / "data" / "snapstamps.sqlite") as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            (mnt / "filler").unlink()
+            again = execute()
+            assert again.status_code == 201, again.text
+            job = again.json()["jobID"]
+            import time
+
+            deadline = time.time() + 300
+            while time.time() < deadline:
+                st = requests.get(f"{srv.url}/jobs/{job}?f=json", timeout=60).json()["status"]
+                if st in ("successful", "failed"):
+                    break
+                time.sleep(0.3)
+            assert st == "successful"
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
