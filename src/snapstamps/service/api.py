@@ -38,9 +38,8 @@ from typing import Any, Callable
 from pygeoapi.process.base import JobNotFoundError, JobResultNotFoundError, ProcessorExecuteError
 
 from .manager import JobFailed, SnapstampsManager
-from .processes import InputContext, InvalidInputError, SnapstampsProcessor
+from .processes import InputContext, InvalidInputError
 from .store import StoreError, StoreUnavailable
-from .validation import validate_execute_inputs, validate_outputs
 
 LOG = logging.getLogger(__name__)
 
@@ -235,35 +234,14 @@ class ServiceAPI:
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             return error(400, "InvalidParameterValue", "the request body is not a JSON object")
-        if not isinstance(body, dict):
-            return error(400, "InvalidParameterValue", "the request body must be a JSON object (an execute request)")
-        inputs = body.get("inputs", {})
-        if inputs is None:
-            inputs = {}
-        if not isinstance(inputs, dict):
-            return error(400, "InvalidParameterValue", "'inputs' must be an object")
-        response = body.get("response", "raw")
-        if response not in ("raw", "document"):
-            return error(400, "InvalidParameterValue", "'response' must be 'raw' or 'document'")
-        sub = body.get("subscriber")
-        if sub is not None:
-            if not isinstance(sub, dict):
-                return error(400, "InvalidParameterValue", "'subscriber' must be an object")
-            if any(sub.get(k) for k in ("successUri", "inProgressUri", "failedUri")):
-                return error(400, "InvalidParameterValue", "callback subscribers are not supported by this service")
         try:
-            processor = mgr.get_processor(process_id)
-            desc = processor.metadata
-            outputs = validate_outputs(desc, body.get("outputs"))
-            data = validate_execute_inputs(desc, inputs)
-            data = {k: mgr.local_ref(v) for k, v in data.items()}
-            if isinstance(processor, SnapstampsProcessor):
-                processor.check_inputs(data, self.ctx)
+            processor, data, outputs, response = mgr.validate_request(process_id, body, self.ctx)
         except InvalidInputError as exc:
-            return error(400, "InvalidParameterValue", str(exc.message if hasattr(exc, "message") else exc))
+            return error(400, "InvalidParameterValue", str(exc.message))
         except ProcessorExecuteError as exc:
             return error(int(getattr(exc, "http_status_code", 400)), getattr(exc, "ogc_exception_code", "InvalidParameterValue"),
                          str(getattr(exc, "message", exc)))
+        desc = processor.metadata
         jco = desc.get("jobControlOptions") or []
         prefer = request.headers.get("Prefer", "")
         want_async = "respond-async" in prefer

@@ -164,6 +164,45 @@ class SnapstampsManager(BaseManager):
                 LOG.error("cannot create %s: %s", d, exc)
 
     # ------------------------------------------------------------------ submission
+    def validate_request(self, process_id: str, body: Any, ctx: Any = None) -> tuple[Any, dict, dict | None, str]:
+        """Check a whole execute request (the JSON body) before any job exists.
+
+        Returns ``(processor, inputs, outputs, response)`` with the inputs' defaults filled in and
+        this server's job URLs made local paths; raises :class:`.processes.InvalidInputError`
+        (HTTP 400) naming the problem.  ``ctx`` (data roots, fetch policy) defaults to this
+        manager's.  Other components that start jobs (subscriptions) go through here and
+        :meth:`submit`, as the execution route does.
+        """
+        from .processes import InputContext, InvalidInputError, SnapstampsProcessor
+        from .validation import validate_execute_inputs, validate_outputs
+
+        if process_id not in self.processes:
+            raise InvalidInputError(user_msg=f"no such process: {str(process_id)[:128]}")
+        if not isinstance(body, dict):
+            raise InvalidInputError(user_msg="the request body must be a JSON object (an execute request)")
+        inputs = body.get("inputs", {})
+        if inputs is None:
+            inputs = {}
+        if not isinstance(inputs, dict):
+            raise InvalidInputError(user_msg="'inputs' must be an object")
+        response = body.get("response", "raw")
+        if response not in ("raw", "document"):
+            raise InvalidInputError(user_msg="'response' must be 'raw' or 'document'")
+        sub = body.get("subscriber")
+        if sub is not None:
+            if not isinstance(sub, dict):
+                raise InvalidInputError(user_msg="'subscriber' must be an object")
+            if any(sub.get(k) for k in ("successUri", "inProgressUri", "failedUri")):
+                raise InvalidInputError(user_msg="callback subscribers are not supported by this service")
+        processor = self.get_processor(process_id)
+        desc = processor.metadata
+        outputs = validate_outputs(desc, body.get("outputs"))
+        data = validate_execute_inputs(desc, inputs)
+        data = {k: self.local_ref(v) for k, v in data.items()}
+        if isinstance(processor, SnapstampsProcessor):
+            processor.check_inputs(data, ctx or InputContext(self.data_roots, self.fetch_policy))
+        return processor, data, outputs, response
+
     def submit(self, processor: Any, data: dict[str, Any], outputs: dict[str, Any] | None = None,
                response: str = "document") -> dict[str, Any]:
         """Create a queued job for validated inputs; return its record.
