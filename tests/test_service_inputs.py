@@ -284,6 +284,10 @@ def test_conformance_and_execution_unit(srv: Server) -> None:
     base = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
     assert base + "job-list" in conf and base + "dismiss" in conf and base + "callback" not in conf
     desc = requests.get(f"{srv.url}/processes/psi?f=json", timeout=60).json()
+    assert desc["jobControlOptions"] == ["async-execute", "dismiss"]  # no sync-execute it would not honour
+    listed = {p["id"]: p for p in requests.get(f"{srv.url}/processes?f=json", timeout=60).json()["processes"]}
+    assert "sync-execute" not in listed["psi"]["jobControlOptions"]
+    assert "sync-execute" in listed["echo"]["jobControlOptions"]
     unit = next(ln for ln in desc["links"] if ln["rel"].endswith("/execution-unit"))
     assert unit["href"] == f"{srv.url}/processes/psi/package"
     r = requests.get(unit["href"], timeout=60)

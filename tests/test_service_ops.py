@@ -132,6 +132,9 @@ def test_at_most_n_jobs_run_at_once_in_fifo_order(ops: Server) -> None:
     """N+5 quick jobs: never more than N running (their run intervals overlap at most N deep),
     dispatched in the order they were submitted, all successful."""
     ids = [_post(ops, "echo", {"echoInput": f"job {i}", "pause": 1.5})["jobID"] for i in range(MAX_JOBS + 5)]
+    waiting = requests.get(f"{ops.url}/jobs?f=json&status=accepted&limit=1000", timeout=60)
+    assert waiting.status_code == 200  # queued jobs have no start time: the list still answers
+    assert any("started" not in j for j in waiting.json()["jobs"]), waiting.json()
     final = _all_done(ops, ids)
     assert [s["status"] for s in final] == ["successful"] * len(ids), final
     events = sorted([(_t(s["started"]), 1) for s in final] + [(_t(s["finished"]), -1) for s in final])

@@ -199,7 +199,7 @@ class ServiceAPI:
     def fix_descriptions(self, resp: Any) -> Any:
         """pygeoapi 0.21 advertises ``sync-execute`` and ``value`` for every process: restore each
         description's own ``jobControlOptions`` and ``outputTransmission``."""
-        if resp.status_code != 200 or resp.mimetype != "application/json":
+        if resp.status_code != 200 or not is_json(resp):
             return resp
         try:
             doc = json.loads(resp.get_data())
@@ -403,6 +403,12 @@ class ServiceAPI:
         return Response(path.read_text(), mimetype="application/cwl+yaml")
 
 
+def is_json(resp: Any) -> bool:
+    """True for a JSON response (pygeoapi replaces the headers wholesale, so ``mimetype`` may be unset)."""
+    ctype = str(resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    return ctype in ("application/json", "application/problem+json") or ctype.endswith("+json")
+
+
 def payload_outputs(desc: dict[str, Any], payload: Any) -> dict[str, Any]:
     """A processor's sync payload as ``{output id: value}``."""
     if isinstance(payload, dict) and "id" in payload and "value" in payload and payload["id"] in desc.get("outputs", {}):
@@ -476,7 +482,7 @@ def register(app: Any, manager: SnapstampsManager, settings: dict[str, Any], bas
 
     @app.after_request
     def _after(resp: Any) -> Any:
-        if resp.status_code >= 400 and resp.mimetype == "application/json":
+        if resp.status_code >= 400 and is_json(resp):
             try:
                 body = json.loads(resp.get_data())
             except ValueError:
