@@ -1,6 +1,6 @@
 """The OGC API - Processes service, driven over loopback with OWSLib and plain HTTP.
 
-One server (``snapstamps serve``) on a free loopback port per module,
+One server (``python -m snapstamps.cli serve``) on a free loopback port per module,
 restarted once; a tiny simulated stack; every process the tests start is stopped.
 """
 
@@ -31,10 +31,6 @@ START_TIMEOUT = 240
 #: PostgreSQL server binaries (Debian's layout; the newest installed major version).
 PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
              default=Path("/usr/lib/postgresql/15/bin"))
-
-
-#: ``snapstamps`` (the console script) as a ``python -c`` program, for this interpreter.
-SNAPSTAMPS = "import sys; from snapstamps.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _free_port() -> int:
@@ -71,7 +67,7 @@ class Server:
 
     def start(self) -> None:
         log = open(self.log_path, "ab")
-        cmd = [sys.executable, "-c", SNAPSTAMPS, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        cmd = [sys.executable, "-m", "snapstamps.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         if self.config is not None:
             cmd += ["--config", str(self.config)]
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)

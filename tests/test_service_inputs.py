@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from test_service import TIMEOUT, Server, _jobs, _wait, running, stack  # noqa: F401
 
 from snapstamps.service.fetch import FetchPolicy, FetchRefused, build_opener
-from test_service import TIMEOUT, Server, _jobs, _wait, running, stack  # noqa: F401
 
 requests = pytest.importorskip("requests")
 OGC_EXC = "http://www.opengis.net/def/exceptions/"
@@ -240,7 +240,7 @@ def test_bodies_are_limited_and_errors_are_json(srv: Server) -> None:
     ({"reference_area": [-120.0, -60.0, 1000]}, "does not reach the stack"),
     ({"unwrap_grid_size": "5"}, "unwrap_grid_size"),
 ])
-def test_inputs_are_validated_before_a_job_exists(srv: Server, stack: Path, inputs: dict, needle: str) -> None:
+def test_inputs_are_validated_before_a_job_exists(srv: Server, stack: Path, inputs: dict, needle: str) -> None:  # noqa: F811
     before = len(_jobs(srv))
     body = _refused(_exec(srv, "psi", {"inputs": {"stack": str(stack), **inputs}}))
     assert needle in body["detail"], body
@@ -254,7 +254,7 @@ def test_inputs_are_validated_before_a_job_exists(srv: Server, stack: Path, inpu
     ({"catalog": {"transmissionMode": "carrier-pigeon"}}, "transmissionMode"),
     ({"catalog": "x"}, "must be an object"),
 ])
-def test_output_selections_are_validated(srv: Server, stack: Path, outputs: object, needle: str) -> None:
+def test_output_selections_are_validated(srv: Server, stack: Path, outputs: object, needle: str) -> None:  # noqa: F811
     body = _refused(_exec(srv, "psi", {"inputs": {"stack": str(stack)}, "outputs": outputs}))
     assert needle in body["detail"], body
 

@@ -19,7 +19,6 @@ from typing import Iterator
 
 import pytest
 import yaml
-
 from test_service import (  # noqa: F401  (fixtures)
     TIMEOUT,
     Server,
@@ -62,7 +61,7 @@ def _config(tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ops(tmp_path_factory: pytest.TempPathFactory, store_db: str | None) -> Iterator[Server]:
+def ops(tmp_path_factory: pytest.TempPathFactory, store_db: str | None) -> Iterator[Server]:  # noqa: F811
     base = tmp_path_factory.mktemp("ops")
     srv = Server(base / "data", env={"SNAPSTAMPS_MAX_JOBS": str(MAX_JOBS)}, db=store_db, config=_config(base))
     srv.start()
@@ -175,7 +174,7 @@ def test_queued_and_running_jobs_survive_restarts(ops: Server) -> None:
 
 
 # ---------------------------------------------------------------------- processes die with their job
-def test_kill_9_of_a_worker_stops_its_processes_and_fails_the_job(ops: Server, stack: Path) -> None:
+def test_kill_9_of_a_worker_stops_its_processes_and_fails_the_job(ops: Server, stack: Path) -> None:  # noqa: F811
     job = _post(ops, "psi", {"stack": str(stack)})["jobID"]
     pgid = _worker_group(ops, job)
     members = _group(pgid)
@@ -188,7 +187,7 @@ def test_kill_9_of_a_worker_stops_its_processes_and_fails_the_job(ops: Server, s
     assert r.status_code == 500 and "ended unexpectedly" in r.json()["detail"]
 
 
-def test_dismiss_stops_the_group_with_or_without_a_live_worker(ops: Server, stack: Path) -> None:
+def test_dismiss_stops_the_group_with_or_without_a_live_worker(ops: Server, stack: Path) -> None:  # noqa: F811
     for kill_worker_first in (False, True):
         job = _post(ops, "psi", {"stack": str(stack)})["jobID"]
         pgid = _worker_group(ops, job)
@@ -197,7 +196,7 @@ def test_dismiss_stops_the_group_with_or_without_a_live_worker(ops: Server, stac
             os.kill(pgid, signal.SIGKILL)
         r = requests.delete(f"{ops.url}/jobs/{job}?f=json", timeout=120)
         assert r.status_code == 200 and r.json()["status"] == "dismissed", r.text
-        _wait_for("no process of the job left", lambda: not [p for p in members if _alive(p)], timeout=30)
+        _wait_for("no process of the job left", lambda m=members: not [p for p in m if _alive(p)], timeout=30)
         for path in ("", "/results", "/log"):
             g = requests.get(f"{ops.url}/jobs/{job}{path}?f=json", timeout=60)
             assert g.status_code == 404 and g.json()["type"].endswith("/no-such-job"), (path, g.text)
@@ -205,7 +204,7 @@ def test_dismiss_stops_the_group_with_or_without_a_live_worker(ops: Server, stac
         assert not (ops.data_dir / "jobs" / job).exists()
 
 
-def test_server_shutdown_leaves_no_process_and_requeues_the_job(ops: Server, stack: Path) -> None:
+def test_server_shutdown_leaves_no_process_and_requeues_the_job(ops: Server, stack: Path) -> None:  # noqa: F811
     job = _post(ops, "psi", {"stack": str(stack)})["jobID"]
     pgid = _worker_group(ops, job)
     members = _group(pgid)

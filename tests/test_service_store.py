@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from test_service import postgres  # noqa: F401  (session fixture)
 
 from snapstamps.service.store import SQLiteStore, StoreUnavailable, open_store
-from test_service import postgres  # noqa: F401  (session fixture)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -165,7 +165,6 @@ def test_service_answers_503_on_a_full_disk_and_recovers(tmp_path: Path) -> None
     """A server whose data dir is on a full tmpfs: execute answers 503 JSON, reads still work, the
     store stays intact, and once space is back the same server takes and runs jobs again."""
     import requests
-
     from test_service import Server, running
 
     mnt = tmp_path / "small"
