@@ -106,13 +106,13 @@ def test_unreachable_postgres_is_unavailable_not_a_crash(tmp_path: Path) -> None
 
 def _fill(path: Path) -> None:
     """Write zeros to ``path`` until the file system is full."""
-    with open(path, "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * (1 << 16))
-                fh.flush()
-        except OSError:
-            pass
+    with open(path, "wb", buffering=0) as fh:  # unbuffered: nothing left to flush on close
+        for size in (1 << 16, 1 << 12, 1 << 9):
+            try:
+                while True:
+                    fh.write(b"\0" * size)
+            except OSError:
+                continue
 
 
 def test_full_disk_keeps_the_sqlite_store_intact_and_it_recovers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
