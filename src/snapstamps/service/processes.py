@@ -177,9 +177,10 @@ class PsiProcessor(SnapstampsProcessor):
         from ..psi.config import updates_from_inputs
 
         try:
-            updates_from_inputs(data)
+            updates = updates_from_inputs(data)
         except (ParameterError, ValueError) as exc:
             raise InvalidInputError(user_msg=f"input 'parameters': {_short(exc)}") from None
+        _check_delay_dir(updates.get("tropo_delay_dir"), ctx)
 
     def stage_in(self, data: dict[str, Any]) -> dict[str, str]:
         """An ``s3://`` stack is staged in by the worker."""
@@ -210,6 +211,20 @@ class PsiProcessor(SnapstampsProcessor):
     def execute(self, data: dict[str, Any], outputs: dict | None = None) -> tuple[str, Any]:
         """Not used: the manager runs psi in a worker process."""
         raise ProcessorExecuteError(user_msg="psi runs asynchronously only (Prefer: respond-async)")
+
+
+def _check_delay_dir(value: Any, ctx: InputContext) -> None:
+    """psi's ``tropo_delay_dir`` (a folder of delay GeoTIFFs the engine reads) is a server path:
+    only a folder under the data roots is accepted, as for every other local input."""
+    if value in (None, ""):
+        return
+    name = "parameters.tropo_delay_dir"
+    path = _local_path(name, str(value), "a folder on the server (absolute path)")
+    if not path.is_absolute():
+        raise InvalidInputError(user_msg=f"input '{name}': {value} is not an absolute path on the server")
+    folder = ctx.local(name, path)
+    if not folder.is_dir():
+        raise InvalidInputError(user_msg=f"input '{name}': {folder}: no such folder")
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:

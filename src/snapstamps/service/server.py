@@ -87,6 +87,13 @@ def prepare(host: str = "127.0.0.1", port: int = 5000, config: Path | None = Non
     oas_path = data_dir / "openapi.yml"
     oas = get_oas(cfg)
     oas.setdefault("paths", {}).update(files_openapi_paths())
+    from ..systematic.http import openapi_paths as subscription_paths
+
+    oas["paths"].update(subscription_paths())
+    tags = oas.setdefault("tags", [])
+    if not any(t.get("name") == "subscriptions" for t in tags):
+        tags.append({"name": "subscriptions", "description": "Systematic processing: subscriptions whose stack and "
+                                                              "psi results are kept current (ticks run as jobs)"})
     _tidy_openapi(oas)
     oas_path.write_text(yaml.safe_dump(oas, sort_keys=False))
     os.environ["PYGEOAPI_CONFIG"] = str(cfg_path)
@@ -157,6 +164,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, config: Path | None = None,
     prepare(host, port, config, data_dir)
     from werkzeug.serving import run_simple
 
+    from . import wsgi
     from .wsgi import application as APP
     from .wsgi import manager
 
@@ -172,5 +180,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000, config: Path | None = None,
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if wsgi.scheduler is not None:
+            wsgi.scheduler.stop()
         n = manager.shutdown()
         print(f"snapstamps service stopped ({n} running job(s) queued again)", flush=True)

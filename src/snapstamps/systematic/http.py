@@ -23,16 +23,19 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
+
 from ..errors import SnapstampsError
 from .model import NAME_RE, Subscription, SubscriptionError, load_subscription
 from .store import LockHeld, SubscriptionStore
 
-__all__ = ["Scheduler", "SubscriptionAPI", "openapi_paths", "register", "tick_command"]
+__all__ = ["TICK_PROCESS_ID", "Scheduler", "SubscriptionAPI", "TickProcessor", "install", "openapi_paths", "register", "tick_command"]
 
 log = logging.getLogger("snapstamps.systematic")
 
@@ -41,10 +44,13 @@ Reply = tuple[int, Any, dict[str, str]]
 
 
 def _error(status: int, code: str, detail: str) -> Reply:
-    uri = {"NotFound": "http://www.opengis.net/def/exceptions/ogcapi-common-1/1.0/not-found"}.get(
-        code, f"{_EXC}{code}")
-    return status, {"type": uri, "code": code, "status": status, "title": code, "detail": detail,
-                    "description": detail}, {}
+    """An error in the service's shape (RFC 7807 fields, OGC exception type URI, ``code``, one-line ``detail``)."""
+    from http import HTTPStatus
+
+    kebab = re.sub(r"(?<!^)(?=[A-Z])", "-", code).lower()
+    detail = " ".join(str(detail).split())
+    return status, {"type": f"{_EXC}{kebab}", "title": HTTPStatus(status).phrase, "status": status,
+                    "detail": detail, "code": code, "description": detail}, {}
 
 
 def tick_command(data_dir: Path | str, name: str) -> list[str]:
@@ -60,16 +66,23 @@ class SubscriptionAPI:
     elsewhere.  The STAC API URL is not restricted here; the service's fetch policy applies to it.
     """
 
-    def __init__(self, data_dir: Path | str, base_url: str = "", roots: list[Path | str] | None = None) -> None:
+    def __init__(self, data_dir: Path | str, base_url: str = "", roots: list[Path | str] | None = None,
+                 check_url: Callable[[str], None] | None = None, on_tick: Callable[[], None] | None = None) -> None:
         self.store = SubscriptionStore(data_dir)
         self.base_url = base_url.rstrip("/")
         self.roots = [Path(r).resolve() for r in (roots or [data_dir])]
+        self.check_url = check_url
+        self.on_tick = on_tick
 
     def _outside_roots(self, sub: Subscription) -> str | None:
+        tropo = str((sub.psi_params or {}).get("tropo_delay_dir") or "") or None
         for field, value in (("dem", None if sub.dem.strip().lower() == "auto" else sub.dem), ("orbits", sub.orbits),
-                             ("destination", None if (sub.destination or "s3://").startswith("s3://") else sub.destination)):
+                             ("destination", None if (sub.destination or "s3://").startswith("s3://") else sub.destination),
+                             ("psi_params.tropo_delay_dir", tropo)):
             if value is None:
                 continue
+            if "://" in value:
+                return f"subscription: {field}: give a folder or file on the server (an absolute path), not a URL"
             p = Path(value)
             if not p.is_absolute():
                 return f"subscription: {field}: an absolute path on the server is needed"
@@ -111,6 +124,11 @@ class SubscriptionAPI:
             outside = self._outside_roots(sub)
             if outside:
                 return _error(400, "InvalidParameterValue", outside)
+            if self.check_url is not None:
+                try:
+                    self.check_url(sub.stac_api)
+                except OSError as exc:  # the service's FetchRefused
+                    return _error(400, "InvalidParameterValue", f"subscription: stac_api: {exc}")
             self.store.add(sub)
         except SubscriptionError as exc:
             status = 409 if "exists" in str(exc) else 400
@@ -146,14 +164,17 @@ class SubscriptionAPI:
         if self.store.row(name)["status"] != "active":
             return _error(409, "Conflict", f"subscription {name!r} is paused (resume it first)")
         self.store.request_tick(name)
+        if self.on_tick is not None:
+            self.on_tick()
         return 202, self._summary(name), {}
 
 
-def register(app: Any, data_dir: Path | str, base_url: str = "", roots: list[Path | str] | None = None) -> SubscriptionAPI:
-    """Install the subscription routes on a Flask ``app``; returns the handlers (``roots``: see :class:`SubscriptionAPI`)."""
+def register(app: Any, data_dir: Path | str, base_url: str = "", roots: list[Path | str] | None = None,
+             check_url: Callable[[str], None] | None = None, on_tick: Callable[[], None] | None = None) -> SubscriptionAPI:
+    """Install the subscription routes on a Flask ``app``; returns the handlers (arguments: see :class:`SubscriptionAPI`)."""
     from flask import Response, request
 
-    api = SubscriptionAPI(data_dir, base_url, roots)
+    api = SubscriptionAPI(data_dir, base_url, roots, check_url, on_tick)
 
     def reply(r: Reply) -> Any:
         status, doc, headers = r
@@ -258,17 +279,18 @@ def _openapi_schema() -> dict[str, Any]:
 
 
 class Scheduler:
-    """Every ``period_s``, hands each due subscription to ``submit(name)`` (the service's job queue).
+    """Every ``period_s`` (or at once after :meth:`wake`), hands each due subscription to ``submit(name)``.
 
-    ``claim_due`` moves a claimed subscription's next tick one interval ahead in the same
-    transaction, so a subscription is submitted once per interval even with several schedulers;
-    a failure to submit is logged and retried at the next period.
+    ``submit`` is the service's job queue.  ``claim_due`` moves a claimed subscription's next tick
+    one interval ahead in the same transaction, so a subscription is submitted once per interval
+    even with several schedulers; a failure to submit is logged and retried at the next period.
     """
 
     def __init__(self, data_dir: Path | str, submit: Callable[[str], None], period_s: float = 60.0) -> None:
         self.store = SubscriptionStore(data_dir)
         self.submit, self.period_s = submit, float(period_s)
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="subscription-scheduler")
 
     def run_once(self) -> list[str]:
@@ -281,8 +303,16 @@ class Scheduler:
                 self.store.request_tick(n)
         return names
 
+    def wake(self) -> None:
+        """Look for due subscriptions now (a tick was asked for)."""
+        self._wake.set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self.period_s):
+        while not self._stop.is_set():
+            self._wake.wait(self.period_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             try:
                 self.run_once()
             except SnapstampsError as exc:
@@ -296,4 +326,86 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+
+# ---------------------------------------------------------------------- the service's side
+#: processID of the jobs that run ticks (``GET /jobs?processID=systematic-tick``)
+TICK_PROCESS_ID = "systematic-tick"
+
+
+def tick_process_metadata() -> dict[str, Any]:
+    """Description of the tick jobs (not listed under /processes: ticks are asked for through /subscriptions)."""
+    return {"id": TICK_PROCESS_ID, "version": "1.0.0", "title": "Tick of a subscription",
+            "description": "Makes a subscription's stack and psi results current with its catalog (systematic processing).",
+            "jobControlOptions": ["async-execute"], "outputTransmission": ["value"],
+            "inputs": {"subscription": {"title": "subscription name", "schema": {"type": "string"},
+                                        "minOccurs": 1, "maxOccurs": 1}},
+            "outputs": {"summary": {"title": "what the tick found, ran, failed and published",
+                                    "schema": {"type": "object", "contentMediaType": "application/json"}}}}
+
+
+class TickProcessor(BaseProcessor):
+    """Runs one tick in a job's worker process (the service's queue bounds how many jobs run at once).
+
+    ``processor_def``: ``data_dir`` (where the subscription tables and files live).  The STAC API
+    URL is checked against the worker's fetch policy before the tick searches it.
+    """
+
+    runs_as_job = False
+
+    def __init__(self, processor_def: dict[str, Any]) -> None:
+        super().__init__(processor_def, tick_process_metadata())
+        self.processor_def = dict(processor_def)
+
+    def execute(self, data: dict[str, Any], outputs: dict | None = None) -> tuple[str, Any]:
+        """Tick subscription ``data['subscription']``; its summary is the job's result."""
+        from ..service.fetch import current
+        from .tick import tick
+
+        name = str(data.get("subscription") or "")
+        data_dir = self.processor_def["data_dir"]
+        try:
+            policy = current()
+            if policy is not None:
+                policy.check_url(SubscriptionStore(data_dir).get(name).stac_api)  # refused: the job fails, saying why
+            summary = tick(data_dir, name)
+        except SnapstampsError as exc:
+            raise ProcessorExecuteError(user_msg=f"subscription {name}: {exc}") from None
+        return "application/json", {"id": "summary", "value": summary}
+
+
+def install(app: Any, manager: Any, base_url: str, period_s: float = 60.0) -> tuple[SubscriptionAPI, Scheduler]:
+    """Wire subscriptions into the service: routes on ``app``, ticks as jobs of ``manager``'s queue.
+
+    The routes sit behind the service's guards (API token, body limits, CORS, JSON errors); specs
+    may only name server paths under ``manager.data_roots`` and a STAC API the fetch policy
+    allows.  The scheduler submits a ``systematic-tick`` job per due subscription unless one of
+    that subscription is already queued or running (the subscription's lock is the last word:
+    two ticks never run at once).  Subscriptions live in ``<data dir>/snapstamps.sqlite``, also
+    when the jobs are in PostgreSQL.
+    """
+    from ..service.store import ACTIVE
+
+    data_dir = Path(manager.data_dir)
+    processor = TickProcessor({"name": f"{__name__}.TickProcessor", "data_dir": str(data_dir)})
+
+    def queued_or_running(name: str) -> bool:
+        jobs, _ = manager.store.list_jobs(status=list(ACTIVE), process_ids=[TICK_PROCESS_ID], limit=10000)
+        return any(((manager._spec(j["identifier"]) or {}).get("inputs") or {}).get("subscription") == name for j in jobs)
+
+    def submit(name: str) -> None:
+        if queued_or_running(name):
+            log.info("subscription %s: a tick is already queued or running", name)
+            return
+        job = manager.submit(processor, {"subscription": name}, None, "document")
+        log.info("subscription %s: tick queued as job %s", name, job["identifier"])
+
+    scheduler = Scheduler(data_dir, submit, period_s)
+    api = register(app, data_dir, base_url, roots=list(manager.data_roots),
+                   check_url=lambda url: manager.fetch_policy.check_url(url), on_tick=scheduler.wake)
+    scheduler.start()
+    scheduler.wake()  # subscriptions due while the service was down
+    return api, scheduler
