@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -347,6 +348,10 @@ def tick_process_metadata() -> dict[str, Any]:
                                     "schema": {"type": "object", "contentMediaType": "application/json"}}}}
 
 
+class TickStopped(SnapstampsError):
+    """SIGTERM reached a tick job's worker."""
+
+
 class TickProcessor(BaseProcessor):
     """Runs one tick in a job's worker process (the service's queue bounds how many jobs run at once).
 
@@ -367,13 +372,31 @@ class TickProcessor(BaseProcessor):
 
         name = str(data.get("subscription") or "")
         data_dir = self.processor_def["data_dir"]
+        main = threading.current_thread() is threading.main_thread()
+        prev = signal.getsignal(signal.SIGTERM) if main else None
+
+        def on_term(signum: int, frame: Any) -> None:
+            # the job is dismissed or the service shuts down: stop now (every step of a tick is
+            # atomic and idempotent), after the worker's own handler has marked the job stopped
+            if callable(prev):
+                prev(signum, frame)
+            raise TickStopped("the tick was stopped (the service shut down or the job was dismissed); "
+                              "the next tick resumes it")
+
+        if main:
+            signal.signal(signal.SIGTERM, on_term)
         try:
             policy = current()
             if policy is not None:
                 policy.check_url(SubscriptionStore(data_dir).get(name).stac_api)  # refused: the job fails, saying why
             summary = tick(data_dir, name)
+        except TickStopped:
+            raise
         except SnapstampsError as exc:
             raise ProcessorExecuteError(user_msg=f"subscription {name}: {exc}") from None
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, prev if prev is not None else signal.SIG_DFL)
         return "application/json", {"id": "summary", "value": summary}
 
 
