@@ -260,4 +260,6 @@ def test_a_restart_in_the_middle_of_a_tick_finishes_it_without_repeating_pairs(s
     # stopped by SIGTERM it records itself (failed, saying why); killed after the grace, the next one marks it interrupted
     assert (cut["status"] == "failed" and "stopped" in cut["error"]) or cut["status"] == "interrupted", cut
     assert [j["jobID"] for j in _ticks(srv) if j["jobID"] not in known] == [job["jobID"]]  # no second tick job
-    assert requests.get(f"{srv.url}/subscriptions/again", timeout=60).json()["ticking"] is False
+    state = requests.get(f"{srv.url}/subscriptions/again", timeout=60).json()
+    assert state["ticking"] is False and state["last_error"] is None
+    assert [x["status"] for x in state["dates"]] == ["done"] * N_DATES  # the stop failed no date (no retry wait)

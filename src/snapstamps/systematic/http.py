@@ -348,8 +348,9 @@ def tick_process_metadata() -> dict[str, Any]:
                                     "schema": {"type": "object", "contentMediaType": "application/json"}}}}
 
 
-class TickStopped(SnapstampsError):
-    """SIGTERM reached a tick job's worker."""
+class TickStopped(BaseException):
+    """SIGTERM reached a tick job's worker (a BaseException, like KeyboardInterrupt: no step of the
+    tick takes it for a failure of a date; the tick records itself stopped and ends)."""
 
 
 class TickProcessor(BaseProcessor):
@@ -390,8 +391,8 @@ class TickProcessor(BaseProcessor):
             if policy is not None:
                 policy.check_url(SubscriptionStore(data_dir).get(name).stac_api)  # refused: the job fails, saying why
             summary = tick(data_dir, name)
-        except TickStopped:
-            raise
+        except TickStopped as exc:
+            raise ProcessorExecuteError(user_msg=str(exc)) from None
         except SnapstampsError as exc:
             raise ProcessorExecuteError(user_msg=f"subscription {name}: {exc}") from None
         finally:
