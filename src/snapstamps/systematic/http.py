@@ -15,8 +15,13 @@ headers)``, so they are tested without a server; errors are JSON in the service'
 (``type``, ``code``, ``status``, ``detail``; one line).  :func:`openapi_paths` documents the routes
 for the service's OpenAPI document.  :class:`Scheduler` claims the due subscriptions
 (:meth:`SubscriptionStore.claim_due`: each one once, whatever the number of schedulers) and hands
-each to ``submit(name)``: the service's queue, which runs ``snapstamps systematic tick NAME
---data-dir DATA`` as a job.
+each to ``submit(name)``.
+
+:func:`install` wires all this into ``snapstamps serve`` (called by :mod:`snapstamps.service.wsgi`):
+the routes behind the service's guards (token, body limits, CORS, JSON errors), specs confined to
+the data roots and the fetch policy, and a scheduler whose ``submit`` queues a ``systematic-tick``
+job (:class:`TickProcessor`, run in a worker process like every job, bounded by ``max_jobs``).
+The subscription tables stay in ``<data dir>/snapstamps.sqlite`` whatever the job store is.
 """
 
 from __future__ import annotations
