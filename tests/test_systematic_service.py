@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from test_service import TIMEOUT, Server, _kill_workers, stack  # noqa: F401  (fixture)
+from test_service import TIMEOUT, Server, _kill_workers, postgres, stack  # noqa: F401  (fixtures)
 from test_service_ops import _config, _wait_for
 
 requests = pytest.importorskip("requests")
@@ -263,3 +263,40 @@ def test_a_restart_in_the_middle_of_a_tick_finishes_it_without_repeating_pairs(s
     state = requests.get(f"{srv.url}/subscriptions/again", timeout=60).json()
     assert state["ticking"] is False and state["last_error"] is None
     assert [x["status"] for x in state["dates"]] == ["done"] * N_DATES  # the stop failed no date (no retry wait)
+
+
+# ---------------------------------------------------------------------- PostgreSQL
+@pytest.mark.slow
+def test_on_postgresql_the_subscriptions_live_in_the_service_database(postgres: Any, api: StacApi,  # noqa: F811
+                                                                       sim: dict[str, Any],
+                                                                       tmp_path_factory: pytest.TempPathFactory) -> None:
+    import psycopg
+
+    db = postgres.database()
+    base = tmp_path_factory.mktemp("wire-pg")
+    pg = Server(base / "data", db=db, env={"SNAPSTAMPS_MAX_JOBS": "1", "SNAPSTAMPS_SUBSCRIPTION_PERIOD_S": "3600",
+                                           "SNAPSTAMPS_FETCH_ALLOW_PRIVATE": "1"}, config=_config(base))
+    pg.start()
+    try:
+        d = sim["dates"]
+        api.publish(3)
+        r = requests.post(f"{pg.url}/subscriptions", json=_spec(api, sim, "pg"), timeout=60)
+        assert r.status_code == 201, r.text
+        assert requests.post(f"{pg.url}/subscriptions/pg/tick", timeout=60).status_code == 202
+        job = _new_tick(pg, set())
+        assert _finished(pg, job["jobID"])["status"] == "successful"
+        assert _summary(pg, job["jobID"])["pairs_run"] == [f"IW1:{d[1]}", f"IW1:{d[2]}"]
+        with psycopg.connect(db) as conn:
+            pairs = conn.execute("SELECT swath, date FROM subscription_pair WHERE name = 'pg' ORDER BY date").fetchall()
+            ticks = conn.execute("SELECT status FROM subscription_tick WHERE name = 'pg'").fetchall()
+            locks = conn.execute("SELECT COUNT(*) FROM subscription_lock").fetchone()
+        assert pairs == [("IW1", d[1].isoformat()), ("IW1", d[2].isoformat())] and ticks == [("done",)] and locks == (0,)
+        # nothing of it in an SQLite file of the data dir; the CLI with the same SNAPSTAMPS_DB sees it
+        assert not (pg.data_dir / "snapstamps.sqlite").exists()
+        from snapstamps.systematic.store import SubscriptionStore as Store
+
+        assert Store(tmp_path_factory.mktemp("elsewhere"), connection=db).describe("pg")["pairs"] == [
+            f"IW1:{d[1]}", f"IW1:{d[2]}"]
+    finally:
+        pg.stop()
+        _kill_workers(pg.data_dir)

@@ -21,13 +21,14 @@ each to ``submit(name)``.
 the routes behind the service's guards (token, body limits, CORS, JSON errors), specs confined to
 the data roots and the fetch policy, and a scheduler whose ``submit`` queues a ``systematic-tick``
 job (:class:`TickProcessor`, run in a worker process like every job, bounded by ``max_jobs``).
-The subscription tables stay in ``<data dir>/snapstamps.sqlite`` whatever the job store is.
+The subscription tables live in the service's store (SQLite file or PostgreSQL), next to the jobs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import signal
 import threading
@@ -73,8 +74,9 @@ class SubscriptionAPI:
     """
 
     def __init__(self, data_dir: Path | str, base_url: str = "", roots: list[Path | str] | None = None,
-                 check_url: Callable[[str], None] | None = None, on_tick: Callable[[], None] | None = None) -> None:
-        self.store = SubscriptionStore(data_dir)
+                 check_url: Callable[[str], None] | None = None, on_tick: Callable[[], None] | None = None,
+                 connection: str | None = None) -> None:
+        self.store = SubscriptionStore(data_dir, connection=connection)
         self.base_url = base_url.rstrip("/")
         self.roots = [Path(r).resolve() for r in (roots or [data_dir])]
         self.check_url = check_url
@@ -176,11 +178,12 @@ class SubscriptionAPI:
 
 
 def register(app: Any, data_dir: Path | str, base_url: str = "", roots: list[Path | str] | None = None,
-             check_url: Callable[[str], None] | None = None, on_tick: Callable[[], None] | None = None) -> SubscriptionAPI:
+             check_url: Callable[[str], None] | None = None, on_tick: Callable[[], None] | None = None,
+             connection: str | None = None) -> SubscriptionAPI:
     """Install the subscription routes on a Flask ``app``; returns the handlers (arguments: see :class:`SubscriptionAPI`)."""
     from flask import Response, request
 
-    api = SubscriptionAPI(data_dir, base_url, roots, check_url, on_tick)
+    api = SubscriptionAPI(data_dir, base_url, roots, check_url, on_tick, connection)
 
     def reply(r: Reply) -> Any:
         status, doc, headers = r
@@ -292,8 +295,9 @@ class Scheduler:
     even with several schedulers; a failure to submit is logged and retried at the next period.
     """
 
-    def __init__(self, data_dir: Path | str, submit: Callable[[str], None], period_s: float = 60.0) -> None:
-        self.store = SubscriptionStore(data_dir)
+    def __init__(self, data_dir: Path | str, submit: Callable[[str], None], period_s: float = 60.0,
+                 connection: str | None = None) -> None:
+        self.store = SubscriptionStore(data_dir, connection=connection)
         self.submit, self.period_s = submit, float(period_s)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -361,8 +365,9 @@ class TickStopped(BaseException):
 class TickProcessor(BaseProcessor):
     """Runs one tick in a job's worker process (the service's queue bounds how many jobs run at once).
 
-    ``processor_def``: ``data_dir`` (where the subscription tables and files live).  The STAC API
-    URL is checked against the worker's fetch policy before the tick searches it.
+    ``processor_def``: ``data_dir`` (where the subscription's files live) and ``db`` (the service's
+    store, which holds the subscription tables).  The STAC API URL is checked against the worker's
+    fetch policy before the tick searches it.
     """
 
     runs_as_job = False
@@ -378,6 +383,8 @@ class TickProcessor(BaseProcessor):
 
         name = str(data.get("subscription") or "")
         data_dir = self.processor_def["data_dir"]
+        if self.processor_def.get("db"):
+            os.environ["SNAPSTAMPS_DB"] = str(self.processor_def["db"])  # this worker's tick and its store
         main = threading.current_thread() is threading.main_thread()
         prev = signal.getsignal(signal.SIGTERM) if main else None
 
@@ -413,13 +420,13 @@ def install(app: Any, manager: Any, base_url: str, period_s: float = 60.0) -> tu
     may only name server paths under ``manager.data_roots`` and a STAC API the fetch policy
     allows.  The scheduler submits a ``systematic-tick`` job per due subscription unless one of
     that subscription is already queued or running (the subscription's lock is the last word:
-    two ticks never run at once).  Subscriptions live in ``<data dir>/snapstamps.sqlite``, also
-    when the jobs are in PostgreSQL.
+    two ticks never run at once).  The subscription tables live in the service's store (its SQLite
+    file or its PostgreSQL database), next to the jobs.
     """
     from ..service.store import ACTIVE
 
     data_dir = Path(manager.data_dir)
-    processor = TickProcessor({"name": f"{__name__}.TickProcessor", "data_dir": str(data_dir)})
+    processor = TickProcessor({"name": f"{__name__}.TickProcessor", "data_dir": str(data_dir), "db": manager.connection})
 
     def queued_or_running(name: str) -> bool:
         jobs, _ = manager.store.list_jobs(status=list(ACTIVE), process_ids=[TICK_PROCESS_ID], limit=10000)
@@ -432,9 +439,10 @@ def install(app: Any, manager: Any, base_url: str, period_s: float = 60.0) -> tu
         job = manager.submit(processor, {"subscription": name}, None, "document")
         log.info("subscription %s: tick queued as job %s", name, job["identifier"])
 
-    scheduler = Scheduler(data_dir, submit, period_s)
+    scheduler = Scheduler(data_dir, submit, period_s, connection=manager.connection)
     api = register(app, data_dir, base_url, roots=list(manager.data_roots),
-                   check_url=lambda url: manager.fetch_policy.check_url(url), on_tick=scheduler.wake)
+                   check_url=lambda url: manager.fetch_policy.check_url(url), on_tick=scheduler.wake,
+                   connection=manager.connection)
     scheduler.start()
     scheduler.wake()  # subscriptions due while the service was down
     return api, scheduler

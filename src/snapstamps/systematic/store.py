@@ -18,11 +18,11 @@ crash at any point leaves the tables as they were before or after it, never betw
 * ``subscription_version``: the published psi versions (dates, PS counts, parameters);
 * ``subscription_tick``: every tick and its summary.
 
-Written so that the service's own store can share it: the connection factory takes the path,
-nothing else, and the SQL is portable to PostgreSQL but for the DDL's ``INTEGER PRIMARY KEY
-AUTOINCREMENT`` (``BIGSERIAL`` there) and the two ``PRAGMA`` lines (``?`` placeholders, ``INSERT ...
-ON CONFLICT DO UPDATE``, ``RETURNING id``, ISO 8601 text timestamps, ``BEGIN IMMEDIATE`` becoming a
-row lock).  The service may open the same file for its job tables.
+The tables live where the service keeps its jobs: ``connection`` (default ``$SNAPSTAMPS_DB``) is
+the service's store, a PostgreSQL URL/DSN or an SQLite file; unset, ``DATA/snapstamps.sqlite``.  The
+SQL is the same on both (``?`` placeholders, ``INSERT ... ON CONFLICT DO UPDATE``, ``RETURNING id``,
+ISO 8601 text timestamps) but for the DDL's ``AUTOINCREMENT`` (``BIGSERIAL`` on PostgreSQL) and the
+``PRAGMA`` lines; SQLite's ``BEGIN IMMEDIATE`` becomes a transaction-scoped advisory lock.
 """
 
 from __future__ import annotations
@@ -159,21 +159,91 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+#: key of the advisory lock that serialises writes to the subscription tables on PostgreSQL
+PG_LOCK_KEY = 0x5B5C71
+
+
+def _pg_dsn(conn: str) -> str | None:
+    """The PostgreSQL DSN named by ``conn`` (as the service's store reads it), or None (SQLite)."""
+    import re
+
+    if re.match(r"^(postgres|postgresql)(\+\w+)?://", conn):
+        return re.sub(r"^(postgres|postgresql)(\+\w+)?://", "postgresql://", conn)
+    if "dbname=" in conn or conn.startswith("host="):
+        return conn
+    return None
+
+
+class _PgRow(dict):  # type: ignore[type-arg]
+    """A row readable by column name and by position, like :class:`sqlite3.Row`."""
+
+    def __init__(self, names: list[str], values: tuple) -> None:  # type: ignore[type-arg]
+        super().__init__(zip(names, values))
+        self._values = values
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._values[key] if isinstance(key, int) else dict.__getitem__(self, key)
+
+
+class _PgConnection:
+    """The few calls of :class:`sqlite3.Connection` this module makes, on a psycopg 3 connection (``?`` placeholders)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    @classmethod
+    @contextmanager
+    def open(cls, dsn: str, autocommit: bool) -> Iterator["_PgConnection"]:
+        try:
+            import psycopg
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise SubscriptionError("subscriptions on PostgreSQL need psycopg: pip install 'snapstamps[postgres]'") from exc
+
+        def rows(cursor: Any) -> Any:
+            names = [c.name for c in cursor.description or []]
+            return lambda values: _PgRow(names, values)
+
+        with psycopg.connect(dsn, autocommit=autocommit, row_factory=rows, connect_timeout=10) as conn:
+            yield cls(conn)
+
+    def execute(self, sql: str, args: tuple = ()) -> Any:  # type: ignore[type-arg]
+        return self.conn.execute(sql.replace("?", "%s"), tuple(args))
+
+
 class SubscriptionStore:
     """The subscription tables of one database file (created on first use)."""
 
-    def __init__(self, data_dir: Path | str, lock_ttl_s: float = 600.0) -> None:
+    def __init__(self, data_dir: Path | str, lock_ttl_s: float = 600.0, connection: str | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.path = self.data_dir / DB_NAME
         self.lock_ttl_s = float(lock_ttl_s)
+        conn = str(connection or os.environ.get("SNAPSTAMPS_DB") or "")
+        self.dsn = _pg_dsn(conn)
+        self.path = self.data_dir / DB_NAME
+        if conn and self.dsn is None:
+            self.path = Path(conn[len("sqlite://"):] if conn.startswith("sqlite:///") else conn)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.dsn is not None:
+            with self.transaction() as con:
+                for stmt in SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY").split(";"):
+                    if stmt.strip():
+                        con.execute(stmt)
+            return
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(SCHEMA)
 
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return "sqlite" if self.dsn is None else "postgresql"
+
     # ------------------------------------------------------------------ connections
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def _connect(self) -> Iterator[Any]:
+        if self.dsn is not None:
+            with _PgConnection.open(self.dsn, autocommit=True) as pg:
+                yield pg
+            return
         con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         con.row_factory = sqlite3.Row
         try:
@@ -183,8 +253,19 @@ class SubscriptionStore:
             con.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
+    def transaction(self) -> Iterator[Any]:
+        """One write transaction, committed on success, rolled back on error.
+
+        SQLite: ``BEGIN IMMEDIATE`` (writers one at a time).  PostgreSQL: the same serialisation
+        with a transaction-scoped advisory lock taken first, so every read-then-write below
+        (lock, claims) behaves as on SQLite.
+        """
+        if self.dsn is not None:
+            with _PgConnection.open(self.dsn, autocommit=False) as pg:
+                with pg.conn.transaction():
+                    pg.execute("SELECT pg_advisory_xact_lock(?)", (PG_LOCK_KEY,))
+                    yield pg
+            return
         with self._connect() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
@@ -194,7 +275,7 @@ class SubscriptionStore:
                 raise
             con.execute("COMMIT")
 
-    def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, args: tuple = ()) -> list[Any]:
         with self._connect() as con:
             return list(con.execute(sql, args))
 
@@ -210,7 +291,7 @@ class SubscriptionStore:
     def get(self, name: str) -> Subscription:
         return Subscription.model_validate_json(self.row(name)["spec"])
 
-    def row(self, name: str) -> sqlite3.Row:
+    def row(self, name: str) -> Any:
         rows = self._read("SELECT * FROM subscription WHERE name = ?", (name,))
         if not rows:
             raise SubscriptionError(f"no subscription named {name!r}")
@@ -282,7 +363,7 @@ class SubscriptionStore:
             con.execute("UPDATE subscription SET next_tick = ? WHERE name = ?", (_iso(utcnow()), name))
 
     # ------------------------------------------------------------------ lock
-    def _stale(self, lock: sqlite3.Row, now: dt.datetime | None = None) -> bool:
+    def _stale(self, lock: Any, now: dt.datetime | None = None) -> bool:
         now = now or utcnow()
         hb = _parse(lock["heartbeat"])
         if hb is None or (now - hb).total_seconds() > self.lock_ttl_s:
