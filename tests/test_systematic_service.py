@@ -300,3 +300,16 @@ def test_on_postgresql_the_subscriptions_live_in_the_service_database(postgres: 
     finally:
         pg.stop()
         _kill_workers(pg.data_dir)
+
+
+def test_an_unreachable_subscription_store_is_503_not_a_crash(tmp_path: Path) -> None:
+    """The routes start without their database and answer 503 (Retry-After) while it cannot be opened."""
+    flask = pytest.importorskip("flask")
+    from snapstamps.systematic.http import register
+
+    (tmp_path / "db-is-a-folder").mkdir()
+    app = flask.Flask("subscriptions-503")
+    register(app, tmp_path / "data", connection=str(tmp_path / "db-is-a-folder"))  # no exception: created lazily
+    r = app.test_client().get("/subscriptions")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "30", r.get_data()
+    assert r.get_json()["code"] == "ServiceUnavailable"

@@ -76,7 +76,7 @@ class SubscriptionAPI:
     def __init__(self, data_dir: Path | str, base_url: str = "", roots: list[Path | str] | None = None,
                  check_url: Callable[[str], None] | None = None, on_tick: Callable[[], None] | None = None,
                  connection: str | None = None) -> None:
-        self.store = SubscriptionStore(data_dir, connection=connection)
+        self.store = SubscriptionStore(data_dir, connection=connection, lazy=True)
         self.base_url = base_url.rstrip("/")
         self.roots = [Path(r).resolve() for r in (roots or [data_dir])]
         self.check_url = check_url
@@ -193,6 +193,22 @@ def register(app: Any, data_dir: Path | str, base_url: str = "", roots: list[Pat
             resp.headers[k] = v
         return resp
 
+    def db_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+        """A database that cannot be reached or written (disk full, server down) is 503, as for jobs."""
+        def wrapped(**kw: Any) -> Any:
+            import sqlite3
+
+            try:
+                return view(**kw)
+            except Exception as exc:  # noqa: BLE001 - only database errors are answered here
+                if not (isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("psycopg")):
+                    raise
+                log.error("subscriptions: store unavailable: %s", str(exc).splitlines()[0][:200] if str(exc) else exc)
+                r = reply(_error(503, "ServiceUnavailable", "the subscription store is unavailable; try again later"))
+                r.headers["Retry-After"] = "30"
+                return r
+        return wrapped
+
     def collection() -> Any:
         if request.method == "POST":
             return reply(api.create(request.get_data(cache=True)))
@@ -201,14 +217,22 @@ def register(app: Any, data_dir: Path | str, base_url: str = "", roots: list[Pat
     def one(name: str) -> Any:
         return reply(api.delete(name) if request.method == "DELETE" else api.get(name))
 
-    app.add_url_rule("/subscriptions", "snapstamps_subscriptions", collection, methods=["GET", "POST"])
-    app.add_url_rule("/subscriptions/<name>", "snapstamps_subscription", one, methods=["GET", "DELETE"])
-    app.add_url_rule("/subscriptions/<name>/pause", "snapstamps_subscription_pause",
-                     lambda name: reply(api.set_status(name, "paused")), methods=["POST"])
-    app.add_url_rule("/subscriptions/<name>/resume", "snapstamps_subscription_resume",
-                     lambda name: reply(api.set_status(name, "active")), methods=["POST"])
-    app.add_url_rule("/subscriptions/<name>/tick", "snapstamps_subscription_tick",
-                     lambda name: reply(api.request_tick(name)), methods=["POST"])
+    def pause(name: str) -> Any:
+        return reply(api.set_status(name, "paused"))
+
+    def resume(name: str) -> Any:
+        return reply(api.set_status(name, "active"))
+
+    def tick_now(name: str) -> Any:
+        return reply(api.request_tick(name))
+
+    for rule, endpoint, view, methods in [
+            ("/subscriptions", "snapstamps_subscriptions", collection, ["GET", "POST"]),
+            ("/subscriptions/<name>", "snapstamps_subscription", one, ["GET", "DELETE"]),
+            ("/subscriptions/<name>/pause", "snapstamps_subscription_pause", pause, ["POST"]),
+            ("/subscriptions/<name>/resume", "snapstamps_subscription_resume", resume, ["POST"]),
+            ("/subscriptions/<name>/tick", "snapstamps_subscription_tick", tick_now, ["POST"])]:
+        app.add_url_rule(rule, endpoint, db_errors(view), methods=methods)
     return api
 
 
@@ -297,7 +321,7 @@ class Scheduler:
 
     def __init__(self, data_dir: Path | str, submit: Callable[[str], None], period_s: float = 60.0,
                  connection: str | None = None) -> None:
-        self.store = SubscriptionStore(data_dir, connection=connection)
+        self.store = SubscriptionStore(data_dir, connection=connection, lazy=True)
         self.submit, self.period_s = submit, float(period_s)
         self._stop = threading.Event()
         self._wake = threading.Event()

@@ -213,7 +213,9 @@ class _PgConnection:
 class SubscriptionStore:
     """The subscription tables of one database file (created on first use)."""
 
-    def __init__(self, data_dir: Path | str, lock_ttl_s: float = 600.0, connection: str | None = None) -> None:
+    def __init__(self, data_dir: Path | str, lock_ttl_s: float = 600.0, connection: str | None = None,
+                 lazy: bool = False) -> None:
+        """``lazy``: create the tables on first use, not now (a server starts while its database is down)."""
         self.data_dir = Path(data_dir)
         self.lock_ttl_s = float(lock_ttl_s)
         conn = str(connection or os.environ.get("SNAPSTAMPS_DB") or "")
@@ -222,15 +224,25 @@ class SubscriptionStore:
         if conn and self.dsn is None:
             self.path = Path(conn[len("sqlite://"):] if conn.startswith("sqlite:///") else conn)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.dsn is not None:
-            with self.transaction() as con:
-                for stmt in SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY").split(";"):
-                    if stmt.strip():
-                        con.execute(stmt)
-            return
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
+        self._ready = False
+        if not lazy:
+            self._create_schema()
+
+    def _create_schema(self) -> None:
+        self._ready = True  # first: the transaction below must not come back here
+        try:
+            if self.dsn is not None:
+                with self.transaction() as con:
+                    for stmt in SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY").split(";"):
+                        if stmt.strip():
+                            con.execute(stmt)
+                return
+            with self._connect() as con:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.executescript(SCHEMA)
+        except BaseException:
+            self._ready = False
+            raise
 
     @property
     def dialect(self) -> str:
@@ -260,6 +272,8 @@ class SubscriptionStore:
         with a transaction-scoped advisory lock taken first, so every read-then-write below
         (lock, claims) behaves as on SQLite.
         """
+        if not self._ready:
+            self._create_schema()
         if self.dsn is not None:
             with _PgConnection.open(self.dsn, autocommit=False) as pg:
                 with pg.conn.transaction():
@@ -276,6 +290,8 @@ class SubscriptionStore:
             con.execute("COMMIT")
 
     def _read(self, sql: str, args: tuple = ()) -> list[Any]:
+        if not self._ready:
+            self._create_schema()
         with self._connect() as con:
             return list(con.execute(sql, args))
 
