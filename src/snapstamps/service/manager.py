@@ -87,6 +87,7 @@ class SnapstampsManager(TinyDBManager):
         self.runner_args = list(manager_def.get("runner_args") or ["--no-container"])
         self.public_url = str(manager_def.get("public_url") or "").rstrip("/") or None
         self.stage_out = str(manager_def.get("stage_out") or "").rstrip("/") or None
+        self.stac_schemas = manager_def.get("stac_schemas") or None  # STAC schema directory (issue 14)
         for d in (self.jobs_dir, self.catalogs_dir, self.output_dir):
             if d is not None:
                 Path(d).mkdir(parents=True, exist_ok=True)
@@ -132,6 +133,7 @@ class SnapstampsManager(TinyDBManager):
             "catalogs_dir": str(self.catalogs_dir.resolve()),
             "stage_in": processor.stage_in(data),
             "stage_out": f"{self.stage_out}/{job_id}" if self.stage_out else None,
+            "stac_schemas": self.stac_schemas,
         }
         (job_dir / "job.json").write_text(json.dumps(spec, indent=2))
         now = get_current_datetime()
