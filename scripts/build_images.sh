@@ -2,7 +2,7 @@
 # Build the snapstamps container image with docker or podman (whichever works) and tag it with the
 # name the CWL application packages use (the dockerPull of app-package/*.cwl).
 #
-#   scripts/build_images.sh [--engine docker|podman] [--base IMAGE|debootstrap] [--tag NAME] [--push]
+#   scripts/build_images.sh [--engine docker|podman] [--base IMAGE|debootstrap] [--tag NAME] [--push] [--dry-run]
 #
 #   --base IMAGE        base image (default: the Dockerfile's, the public python:3.11-slim-bookworm)
 #   --base debootstrap  a Debian 12 minbase root file system made with debootstrap (as root) and
@@ -11,6 +11,7 @@
 #                       ~/.cache/snapstamps); the imported image is reused while it exists.
 #   --tag NAME          image name (default: the app packages' dockerPull)
 #   --push              push NAME after the build (log in to the registry first)
+#   --dry-run           print the build command instead of running it (nothing is built)
 #
 # Environment: SNAPSTAMPS_ENGINE (docker|podman), DEBIAN_MIRROR (debootstrap's mirror),
 # SSL_CERT_FILE (a CA bundle given to pip during the build as a secret, for TLS-intercepting
@@ -26,6 +27,7 @@ ENGINE=${SNAPSTAMPS_ENGINE:-}
 BASE=
 TAG=
 PUSH=0
+DRY=0
 
 die() { echo "build_images.sh: $*" >&2; exit 1; }
 
@@ -35,7 +37,8 @@ while [ $# -gt 0 ]; do
         --base) BASE=${2:?}; shift 2 ;;
         --tag) TAG=${2:?}; shift 2 ;;
         --push) PUSH=1; shift ;;
-        -h|--help) sed -n '2,21s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        --dry-run) DRY=1; shift ;;
+        -h|--help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
@@ -68,9 +71,13 @@ if [ -z "$ENGINE" ]; then
     fi
 fi
 [ "$ENGINE" = podman ] && podman_conf
-"$ENGINE" info >/dev/null 2>&1 || die "$ENGINE does not work here ($ENGINE info failed)"
+if [ "$DRY" = 0 ]; then
+    "$ENGINE" info >/dev/null 2>&1 || die "$ENGINE does not work here ($ENGINE info failed)"
+fi
 
-if [ "$BASE" = debootstrap ]; then
+if [ "$BASE" = debootstrap ] && [ "$DRY" = 1 ]; then
+    BASE=$BASE_TAG
+elif [ "$BASE" = debootstrap ]; then
     if ! "$ENGINE" image inspect "$BASE_TAG" >/dev/null 2>&1; then
         tarball=$CACHE/debian-bookworm-minbase.tar
         if [ ! -s "$tarball" ]; then
@@ -99,6 +106,10 @@ fi
 [ "$ENGINE" = podman ] && set -- "$@" --network host
 [ "$ENGINE" = docker ] && export DOCKER_BUILDKIT=1
 
+if [ "$DRY" = 1 ]; then
+    echo "$ENGINE $*${DOCKER_BUILDKIT:+ (DOCKER_BUILDKIT=1)} $ROOT"
+    exit 0
+fi
 start=$(date +%s)
 "$ENGINE" "$@" "$ROOT"
 end=$(date +%s)
