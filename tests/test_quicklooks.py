@@ -12,11 +12,12 @@ import pytest
 pytest.importorskip("matplotlib")
 rasterio = pytest.importorskip("rasterio")
 
-from snapstamps.quicklooks import Asset, make_quicklooks  # noqa: E402
-from snapstamps.rasters import validate_cog  # noqa: E402
-from snapstamps.report import make_job_outputs  # noqa: E402
-from snapstamps.viewer import load_result  # noqa: E402
-from snapstamps.viewer.result import scene_bperp  # noqa: E402
+from snapstamps.results.assets import Asset  # noqa: E402
+from snapstamps.results.quicklooks import make_quicklooks  # noqa: E402
+from snapstamps.results.rasters import validate_cog  # noqa: E402
+from snapstamps.results.derived import make_job_outputs  # noqa: E402
+from snapstamps.results import load_result  # noqa: E402
+from snapstamps.results.model import scene_bperp  # noqa: E402
 from snapstamps.viewer.testing import psi_result_dir  # noqa: E402
 
 
@@ -175,12 +176,9 @@ def test_report(outputs: dict[str, Asset], result_dir: Path) -> None:
 
 
 def test_cli_subcommands(result_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import argparse
+    from snapstamps.cli import build_parser
 
-    from snapstamps.viewer.cli import add_subcommands
-
-    p = argparse.ArgumentParser()
-    add_subcommands(p.add_subparsers(dest="command", required=True))
+    p = build_parser()
     args = p.parse_args(["viewer", "export", str(result_dir), str(tmp_path / "v")])
     assert args.func(args) == 0 and (tmp_path / "v" / "index.html").exists()
     args = p.parse_args(["quicklooks", str(result_dir), "--out", str(tmp_path / "q"), "--no-viewer"])

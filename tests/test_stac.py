@@ -17,7 +17,6 @@ from snapstamps.stac.stack import StackError, resolve_stack, write_stack_catalog
 from snapstamps.stac.validate import offline_validator, validate_catalog  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def psi_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from snapstamps.simulate.stamps_stack import SimConfig, simulate_stamps_stack
@@ -47,7 +46,8 @@ def test_psi_catalog_validates_offline_with_every_extension(catalog: Path) -> No
     p = points.properties
     assert p["sar:instrument_mode"] == "IW" and p["sar:frequency_band"] == "C" and p["sar:polarizations"] == ["VV"]
     assert p["sat:orbit_state"] == "descending"  # simulated heading -167 deg
-    assert p["processing:software"]["snapstamps"] and p["processing:level"] == "L3"
+    assert p["processing:software"]["snapstamps"] and p["processing:level"] == "L2"
+    assert all(a["file:checksum"].startswith("1220") and len(a["file:checksum"]) == 68 for a in points.to_dict()["assets"].values())
     assert 20 < p["view:incidence_angle"] < 50 and p["proj:code"] == "EPSG:4326"
     assert set(points.assets) >= {"ps_points_csv", "ps_points_parquet", "psi_metadata"}
     assert points.assets["ps_points_parquet"].media_type == "application/vnd.apache.parquet"
@@ -124,7 +124,7 @@ def test_stack_catalog_round_trip_and_resolution(psi_run: tuple[Path, Path], tmp
 
 def test_cli_validate_and_catalog(psi_run: tuple[Path, Path], tmp_path: Path) -> None:
     _, out = psi_run
-    cli = [sys.executable, "-m", "snapstamps.service.cli"]
+    cli = [sys.executable, "-m", "snapstamps.cli"]
     r = subprocess.run(cli + ["stac", "catalog", str(out), "--out", str(tmp_path / "c")], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -139,7 +139,7 @@ def test_catalog_with_quicklooks_cogs_report_and_viewer(psi_run: tuple[Path, Pat
     the report at the catalog root with its links rewritten, the viewer folder and its links."""
     import re
 
-    from snapstamps.report import make_job_outputs
+    from snapstamps.results.derived import make_job_outputs
 
     _, out = psi_run
     make_job_outputs(out, tmp_path / "ql")
@@ -277,7 +277,7 @@ def test_stac_search_with_pystac_client(with_filter: bool) -> None:
 
 def test_stac_search_cli(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("pystac_client")
-    from snapstamps.service.cli import main
+    from snapstamps.cli import main
 
     with _StacApi(filter_conformance=False) as api:
         rc = main(["stac", "search", api.url, "--bbox", "12", "41.5", "13", "42.5", "--datetime",
@@ -412,7 +412,7 @@ def test_ifg_stack_catalog_items_fields_links_and_cli(tmp_path: Path) -> None:
         resolve_stack(cat_json)
     with pytest.raises(IfgCatalogError, match="several stacks of one sub-swath"):
         build_ifg_stack_catalog([g1, g1], tmp_path / "bad")
-    out = subprocess.run([sys.executable, "-m", "snapstamps.service.cli", "stac", "ifg-stack-catalog", str(g1),
+    out = subprocess.run([sys.executable, "-m", "snapstamps.cli", "stac", "ifg-stack-catalog", str(g1),
                           "--out", str(tmp_path / "cli"), "--item", "S1A_REF.SAFE=/x/ref.json"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -164,7 +164,7 @@ def test_no_schema_directory_and_no_network_validates_the_core_and_warns(
 
 def test_cli_without_schemas_says_so_and_passes_the_core(stack_catalog: Path, tmp_path: Path) -> None:
     env = dict(os.environ, **{V.ENV_SCHEMAS: "", V.ENV_FETCH: "0", V.ENV_CACHE: str(tmp_path / "cache")})
-    cli = [sys.executable, "-m", "snapstamps.service.cli", "stac", "validate"]
+    cli = [sys.executable, "-m", "snapstamps.cli", "stac", "validate"]
     r = subprocess.run(cli + [str(stack_catalog)], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stderr
     assert "extensions: none available (extension validation skipped)" in r.stdout

@@ -26,7 +26,9 @@ import numpy as np
 from ..errors import InputError
 from .orbits import find_eof
 
-__all__ = ["DEM_MARGIN_DEG", "ORBIT_TYPES", "DownloadError", "build_dem", "dem_auto_path", "fetch_orbit", "is_dem_auto"]
+__all__ = ["DEM_MARGIN_DEG", "ORBIT_TYPES", "DownloadError", "build_dem", "dem_auto_path", "TEST_SOURCE_ENV", "fetch_orbit", "is_dem_auto", "prepare_dem"]
+
+log = logging.getLogger("snapstamps")
 
 #: Orbit products asked for, in order of preference (``sentineleof``'s ``orbit_type``).
 ORBIT_TYPES: tuple[str, ...] = ("precise", "restituted")
@@ -179,3 +181,39 @@ def build_dem(bbox: tuple[float, float, float, float], out_dir: Path, margin_deg
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **prof) as ds:
         ds.write(a, 1)
     return path
+
+
+#: Environment variable naming a GeoTIFF copied instead of the GLO-30 download (tests only).
+TEST_SOURCE_ENV = "SNAPSTAMPS_DEM_AUTO_SOURCE"
+
+
+def prepare_dem(bbox: tuple[float, float, float, float], out_dir: Path) -> Path:
+    """The GLO-30 DEM of ``bbox`` in ``out_dir/dem/`` (what ``ifg-stack --dem auto`` uses); return its path.
+
+    ``snapstamps ifg-stack-dem`` runs it once per interferogram-stack job, so that the scattered
+    pairs share one download.  ``SNAPSTAMPS_DEM_AUTO_SOURCE=/path/to/dem.tif`` (:data:`TEST_SOURCE_ENV`)
+    is for tests only: the named GeoTIFF is copied to the same path instead of downloading, with a
+    warning on the ``snapstamps`` logger; never set it in a deployment.
+    Raises :class:`DownloadError` when the download fails, or :class:`~snapstamps.errors.InputError`
+    for a bad ``bbox`` or a missing test source.
+    """
+    import os
+    import shutil
+
+    from .config import check_bbox
+
+    try:
+        box = check_bbox(bbox)
+    except ValueError as exc:
+        raise InputError(f"--bbox: {exc}") from None
+    source = os.environ.get(TEST_SOURCE_ENV)
+    if source:
+        src = Path(source)
+        if not src.is_file():
+            raise InputError(f"{TEST_SOURCE_ENV}={source}: no such file")
+        dest = dem_auto_path(out_dir, box)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        log.warning("%s is set (tests only): %s copied to %s instead of downloading GLO-30", TEST_SOURCE_ENV, src, dest)
+        return dest
+    return build_dem(box, Path(out_dir))

@@ -13,19 +13,14 @@ The product files are copied next to their item, and the whole directory is writ
 renamed into place (:func:`..publish.save_catalog_atomic`), so a catalog is visible only once
 every product is in it.
 
-Hooks for products made by other modules: files matching :data:`RASTER_PATTERNS` become assets
-of a ``rasters`` item, :data:`QUICKLOOK_PATTERNS` become ``overview``/``visual`` assets of the
-points item, and :data:`REPORT_PATTERNS` ``metadata`` assets.  A module among
-``snapstamps.rasters``, ``snapstamps.quicklooks`` and ``snapstamps.report`` may also define
-``stac_assets(result_dir) -> list[dict]`` returning ``{"path", "key", "roles", "type",
-"title", "item"}`` entries (``item`` = ``"points"``, ``"stamps-exports"`` or ``"rasters"``),
-which are attached as given.
+The result is read through :func:`snapstamps.results.load_result`; the derived outputs
+(quicklooks, COGs, report, viewer) are those listed in the ``assets.json`` that
+:func:`snapstamps.results.derived.make_job_outputs` writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import math
 import re
@@ -33,13 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SnapstampsError
+from ..results.model import PsiResult, columns_description
 from . import fields
 from .fields import EXT
-
-RASTER_PATTERNS = ("*.tif", "*.tiff", "rasters/*.tif", "rasters/*.tiff")
-QUICKLOOK_PATTERNS = ("*.png", "quicklooks/*.png", "*.jpg", "quicklooks/*.jpg")
-REPORT_PATTERNS = ("report.html", "report.pdf", "*.html", "*.pdf")
-HOOK_MODULES = ("snapstamps.rasters", "snapstamps.quicklooks", "snapstamps.report")
 
 MEDIA = {
     ".csv": "text/csv",
@@ -76,17 +67,17 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def _footprint(csv: Path) -> tuple[list[float], dict[str, Any], dict[str, float]]:
-    """Bounding box, polygon and mean incidence angle of the PS in ``ps_points.csv``."""
-    import pandas as pd
+def _footprint(res: PsiResult) -> tuple[list[float], dict[str, Any], dict[str, float]]:
+    """Bounding box, polygon and mean incidence angle of the PS of a result."""
+    import numpy as np
 
-    t = pd.read_csv(csv, usecols=["longitude", "latitude", "incidence_angle"])
-    if t.empty:
-        raise CatalogError(f"{csv}: no PS")
-    w, e = float(t["longitude"].min()), float(t["longitude"].max())
-    s, n = float(t["latitude"].min()), float(t["latitude"].max())
+    if res.n_points == 0:
+        raise CatalogError(f"{res.files['points']}: no PS")
+    lon, lat = res.column("longitude"), res.column("latitude")
+    w, e = float(np.nanmin(lon)), float(np.nanmax(lon))
+    s, n = float(np.nanmin(lat)), float(np.nanmax(lat))
     poly = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-    stats = {"incidence_angle": float(t["incidence_angle"].mean()), "n": float(len(t))}
+    stats = {"incidence_angle": float(np.nanmean(res.column("incidence_angle"))), "n": float(res.n_points)}
     return [w, s, e, n], poly, stats
 
 
@@ -96,31 +87,9 @@ def _asset(path: Path, item_id: str, title: str, roles: list[str], files: dict[s
 
     files[f"{item_id}/{path.name}"] = path
     media = MEDIA.get(path.suffix.lower())
-    props = {"file:size": path.stat().st_size}
+    props = fields.file_fields(path)
     props.update(extra or {})
     return pystac.Asset(f"./{path.name}", title=title, media_type=media, roles=roles, extra_fields=props)
-
-
-def _hook_assets(result_dir: Path) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for name in HOOK_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        fn = getattr(mod, "stac_assets", None)
-        if callable(fn):
-            out.extend(fn(result_dir) or [])
-    return out
-
-
-def _glob(result_dir: Path, patterns: tuple[str, ...]) -> list[Path]:
-    seen: dict[Path, None] = {}
-    for pat in patterns:
-        for p in sorted(result_dir.glob(pat)):
-            if p.is_file():
-                seen.setdefault(p, None)
-    return list(seen)
 
 
 #: Relation types of the catalog and item links to the job report and the web viewer.
@@ -208,9 +177,11 @@ def _attach_job_outputs(cat: Any, points: Any, geom: dict[str, Any], bbox: list[
             if ritem is None:
                 # proj:* per asset (UTM); the item-level EPSG:4326 fields would contradict them
                 rprops = {k: v for k, v in common.items() if not k.startswith("proj:")}
+                rprops["processing:level"] = fields.PROCESSING_LEVELS["rasters"]
+                rext = base_ext + [EXT["raster"]] + ([EXT["sat"]] if any(k.startswith("sat:") for k in rprops) else [])
                 ritem = pystac.Item(f"{cat.id}-rasters", geom, bbox, when,
                                     dict(rprops, title="Mean LOS velocity rasters (Cloud-Optimized GeoTIFF)"),
-                                    stac_extensions=base_ext + [EXT["raster"]])
+                                    stac_extensions=rext)
                 cat.add_item(ritem)
             asset = _asset(src, ritem.id, a.get("title") or key, roles, files, extra)
             asset.media_type = media
@@ -251,8 +222,12 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
                       swath: str | None = None, quicklooks_dir: Path | None = None) -> Path:
     """Publish the STAC catalog of the psi run in ``result_dir`` into ``out_dir``.
 
-    ``stack_ref`` (the stack given to psi, e.g. the stack catalog URL) is recorded as a
-    ``derived_from`` link.  ``quicklooks_dir`` is where ``snapstamps quicklooks RESULT --out DIR``
+    Every item gets a ``derived_from`` link to the input stack: ``stack_ref`` when it is a URL
+    or an existing path (made an absolute URI), else the stack item (or ``INSAR_<master>``
+    directory) that psi's step 0 recorded in ``stack.json`` (``stack_source``).  The stack's
+    polarisation, sub-swath, relative orbit, orbit state and platform recorded there become
+    ``sar:polarizations``, ``sar:beam_ids``, ``sat:relative_orbit``, ``sat:orbit_state`` and
+    ``platform``; ``polarisation`` and ``swath`` given here must agree with them.  ``quicklooks_dir`` is where ``snapstamps quicklooks RESULT --out DIR``
     wrote the quicklooks, COGs, report and viewer (default: ``result_dir`` itself); with its
     ``assets.json`` they are published as described in :func:`_attach_job_outputs`.
     Returns the path of ``catalog.json``.
@@ -261,13 +236,24 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
 
     from .publish import save_catalog_atomic
 
+    from ..results.model import load_result
+
     result_dir = Path(result_dir)
-    meta = _read_json(result_dir / "psi_metadata.json")
-    stack = _read_json(result_dir / "stack.json")
+    _read_json(result_dir / "psi_metadata.json")  # a clear error before the loader's
+    _read_json(result_dir / "stack.json")
     csv = result_dir / "ps_points.csv"
     if not csv.is_file():
         raise CatalogError(f"{csv}: missing")
-    bbox, geom, stats = _footprint(csv)
+    res = load_result(result_dir)
+    meta, stack = res.metadata, res.stack
+    source: dict[str, Any] = dict(stack.get("stack_source") or {})
+    for name, given in (("polarisation", polarisation), ("swath", swath)):
+        known = source.get(name)
+        if given and known and str(given).upper() != str(known).upper():
+            raise CatalogError(f"--{name} {given} differs from the stack's {known} ({source.get('href')})")
+    polarisation = polarisation or source.get("polarisation")
+    swath = swath or source.get("swath")
+    bbox, geom, stats = _footprint(res)
     dates = [dt.date.fromisoformat(d) for d in meta["dates"]]
     master = dt.date.fromisoformat(meta["master"])
     cid = catalog_id or f"psi-{master:%Y%m%d}"
@@ -292,10 +278,13 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
         "snapstamps:reference_area": _finite(meta.get("reference_area")),
         "snapstamps:adapted_parameters": meta.get("adapted_parameters", []),
     }
-    plat = fields.platform(meta.get("sensor") or stack.get("sensor"))
+    plat = source.get("platform") or fields.platform(meta.get("sensor") or stack.get("sensor"))
     if plat:
         common["platform"] = plat
-    state = fields.orbit_state(heading)
+    state = source.get("orbit_state") or fields.orbit_state(heading)
+    sat: dict[str, Any] = {"sat:orbit_state": state} if state else {}
+    if source.get("relative_orbit"):
+        sat["sat:relative_orbit"] = int(source["relative_orbit"])
     if heading is not None:
         common["view:azimuth"] = round(float(heading) % 360.0, 3)
     when = dt.datetime.combine(master, dt.time(), tzinfo=dt.timezone.utc)
@@ -310,12 +299,11 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
 
     # -- point product item: sar + sat + processing + view + projection (+ file)
     pid = f"{cid}-ps-points"
-    pprops = dict(common, title="PS points: velocities and time series (CSV, GeoParquet)")
-    if state:
-        pprops["sat:orbit_state"] = state
+    pprops = dict(common, title="PS points: velocities and time series (CSV, GeoParquet)", **sat)
+    pprops["processing:level"] = fields.PROCESSING_LEVELS["ps-points"]
     points = pystac.Item(pid, geom, bbox, when, pprops, stac_extensions=base_ext + [EXT["sat"]])
     points.add_asset("ps_points_csv", _asset(csv, pid, "PS table (CSV)", ["data"], files,
-                                             {"description": "pid, latitude, longitude, height, line, pixel, mean_velocity (mm/yr), mean_velocity_std, temporal_coherence, amplitude_dispersion, incidence_angle (deg), dem_error (m), then displacement (mm) per date YYYYMMDD"}))
+                                             {"description": columns_description()}))
     pq = result_dir / "ps_points.parquet"
     if pq.is_file():
         points.add_asset("ps_points_parquet", _asset(pq, pid, "PS table (GeoParquet 1.0, OGC:CRS84)", ["data"], files))
@@ -329,6 +317,7 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
     sid = f"{cid}-stamps-exports"
     sprops = dict(common, title="StaMPS text exports (ps_mean_v.xy, ps_data.xy, ps_u-dm.<n>.xy)")
     sprops["insar:reference_datetime"] = fields.iso(master)
+    sprops["processing:level"] = fields.PROCESSING_LEVELS["stamps-exports"]
     exports = pystac.Item(sid, geom, bbox, when, sprops, stac_extensions=base_ext + [EXT["insar"]])
     for name, title in (("ps_mean_v.xy", "lon lat mean LOS velocity (mm/yr)"),
                         ("ps_data.xy", "lon lat velocity (mm/yr) DEM height (m) DEM error (m)")):
@@ -354,41 +343,35 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
     texts: dict[str, str] = {}
     extras = Path(quicklooks_dir) if quicklooks_dir else result_dir
     if (extras / "assets.json").is_file():
-        ritem = _attach_job_outputs(cat, points, geom, bbox, when, common, base_ext, extras, result_dir,
-                                    files, texts)
-    else:
-        rasters = _glob(result_dir, RASTER_PATTERNS)
-        if rasters:
-            rid = f"{cid}-rasters"
-            ritem = pystac.Item(rid, geom, bbox, when, dict(common, title="Rasters"), stac_extensions=list(base_ext))
-            for p in rasters:
-                ritem.add_asset(re.sub(r"\W", "_", p.stem), _asset(p, rid, p.stem.replace("_", " "), ["data"], files))
-            cat.add_item(ritem)
-        for p in _glob(result_dir, QUICKLOOK_PATTERNS):
-            points.add_asset(re.sub(r"\W", "_", p.stem), _asset(p, pid, p.stem.replace("_", " "), ["overview", "visual"], files))
-        for p in _glob(result_dir, REPORT_PATTERNS):
-            key = re.sub(r"\W", "_", p.stem) + "_" + p.suffix.lstrip(".")
-            if key not in points.assets:
-                points.add_asset(key, _asset(p, pid, f"report ({p.suffix.lstrip('.')})", ["metadata"], files))
-    targets = {"points": points, "stamps-exports": exports}
-    for hook in _hook_assets(result_dir):
-        path = Path(hook["path"])
-        which = hook.get("item", "points")
-        if which == "rasters" and ritem is None:
-            ritem = pystac.Item(f"{cid}-rasters", geom, bbox, when, dict(common, title="Rasters"),
-                                stac_extensions=list(base_ext))
-            cat.add_item(ritem)
-        item = ritem if which == "rasters" else targets.get(which, points)
-        a = _asset(path, item.id, hook.get("title", path.stem), list(hook.get("roles", ["data"])), files)
-        if hook.get("type"):
-            a.media_type = hook["type"]
-        item.add_asset(hook.get("key", re.sub(r"\W", "_", path.stem)), a)
+        from ..results.derived import check_derived, refresh_derived
 
-    if stack_ref:
+        stale = check_derived(result_dir, extras)
+        if stale and extras.resolve() == result_dir.resolve():
+            refresh_derived(result_dir)  # made from earlier products: rebuild them, never publish a mix
+        elif stale:
+            raise CatalogError(f"{stale}; run `snapstamps quicklooks {result_dir} --out {extras}` again")
+        ritem = _attach_job_outputs(cat, points, geom, bbox, when, dict(common, **sat), base_ext, extras,
+                                    result_dir, files, texts)
+
+    href = _stack_href(stack_ref, source)
+    if href:
         for item in cat.get_items():
-            item.add_link(pystac.Link("derived_from", str(stack_ref), media_type="application/json",
-                                      title="input stack"))
+            item.add_link(pystac.Link("derived_from", href, media_type="application/geo+json"
+                                      if href.endswith(".json") else None, title="input stack"))
     return save_catalog_atomic(cat, Path(out_dir), files, texts)
+
+
+def _stack_href(stack_ref: str | None, source: dict[str, Any]) -> str | None:
+    """The input stack as a URI that resolves from anywhere (see :func:`build_psi_catalog`)."""
+    if stack_ref:
+        text = str(stack_ref)
+        if "://" in text:
+            return text
+        p = Path(text)
+        if p.exists():
+            p = p / "catalog.json" if p.is_dir() and (p / "catalog.json").is_file() else p
+            return p.resolve().as_uri()
+    return source.get("href")
 
 
 def catalog_outputs(catalog_json: Path) -> dict[str, Any]:

@@ -1,17 +1,14 @@
 """One-page HTML report of a psi job: inputs, parameters, counts, reference area, velocity
 statistics, quicklooks and links to the products.
 
-:func:`make_job_outputs` writes everything a job publishes besides the point products — the
-quicklook PNGs, the velocity COGs, this report and (optionally) the static viewer — and returns
-them as :class:`~snapstamps.quicklooks.Asset` objects (path, roles, media type) for the STAC
-code to attach.  The report links its images and files by relative paths, so the result folder
-can be moved or served as it is.
+The report links its images and files by relative paths, so the result folder can be moved or
+served as it is.  :func:`snapstamps.results.derived.make_job_outputs` writes it with the other
+derived outputs.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 from pathlib import Path
@@ -19,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .quicklooks import Asset, make_quicklooks
-from .viewer.result import PsiResult, load_result, reference_geometry
+from .. import __version__
+from ..io.atomic import atomic_write_text
+from .assets import Asset
+from .model import PsiResult, load_result, reference_geometry
 
-__all__ = ["velocity_statistics", "write_report", "make_job_outputs"]
+__all__ = ["velocity_statistics", "write_report"]
 
 KEY_PARAMETERS = [
     "da_thresh", "rg_patches", "az_patches", "filter_grid_size", "clap_win", "max_topo_err", "weed_standard_dev",
@@ -67,6 +65,21 @@ def _val(x: Any) -> str:
 def _table(rows: list[tuple[str, Any]], cls: str = "kv") -> str:
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_val(v))}</td></tr>" for k, v in rows)
     return f"<table class='{cls}'>{body}</table>"
+
+
+def _date_quality_html(q: dict[str, Any] | None) -> str:
+    """Per-date noise (APS and residual, rad) from the metadata, the dates that stand out first."""
+    if not q:
+        return "<p>no per-date quality (the APS estimation did not run)</p>"
+    out = q.get("standing_out") or []
+    head = (f"<p>Dates that stand out: <b>{_e(', '.join(out))}</b></p>" if out else "<p>No date stands out.</p>")
+    rows = "".join(
+        f"<tr><td>{_e(r['date'])}{' ⚠' if r.get('stands_out') else ''}</td><td>{_e(_val(r.get('aps_std_rad')))}</td>"
+        f"<td>{_e(_val(r.get('noise_std_rad')))}</td><td>{_e(_val(r.get('total_std_rad')))}</td></tr>"
+        for r in q.get("dates", []))
+    return (head + f"<p class='sub'>{_e(q.get('method', ''))}; spatial filter scale {_e(_val(q.get('filter_scale_m')))} m</p>"
+            "<details><summary>per date</summary><table><tr><th>date</th><th>APS std (rad)</th><th>noise std (rad)</th>"
+            f"<th>total (rad)</th></tr>{rows}</table></details>")
 
 
 def _area_km2(res: PsiResult) -> float | None:
@@ -124,7 +137,9 @@ def write_report(result_dir: str | Path | PsiResult, path: str | Path, assets: l
         ref_desc = "the mean of all PS (StaMPS' default)"
     ref_rows = [("reference area", ref_desc), ("reference PS", ref.get("n_reference_ps")),
                 ("centroid of the reference PS (lon, lat)", ref.get("centroid_lonlat"))]
-    stat_rows = [(k.replace("p02", "2nd percentile").replace("p98", "98th percentile").replace("_", " ") + " (mm/yr)",
+    quality_html = _date_quality_html(meta.get("date_quality"))
+    stat_rows = [("velocity type", (meta.get("conventions") or {}).get("velocity_type", "–"))]
+    stat_rows += [(k.replace("p02", "2nd percentile").replace("p98", "98th percentile").replace("_", " ") + " (mm/yr)",
                   round(v, 3)) for k, v in stats.items()]
 
     params = meta.get("parameters", {}) or {}
@@ -170,6 +185,7 @@ figcaption {{ font-size: 12px; color: #555; }} code {{ font-size: 12px; }}
 <h1>{_e(title)}</h1>
 <div class="sub">Sentinel-1 PSI (SNAP + StaMPS compatible) · snapstamps {_e(__version__)}
  (result written by {_e(now.get('name', 'snapstamps'))} {_e(now.get('version', ''))}, backend {_e(now.get('backend', '–'))})
+ · products version {_e(res.product_version or '–')}
  · velocities in mm/yr along the line of sight, positive toward the satellite</div>
 <div class="cols">
 <div><h2>Inputs</h2>{_table(inputs)}</div>
@@ -179,6 +195,8 @@ figcaption {{ font-size: 12px; color: #555; }} code {{ font-size: 12px; }}
 <div><h2>Reference area</h2>{_table(ref_rows)}</div>
 <div><h2>Velocity statistics</h2>{_table(stat_rows)}</div>
 </div>
+<h2>Per-date quality</h2>
+{quality_html}
 <h2>Quicklooks</h2>
 {''.join(figs) or '<p>none</p>'}
 <h2>Parameters</h2>
@@ -190,33 +208,6 @@ figcaption {{ font-size: 12px; color: #555; }} code {{ font-size: 12px; }}
 <p class="sub">Dates: {_e(', '.join(dates))}</p>
 </body></html>
 """
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, doc)
     return Asset("report", path, ["metadata", "overview"], "text/html", "Job report",
                  "One-page HTML report: inputs, parameters, counts, reference area, velocity statistics, quicklooks")
-
-
-def make_job_outputs(result_dir: str | Path, out_dir: str | Path | None = None, viewer: bool = True,
-                     tiles_url: str | None = None, job_id: str | None = None) -> list[Asset]:
-    """Quicklooks, velocity COGs, the report and (with ``viewer``) the static viewer of a result.
-
-    Everything goes into ``out_dir`` (default: the result directory; the viewer into its
-    ``viewer/`` subfolder).  Returns the assets in that order; the viewer's asset points at
-    ``viewer/index.html`` with role ``visual``, media type ``text/html``.
-    """
-    from .rasters import make_rasters
-
-    res = load_result(result_dir)
-    out = Path(out_dir) if out_dir else res.path
-    out.mkdir(parents=True, exist_ok=True)
-    assets = make_quicklooks(res, out) + make_rasters(res, out)
-    if viewer:
-        from .viewer.export import export_viewer
-
-        index = export_viewer(res, out / "viewer", tiles_url=tiles_url)
-        assets.append(Asset("viewer", index, ["visual"], "text/html", "Web viewer",
-                            "Interactive map of the PS (velocity, time series on click); static files, no network"))
-    assets.append(write_report(res, out / "report.html", assets, job_id=job_id))
-    (out / "assets.json").write_text(json.dumps({a.key: a.to_stac(out) for a in assets}, indent=2) + "\n")
-    return assets

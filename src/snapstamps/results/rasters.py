@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from .quicklooks import Asset
-from .viewer.result import PsiResult, load_result
+from .assets import Asset
+from .model import PsiResult, load_result
 
 __all__ = [
     "COG_MEDIA_TYPE", "utm_epsg", "ps_grid_spacing", "grid_points", "write_cog", "ps_grid_velocity_cog",
@@ -47,7 +47,7 @@ def _to_utm(res: PsiResult) -> tuple[int, NDArray[np.float64], NDArray[np.float6
     lon, lat, v = res.column("longitude"), res.column("latitude"), res.column("mean_velocity")
     ok = np.isfinite(lon) & np.isfinite(lat) & np.isfinite(v)
     if not ok.any():
-        from .errors import InputError
+        from ..errors import InputError
 
         raise InputError(f"{res.path}: no PS with a finite position and velocity")
     epsg = utm_epsg(float(np.median(lon[ok])), float(np.median(lat[ok])))
@@ -161,7 +161,8 @@ def ps_grid_velocity_cog(result: PsiResult | str | Path, path: str | Path, cell_
     mean, cnt, _, corner = grid_points(e, n, v / 1000.0, cell)
     tags = {"product": "mean LOS velocity on the PS grid", "los_sign": "positive toward the satellite",
             "velocity_type": str(res.metadata.get("conventions", {}).get("velocity_type", "")),
-            "cell_m": f"{cell:.4f}", "n_ps": str(len(v)), "n_cells_with_several_ps": str(int((cnt > 1).sum()))}
+            "cell_m": f"{cell:.4f}", "n_ps": str(len(v)), "n_cells_with_several_ps": str(int((cnt > 1).sum())),
+            "product_version": str(res.product_version or "")}
     if coarsened:
         tags["note"] = coarsened
     write_cog(path, [mean], epsg, corner, cell, ["mean LOS velocity"], ["m/year"], tags)
@@ -179,7 +180,7 @@ def resampled_velocity_cog(result: PsiResult | str | Path, path: str | Path, cel
     desc = ["mean LOS velocity", "number of PS", "standard deviation of the PS velocities"]
     units = ["m/year", "count", "m/year"]
     tags = {"product": f"mean LOS velocity resampled to {cell_m:g} m", "los_sign": "positive toward the satellite",
-            "cell_m": f"{cell_m:g}", "n_ps": str(len(v))}
+            "cell_m": f"{cell_m:g}", "n_ps": str(len(v)), "product_version": str(res.product_version or "")}
     write_cog(path, [mean, cnt, std], epsg, corner, cell_m, desc, units, tags)
     return _cog_asset(f"mean_velocity_{cell_m:g}m", Path(path), f"Mean LOS velocity ({cell_m:g} m)",
                       f"PS velocities resampled to {cell_m:g} m cells (mean, count, std; m/yr, positive toward the "
