@@ -113,6 +113,13 @@ def test_snapstamps_runs_in_the_image_as_a_non_root_user(image: Built, small_sta
 
     r = image.run(IMAGE, "snapstamps", "--version")
     assert r.returncode == 0 and r.stdout.strip() == f"snapstamps {__version__}", r.stderr
+    # the image holds this checkout's sources (a stale layer cache would not)
+    digest = ("import hashlib, pathlib, snapstamps; r = pathlib.Path(snapstamps.__file__).parent; h = hashlib.sha256()\n"
+              "for p in sorted(r.rglob('*.py')): h.update(p.relative_to(r).as_posix().encode() + p.read_bytes())\n"
+              "print(h.hexdigest())")
+    r = image.run(IMAGE, "python3", "-c", digest)
+    here = subprocess.run([PY, "-c", digest], capture_output=True, text=True, cwd=ROOT / "src", check=True)
+    assert r.returncode == 0 and r.stdout == here.stdout, r.stderr
     r = image.run(IMAGE, "id", "-u")
     assert r.stdout.strip() == "1000"
     r = image.run(IMAGE)  # the default command is the help
