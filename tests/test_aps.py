@@ -33,8 +33,8 @@ import pytest
 
 from snapstamps.evaluate import evaluate
 from snapstamps.psi import aps
-from snapstamps.psi.scn import scn_filter
 from snapstamps.psi.config import PsiParams
+from snapstamps.psi.scn import scn_filter
 from snapstamps.simulate.stamps_stack import SimConfig, load_truth, simulate_stamps_stack
 
 # ----------------------------------------------------------------------------- kernels
