@@ -102,10 +102,11 @@ class PsiProcessor(SnapstampsProcessor):
         except (StackError, StagingError) as exc:
             raise InvalidInputError(user_msg=f"input 'stack': {exc}") from exc
         from ..errors import ParameterError
-        from ..psi.config import updates_from_inputs
+        from ..psi.config import PsiParams, check_native_support, updates_from_inputs
 
         try:
-            updates_from_inputs(data)
+            # the service runs the native engine: what it does not implement is refused before a job
+            check_native_support(PsiParams().with_updates(updates_from_inputs(data)))
         except ParameterError as exc:
             raise InvalidInputError(user_msg=f"input 'parameters': {exc}") from exc
 
