@@ -268,7 +268,7 @@ def choose_filter_scale(*, xy: NDArray[Any], residual: NDArray[Any], candidates:
         pred = loo_gaussian_filter(xy=xy, values=residual, sigma=float(sig))
         e = (np.asarray(residual) - pred) ** 2
         errs[float(sig)] = float(np.nanmean(e)) if np.isfinite(e).any() else np.inf
-    best = min(errs, key=lambda s: errs[s])
+    best = min(errs, key=lambda k: errs[k])
     return best, errs
 
 
@@ -368,7 +368,7 @@ def estimate_aps(
     it = 0
     choice = np.zeros(n, dtype=np.int64)
     pw = np.ones(n)
-    for it in range(1, max_iter + 1):  # noqa: B007 - the last value is the iteration count reported
+    for it in range(1, max_iter + 1):  # noqa: B007 (it is reported after the loop)
         yc = y - S
         choice = select_terms(y=yc, day=d, t_ref=t_ref, bperp=b, w=w, allowed=allowed) if len(allowed) > 1 else choice
         C, K, D = _fit_selected(y=yc, day=d, t_ref=t_ref, bperp=b, w=w, allowed=allowed, choice=choice)

@@ -443,7 +443,7 @@ def unwrap_3d(
         from ..io.snaphu import run_snaphu
 
         unwrap_grid = run_snaphu
-    solve_grid = unwrap_grid
+    solve = unwrap_grid
     day_rel = day[cols] - day[master_ix]
     order = np.argsort(day_rel, kind="stable")  # process ifgs by slave date
     cols = cols[order]
@@ -504,7 +504,7 @@ def unwrap_3d(
         ph_grid = ph_nodes[:, k]
         ph_grid = np.where(np.abs(ph_grid) > 0, ph_grid, 1.0)[owner]
         row_cost, col_cost = stat_costs(conn, offset_cycle[:, k], sigsq, nostats)
-        return solve_grid(ph_grid, row_cost, col_cost)
+        return solve(ph_grid, row_cost, col_cost)
 
     done = 0
     n_k = cols.size
