@@ -262,7 +262,6 @@ $graph:
     class: ResourceRequirement
   baseCommand:
   - snapstamps
-  - --quiet
   - ifg-stack-gather
   arguments:
   - position: 1
@@ -328,7 +327,6 @@ $graph:
     class: ResourceRequirement
   baseCommand:
   - snapstamps
-  - --quiet
   - ifg-stack
   arguments:
   - position: 6
