@@ -127,7 +127,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     url = f"http://127.0.0.1:{port}"
     log = open(data.parent / "server.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([PY, "-m", "snapstamps.cli", "serve", "--port", str(port), "--data-dir", str(data)],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            # local inputs only from the data roots: the tests' stacks are under the base temp folder
+                            env={**os.environ, "SNAPSTAMPS_DATA_ROOTS": str(data.parent.parent)})
     try:
         deadline = time.monotonic() + 120
         while True:
