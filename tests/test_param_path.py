@@ -175,6 +175,10 @@ def test_parameter_given_twice_is_refused_by_the_service(server: tuple[str, Path
     assert r.status_code == 400, r.text
     assert "da_thresh" in r.json()["description"] and "amplitude_dispersion" in r.json()["description"]
     assert len(requests.get(f"{url}/jobs?f=json&limit=1000", timeout=30).json()["jobs"]) == before
+    # a parameter value the native engine does not implement: 400 too, not a failed job
+    r = _execute(url, {"stack": str(stack), "parameters": {"slc_osf": 2}})
+    assert r.status_code == 400 and "slc_osf" in r.json()["description"], r.text
+    assert len(requests.get(f"{url}/jobs?f=json&limit=1000", timeout=30).json()["jobs"]) == before
 
 
 @pytest.mark.slow

@@ -146,6 +146,7 @@ class SnapstampsManager(BaseManager):
         self.runner_args = list(manager_def.get("runner_args") or ["--no-container"])
         self.public_url = str(manager_def.get("public_url") or "").rstrip("/") or None
         self.stage_out = str(manager_def.get("stage_out") or "").rstrip("/") or None
+        self.stac_schemas = manager_def.get("stac_schemas") or None  # STAC schema directory (issue 14)
         self.max_jobs = max(1, int(manager_def.get("max_jobs") or os.environ.get("SNAPSTAMPS_MAX_JOBS")
                                    or os.cpu_count() or 1))
         self.on_shutdown = str(manager_def.get("on_shutdown") or "requeue")
@@ -224,6 +225,7 @@ class SnapstampsManager(BaseManager):
             "catalogs_dir": str(self.catalogs_dir.resolve()),
             "fetch": self.fetch_policy.to_settings(),
             "data_roots": [str(r) for r in self.data_roots],
+            "stac_schemas": self.stac_schemas,
         }
         if getattr(processor, "runs_as_job", False):
             spec.update({

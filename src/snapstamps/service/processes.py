@@ -174,10 +174,12 @@ class PsiProcessor(SnapstampsProcessor):
                 raise InvalidInputError(user_msg=f"input 'reference_area': ({lon}, {lat}) with radius {radius:g} m "
                                                  f"does not reach the stack (lon {w:.4f}..{e:.4f}, lat {s_:.4f}..{n:.4f})")
         from ..errors import ParameterError
-        from ..psi.config import updates_from_inputs
+        from ..psi.config import PsiParams, check_native_support, updates_from_inputs
 
         try:
             updates = updates_from_inputs(data)
+            # the service runs the native engine: what it does not implement is refused before a job
+            check_native_support(PsiParams().with_updates(updates))
         except (ParameterError, ValueError) as exc:
             raise InvalidInputError(user_msg=f"input 'parameters': {_short(exc)}") from None
         _check_delay_dir(updates.get("tropo_delay_dir"), ctx)

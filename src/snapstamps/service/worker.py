@@ -345,6 +345,8 @@ def run(job_dir: Path) -> int:
         if not out_dir or not Path(out_dir["path"], "catalog.json").is_file():
             cause = summarize_failure(log_text)
             raise RuntimeError(cause or "the workflow finished without a STAC catalog (see the job log)")
+        job.step(91, "validating the STAC catalog")
+        stac_check = check_catalog(Path(out_dir["path"]), spec.get("stac_schemas"))
         staged = None
         if spec.get("stage_out"):
             from .staging import StagingError, stage_out
@@ -365,12 +367,14 @@ def run(job_dir: Path) -> int:
             raise
         if staged:
             outputs["staged_catalog"] = {"href": staged, "type": "application/json"}
+        outputs["stac_validation"] = {"value": stac_check}
         loc = Path(spec["output_dir"]) / f"{spec['process_id']}-{job.id}"
         tmp = loc.with_suffix(".tmp")
         tmp.write_text(json.dumps(outputs, indent=2))
         os.replace(tmp, loc)
         job.finish(status=JobStatus.successful.value, progress=100, finished=get_current_datetime(),
-                   location=str(loc), mimetype="application/json", message="successful: catalog published")
+                   location=str(loc), mimetype="application/json",
+                   message=_one_line(f"successful: catalog published; {stac_check['message']}", 1000))
         shutil.rmtree(job_dir / "tmp", ignore_errors=True)
         return 0
     except Exception as exc:  # every failure ends as a failed job with a one-line reason
@@ -381,6 +385,24 @@ def run(job_dir: Path) -> int:
         print(f"job failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         job.finish(status=JobStatus.failed.value, finished=get_current_datetime(), message=msg)
         return 143 if stopping else 1
+
+
+def check_catalog(catalog_dir: Path, schema_dir: str | None = None) -> dict[str, Any]:
+    """Validate the job's catalog (:func:`..stac.validate.validate_catalog`, the service's
+    ``stac_schemas`` setting else the defaults); raise when it fails what could be checked, else
+    return the validation summary with a one-line ``message`` saying which schemas were used."""
+    from ..stac.validate import validate_catalog
+
+    report = validate_catalog(catalog_dir, schema_dir or None)
+    if not report.ok:
+        raise RuntimeError("the STAC catalog is invalid: " + "; ".join(report.errors[:5]))
+    summary = report.summary()
+    n_ext = sum(1 for where in report.used.values() if where != "pystac")
+    msg = f"STAC valid against the core and {n_ext} extension schema(s) ({report.schemas})"
+    if report.skipped:
+        msg += "; WARNING: " + "; ".join(report.warnings)
+    summary["message"] = msg
+    return summary
 
 
 def publish(catalog_dir: Path, dest: Path) -> dict[str, Any]:
