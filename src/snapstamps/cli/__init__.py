@@ -10,6 +10,7 @@ module                       commands
 :mod:`.results`              ``quicklooks``, ``viewer export``
 :mod:`.stac`                 ``stac validate|catalog|stack-catalog|ifg-stack-catalog|resolve-stack|resolve-slc|search``
 :mod:`.serve`                ``serve``
+:mod:`.cwl`                  ``cwl-run``
 ===========================  =====================================================
 
 Each module has ``add_commands(subparsers)``, which registers its commands with a handler
@@ -27,12 +28,12 @@ import sys
 from .. import __version__
 from ..errors import SnapstampsError
 from ..progress import setup_logging
-from . import ifg, psi, results, serve, simulate, snap, stac
+from . import cwl, ifg, psi, results, serve, simulate, snap, stac
 
 __all__ = ["build_parser", "main"]
 
 #: Command groups, in the order of ``snapstamps --help``.
-COMMAND_GROUPS = (simulate, psi, ifg, snap, results, serve, stac)
+COMMAND_GROUPS = (simulate, psi, ifg, snap, results, serve, stac, cwl)
 
 
 def build_parser() -> argparse.ArgumentParser:
