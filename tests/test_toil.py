@@ -21,6 +21,7 @@ from snapstamps.workflows.cwl_runner import RunnerConfig, run_workflow, runner_c
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 #: STAC fields that differ between two runs of the same job (times, and checksums of files that hold times)
+INPUT_LINKS = {"derived_from", "reference", "secondary"}
 VOLATILE = {"created", "updated", "datetime", "processing:datetime", "file:checksum", "file:size", "product_version"}
 
 
@@ -38,12 +39,13 @@ def _env(tmp: Path) -> dict[str, str]:
 def _strip(obj: object) -> object:
     """A STAC object without the fields that change from run to run, hrefs made relative names.
 
-    The ``derived_from`` link of psi items names where the runner staged the input stack (its
-    original path under cwltool, Toil's copy in its work directory under Toil): only its presence
-    is compared."""
+    The links to the inputs (``derived_from`` of psi items, ``reference``/``secondary`` of the
+    ifg items) name where the runner staged the input (its original path under cwltool, which
+    links to it; Toil's copy in its work directory under Toil, which copies it): only their
+    presence is compared (see the README, "Cluster execution")."""
     if isinstance(obj, dict):
-        if obj.get("rel") == "derived_from":
-            return {"rel": "derived_from", "title": obj.get("title")}
+        if obj.get("rel") in INPUT_LINKS:
+            return {"rel": obj["rel"], "title": obj.get("title")}
         return {k: _strip(v) for k, v in obj.items() if k not in VOLATILE}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
