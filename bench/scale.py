@@ -84,6 +84,7 @@ def psi_at(scale: int, dates: int, out: Path, fixed_candidates: bool, keep: bool
         "step_seconds": [round(r["seconds"], 2) for r in rows], "step_peak_mb": [round(r["peak_rss_mb"]) for r in rows],
     }
     res["throughput"] = res["candidates"] * (dates - 1) / res["seconds"]
+    print(f"  done {scale}x: {json.dumps(res)} (load {os.getloadavg()[0]:.1f})", flush=True)
     if not keep:
         shutil.rmtree(base / "sim", ignore_errors=True)
     return res
