@@ -92,6 +92,13 @@ def test_runner_config_checks_and_commands(tmp_path: Path) -> None:
     assert set(cmd[i + 1:i + 3]) == {"SNAPSTAMPS_DASK_SCHEDULER", "HTTPS_PROXY"}
     assert "--no-container" in cmd and "--clean" not in cmd  # an operator's job store is kept
     assert cmd[-2:] == ["app-package/psi.cwl#psi", str(tmp_path / "job.json")]
+    from snapstamps.cli import main
+
+    job = tmp_path / "job.json"
+    job.write_text("{}")
+    assert main(["cwl-run", str(tmp_path / "missing.cwl") + "#psi", str(job), "--out", str(tmp_path / "o")]) == 2
+    assert main(["cwl-run", str(ROOT / "app-package/psi.cwl#psi"), str(job), "--out", str(tmp_path / "o"),
+                 "--max-cores", "2"]) == 2  # a Toil option with cwltool
     local = runner_command(RunnerConfig(), "a.cwl#x", tmp_path / "j.json", tmp_path / "o", tmp_path / "w", env)
     assert local[1:3] == ["-m", "cwltool"] and "--parallel" in local
     assert local.count("--preserve-environment") == 2
