@@ -470,8 +470,11 @@ def _run_on_scheduler(run: PsiRun, step: int, pdirs: list[Path], address: str) -
     except (OSError, TimeoutError) as exc:
         raise ParameterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     try:
+        import uuid
+
+        token = uuid.uuid4().hex  # fresh keys: a result the scheduler still holds is never reused
         futures = [client.submit(_patch_step_remote, step, str(run.out_dir.resolve()), run.params, str(pdir.resolve()),
-                                 key=f"psi-step{step}-{pdir.name}-{run.out_dir.resolve()}", pure=False) for pdir in pdirs]
+                                 key=f"psi-step{step}-{pdir.name}-{token}", pure=False) for pdir in pdirs]
         for adaptations in client.gather(futures):
             run.adaptations.extend(adaptations)
     finally:
