@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo-output
 
-.PHONY: demo test venv bench clean browser-deps app-package interfaces serve lint
+.PHONY: demo test venv bench clean browser-deps app-package interfaces serve lint images
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,8 @@ demo: venv
 
 test: venv browser-deps lint
 	@command -v octave-cli >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends octave >/dev/null; } || echo "octave-cli not installed: the Octave tests will skip"
+	@{ command -v podman && command -v runc && command -v debootstrap; } >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends podman runc debootstrap uidmap slirp4netns fuse-overlayfs iptables >/dev/null; } || echo "podman, runc or debootstrap not installed: the container tests will skip"
+	@[ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null; } || echo "postgresql not installed: the PostgreSQL job-store tests will skip"
 	$(PY) -m pytest -q
 
 # ruff (src, tests, scripts, bench) and mypy (strict on the numerical kernels), configured in pyproject.toml
@@ -30,6 +32,10 @@ lint: venv
 browser-deps:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; } || echo "chromium not installed: the browser tests will skip"
 	@[ -d web/node_modules/playwright-core ] || { command -v npm >/dev/null && (cd web && npm ci --no-audit --no-fund --silent); } || echo "playwright-core not installed: the browser tests will skip"
+
+# the snapstamps image, tagged as the application packages name it (docker or podman; BASE=debootstrap without a registry)
+images:
+	scripts/build_images.sh $(if $(BASE),--base $(BASE))
 
 # regenerate the packed OGC application packages (tests fail when they are stale)
 app-package: venv

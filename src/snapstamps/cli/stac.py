@@ -2,7 +2,7 @@
 
 ::
 
-    snapstamps stac validate CATALOG [--schemas DIR]
+    snapstamps stac validate CATALOG [--schemas DIR] [--no-fetch] [--require-extensions]
     snapstamps stac catalog RESULT_DIR --out DIR [--id ID] [--stack REF] [--polarisation VV] [--swath IW2] [--quicklooks DIR]
     snapstamps stac stack-catalog INSAR_DIR [...] --out DIR [--swath IW2 ...] [--polarisation VV]
     snapstamps stac ifg-stack-catalog GATHERED [...] --out DIR [--item PRODUCT=HREF ...] [--id ID]
@@ -23,18 +23,25 @@ from ..errors import SnapstampsError
 
 
 def cmd_stac_validate(args: argparse.Namespace) -> int:
-    """``stac validate CATALOG``: offline validation of every object."""
+    """``stac validate CATALOG``: validate every object; say which schemas were used."""
     from ..stac.validate import validate_catalog
 
     try:
-        report = validate_catalog(Path(args.catalog), Path(args.schemas) if args.schemas else None)
-    except FileNotFoundError as exc:
+        report = validate_catalog(Path(args.catalog), args.schemas, fetch=False if args.no_fetch else None,
+                                  require_extensions=args.require_extensions)
+    except (FileNotFoundError, ValueError) as exc:
         raise SnapstampsError(str(exc)) from exc
+    print(f"schemas: {report.schemas}")
+    for uri, where in sorted(report.used.items()):
+        print(f"schema used: {uri} ({where})")
     for label in report.checked:
         print(f"valid: {label}")
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for err in report.errors:
         print(f"invalid: {err}", file=sys.stderr)
-    print(f"{len(report.checked)} valid, {len(report.errors)} invalid")
+    skipped = f", {len(report.skipped)} extension(s) not validated" if report.skipped else ""
+    print(f"{len(report.checked)} valid, {len(report.errors)} invalid{skipped}")
     return 0 if report.ok else 1
 
 
@@ -108,9 +115,13 @@ def add_commands(sub: Any) -> None:
     """Register ``stac`` and its sub-commands."""
     st = sub.add_parser("stac", help="STAC catalogs: validate, build, search")
     ss = st.add_subparsers(dest="stac_command", required=True)
-    v = ss.add_parser("validate", help="validate a catalog and every object in it, offline")
+    v = ss.add_parser("validate", help="validate a catalog and every object in it (core and extension schemas)")
     v.add_argument("catalog", help="catalog.json or its directory")
-    v.add_argument("--schemas", help="extension schema directory with schema-map.json (default: the shipped copy)")
+    v.add_argument("--schemas", help="extension schema directory with schema-map.json (default: $SNAPSTAMPS_STAC_SCHEMAS, "
+                                     "else shared/data/stac-schemas beside the checkout; then the cache and fetching)")
+    v.add_argument("--no-fetch", action="store_true", help="never fetch schemas (also SNAPSTAMPS_STAC_FETCH=0)")
+    v.add_argument("--require-extensions", action="store_true",
+                   help="an extension whose schema is unavailable is an error, not a warning")
     v.set_defaults(func=cmd_stac_validate)
 
     c = ss.add_parser("catalog", help="publish the STAC catalog of a finished psi run")
