@@ -67,9 +67,10 @@ def test_psi_patches_on_a_dask_cluster_equal_the_local_run(tmp_path: Path) -> No
     assert meta["counts"]["ps"] == len(a)
 
 
-def test_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
+def test_unreachable_scheduler_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A scheduler nobody listens on (a free loopback port): ParameterError naming the address."""
     pytest.importorskip("distributed")
+    monkeypatch.setattr("snapstamps.workflows.psi.DASK_CONNECT_TIMEOUT_S", 2.0)
     import socket
 
     from snapstamps.simulate.stamps_stack import SimConfig, simulate_stamps_stack

@@ -437,6 +437,8 @@ PATCH_STEPS = {1: step_load, 2: step_gamma, 3: step_select, 4: step_weed}
 #: Environment variable naming a Dask scheduler for the per-patch steps (``tcp://host:8786``)
 #: when ``run_psi`` is not given one: how a CWL runner hands the address to the tools.
 DASK_SCHEDULER_ENV = "SNAPSTAMPS_DASK_SCHEDULER"
+#: Seconds to wait for the Dask scheduler before giving up with an error.
+DASK_CONNECT_TIMEOUT_S = 20.0
 
 
 def check_scheduler_address(address: str) -> str:
@@ -466,7 +468,7 @@ def _run_on_scheduler(run: PsiRun, step: int, pdirs: list[Path], address: str) -
     except ImportError:
         raise ParameterError("a Dask scheduler address needs the 'distributed' package (pip install distributed)") from None
     try:
-        client = Client(address, timeout="20s", set_as_default=False)
+        client = Client(address, timeout=f"{DASK_CONNECT_TIMEOUT_S}s", set_as_default=False)
     except (OSError, TimeoutError) as exc:
         raise ParameterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     try:
