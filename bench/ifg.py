@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--first-sample", type=int, default=1000)
     ap.add_argument("--block-lines", type=int, default=256)
     ap.add_argument("--secondaries", type=int, nargs="+", default=[1, 3], help="secondary counts to run (default: 1 3)")
+    ap.add_argument("--bursts", type=int, default=1, help="consecutive bursts of IW1 simulated and processed (default 1)")
     ap.add_argument("--keep", type=Path, default=None, help="work folder kept afterwards")
     ap.add_argument("--run-in", type=Path, default=None, help=argparse.SUPPRESS)  # internal: one run in a child process
     a = ap.parse_args()
@@ -111,16 +112,16 @@ def main() -> None:
     n_sec = max(a.secondaries)
     t0 = time.perf_counter()
     baselines = [0.0, 80.0, -50.0, 130.0, -110.0, 40.0][: n_sec + 1] + [20.0 * k for k in range(max(0, n_sec - 5))]
-    cfg = SafeSimConfig(n_dates=n_sec + 1, baselines=baselines, reference_index=0, seed=1, bursts=(3, 3), first_sample=a.first_sample,
+    cfg = SafeSimConfig(n_dates=n_sec + 1, baselines=baselines, reference_index=0, seed=1, bursts=(3, 3 + a.bursts - 1), first_sample=a.first_sample,
                         n_samples=a.samples, targets_only=True, ps_density=0.0005)
     s = simulate_safe_stack(work / "sim", cfg)
     t_sim = time.perf_counter() - t0
     d = work / "sim"
     ref = open_swath(d / s["reference"], "IW1", "VV")
-    b = ref.bursts[0]
+    b, b_last = ref.bursts[0], ref.bursts[-1]
     orb = OrbitInterpolator(ref.orbit)
-    # AOI: the valid part of the burst (corners at height 0), shrunk by a few pixels
-    tl = b.t0 + np.array([b.first_valid_line + 4, b.last_valid_line - 4]) * ref.dt
+    # AOI: the valid part of the bursts (corners at height 0), shrunk by a few pixels
+    tl = np.array([b.t0 + (b.first_valid_line + 4) * ref.dt, b_last.t0 + (b_last.last_valid_line - 4) * ref.dt])
     rs = ref.slant_range(np.array([b.first_valid_sample + 4, b.last_valid_sample - 4]))
     T, R = np.meshgrid(tl, rs, indexing="ij")
     lon, lat, _ = G.ecef_to_geodetic(G.rdr2geo(T, R, np.zeros_like(T), orb))
@@ -139,7 +140,7 @@ def main() -> None:
             sys.exit(f"run with {n} secondaries failed:\n{p.stderr[-3000:]}")
         runs.append(json.loads(p.stdout.strip().splitlines()[-1]))
     r0 = runs[0]
-    print(f"one burst: {r0['n_lines']} lines x {r0['n_samples']} samples ({r0['n_lines'] * r0['n_samples'] / 1e6:.1f} Mpx), "
+    print(f"{a.bursts} burst(s): {r0['n_lines']} lines x {r0['n_samples']} samples ({r0['n_lines'] * r0['n_samples'] / 1e6:.1f} Mpx), "
           f"block {r0['block_lines']} lines; simulation of {n_sec + 1} dates {t_sim:.1f} s")
     for r in runs:
         print(f"\n{r['n_secondaries']} secondar{'y' if r['n_secondaries'] == 1 else 'ies'}:")
@@ -150,7 +151,7 @@ def main() -> None:
               f"({r['rss_before_run_mb']:.0f} MB before the run: interpreter and imports)")
     print("\npeak memory by number of secondaries: " + ", ".join(
         f"{r['n_secondaries']}: traced {r['peak_traced_mb']:.0f} MB, RSS {r['peak_rss_mb']:.0f} MB" for r in runs))
-    print(json.dumps({"runs": runs, "simulation_seconds": t_sim}))
+    print(json.dumps({"runs": runs, "simulation_seconds": t_sim, "bursts": a.bursts}))
     if a.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 

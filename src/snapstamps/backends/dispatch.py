@@ -33,21 +33,26 @@ def run_psi_backend(
     mask_file: Path | None = None,
     show_progress: bool = True,
     patches: list[str] | None = None,
+    dask_scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Run psi with ``backend`` (native, stamps or auto) and return the run summary (same keys as native).
 
-    ``patches`` (native only) restricts steps 1-4 to the named patch directories.
+    ``patches`` (native only) restricts steps 1-4 to the named patch directories;
+    ``dask_scheduler`` (native only) runs them on that Dask cluster.
     """
     chosen = resolve_psi_backend(backend)
     if chosen == "native":
         from ..workflows.psi import run_psi
 
         summary = run_psi(insar_dir, Path(out), start=start, end=end, param_updates=updates,
-                          mask_file=mask_file, show_progress=show_progress, patches=patches)
+                          mask_file=mask_file, show_progress=show_progress, patches=patches,
+                          dask_scheduler=dask_scheduler)
         summary.setdefault("backend", "native")
         return summary
     if patches:
         raise ParameterError("--patch is only supported by the native backend")
+    if dask_scheduler:
+        raise ParameterError("--dask-scheduler is only supported by the native backend")
     from .stamps import run_stamps_psi
 
     return run_stamps_psi(insar_dir, Path(out), start=start, end=end, param_updates=updates, mask_file=mask_file)

@@ -60,7 +60,7 @@ def cmd_psi(args: argparse.Namespace) -> int:
     summary = run_psi_backend(
         args.backend, insar, Path(args.out), args.start, args.end, updates,
         mask_file=Path(args.mask) if args.mask else None, show_progress=not args.quiet,
-        patches=args.patch,
+        patches=args.patch, dask_scheduler=args.dask_scheduler,
     )
     for a in summary["adaptations"]:
         print(f"adapted {a['parameter']}: {a['from']} -> {a['to']} ({a['reason']})")
@@ -150,6 +150,9 @@ def add_commands(sub: Any) -> None:
     ps.add_argument("--mask", help="uint8 mask file (non-zero = exclude), same size as the SLCs")
     ps.add_argument("--patch", action="append", metavar="PATCH_n",
                     help="run the per-patch steps 1-4 on this patch only (repeatable)")
+    ps.add_argument("--dask-scheduler", metavar="tcp://HOST:PORT",
+                    help="run steps 1-4 as tasks on this Dask cluster (workers must see --out at the same path; "
+                         "default $SNAPSTAMPS_DASK_SCHEDULER)")
     ps.add_argument("--backend", choices=PSI_BACKENDS, default="native",
                     help="native (default), stamps (StaMPS under Octave/MATLAB, needs $STAMPS), auto = stamps when found")
     ps.set_defaults(func=cmd_psi)

@@ -101,13 +101,13 @@ def temporal_smoother(t: NDArray[Any], exclude: NDArray[Any], time_win: float, l
     return S
 
 
-def gaussian_lowpass(xy: NDArray[Any], values: NDArray[Any], sigma: float, chunk_pairs: int = 5_000_000) -> NDArray[np.float64]:
+def gaussian_lowpass(xy: NDArray[Any], values: NDArray[Any], sigma: float, chunk_pairs: int = 1_000_000) -> NDArray[np.float64]:
     """Spatial Gaussian smoothing of per-PS ``values`` (N, U) with std ``sigma`` (m).
 
     Each PS becomes the weighted mean over the PS strictly within ``4 sigma`` (itself included),
     weights ``exp(-r^2 / (2 sigma^2))``.  Neighbour pairs come from a KD-tree, processed in
-    chunks of query points sized to about ``chunk_pairs`` pairs; each chunk is one sparse
-    matrix product.
+    chunks of query points sized to about ``chunk_pairs`` pairs (~100 bytes each while a chunk is
+    built); each chunk is one sparse matrix product.
     """
     xy = np.asarray(xy, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)

@@ -131,6 +131,11 @@ def _neighbour_groups(ij: NDArray[Any]) -> NDArray[np.int64]:
     return connected_components(g, directed=False)[1].astype(np.int64)
 
 
+#: Arc x image elements per chunk of :func:`arc_noise`: about 10 float64/complex128 temporaries of
+#: this size are alive at once (~40 MB), whatever the number of arcs.
+_ARC_CHUNK_ELEMENTS = 1 << 19
+
+
 def _wrap(x: NDArray[Any]) -> NDArray[Any]:
     """Wrap angles (rad) to [-pi, pi)."""
     return x - (2.0 * np.pi) * np.floor((x + np.pi) / (2.0 * np.pi))
@@ -164,7 +169,7 @@ def arc_noise(
     noise = np.empty((e, u), dtype=np.float64)
     s1 = np.zeros(u)
     s2 = np.zeros(u)
-    chunk = max(1, 4_000_000 // max(u, 1))
+    chunk = max(1, _ARC_CHUNK_ELEMENTS // max(u, 1))
     for start in range(0, e, chunk):  # bounded memory: arcs in chunks
         dc = d[start : start + chunk].astype(np.complex128)
         theta = np.angle(dc)  # arc phase angles; the per-column work below is real arithmetic

@@ -434,13 +434,68 @@ def step_scn(run: PsiRun) -> None:
 PATCH_STEPS = {1: step_load, 2: step_gamma, 3: step_select, 4: step_weed}
 
 
-def run_patch_step(run: PsiRun, fn, pdirs: list[Path]) -> None:
-    """Run a per-patch step over patches: in turn, or with Dask when ``n_cores > 1``.
+#: Environment variable naming a Dask scheduler for the per-patch steps (``tcp://host:8786``)
+#: when ``run_psi`` is not given one: how a CWL runner hands the address to the tools.
+DASK_SCHEDULER_ENV = "SNAPSTAMPS_DASK_SCHEDULER"
+#: Seconds to wait for the Dask scheduler before giving up with an error.
+DASK_CONNECT_TIMEOUT_S = 20.0
+
+
+def check_scheduler_address(address: str) -> str:
+    """``address`` when it is a Dask scheduler address (``tcp://HOST:PORT`` or ``tls://HOST:PORT``)."""
+    import re
+
+    if not re.fullmatch(r"(tcp|tls)://[A-Za-z0-9._\-\[\]:]+:\d{1,5}", address or ""):
+        raise ParameterError(f"dask scheduler {address!r} is not an address tcp://HOST:PORT (or tls://HOST:PORT)")
+    return address
+
+
+def _patch_step_remote(step: int, out_dir: str, params: PsiParams, pdir: str) -> list[dict[str, Any]]:
+    """One per-patch step of one patch on a Dask worker; returns the adaptations it made.
+
+    The worker sees the processing directory at the same path (a shared file system): it reads
+    the patch's state and writes its own ``PATCH_n`` files, as a local run does.
+    """
+    run = PsiRun(out_dir=Path(out_dir), params=params, show_progress=False)
+    PATCH_STEPS[step](run, Path(pdir))
+    return run.adaptations
+
+
+def _run_on_scheduler(run: PsiRun, step: int, pdirs: list[Path], address: str) -> None:
+    """Steps ``step`` of ``pdirs`` as tasks on the Dask cluster at ``address``; adaptations kept."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ParameterError("a Dask scheduler address needs the 'distributed' package (pip install distributed)") from None
+    try:
+        client = Client(address, timeout=f"{DASK_CONNECT_TIMEOUT_S}s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ParameterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        import uuid
+
+        token = uuid.uuid4().hex  # fresh keys: a result the scheduler still holds is never reused
+        futures = [client.submit(_patch_step_remote, step, str(run.out_dir.resolve()), run.params, str(pdir.resolve()),
+                                 key=f"psi-step{step}-{pdir.name}-{token}", pure=False) for pdir in pdirs]
+        for adaptations in client.gather(futures):
+            run.adaptations.extend(adaptations)
+    finally:
+        client.close()
+
+
+def run_patch_step(run: PsiRun, fn, pdirs: list[Path], dask_scheduler: str | None = None) -> None:
+    """Run a per-patch step over patches: in turn, with Dask threads when ``n_cores > 1``, or
+    as tasks on an existing Dask cluster when ``dask_scheduler`` is its address.
 
     Patches are independent (each reads and writes its own ``PATCH_n`` directory), so with
     several cores they are computed as ``dask.delayed`` tasks on the threaded scheduler (the
-    numpy kernels release the GIL); progress bars are then replaced by log lines.
+    numpy kernels release the GIL); progress bars are then replaced by log lines.  On a cluster
+    the workers must see ``out_dir`` at the same path (shared file system).
     """
+    if dask_scheduler:
+        step = next(k for k, f in PATCH_STEPS.items() if f is fn)
+        _run_on_scheduler(run, step, pdirs, dask_scheduler)
+        return
     n_workers = min(run.params.n_cores, len(pdirs))
     if n_workers <= 1:
         for pdir in pdirs:
@@ -467,11 +522,14 @@ def run_psi(
     mask_file: Path | None = None,
     show_progress: bool = True,
     patches: list[str] | None = None,
+    dask_scheduler: str | None = None,
 ) -> dict:
     """Run steps ``start..end`` (0 = prep) in ``out_dir``; return the run summary.
 
     ``patches`` restricts the per-patch steps 1-4 to the named patch directories
-    (``PATCH_n``), so that patches can be processed by separate workers.
+    (``PATCH_n``), so that patches can be processed by separate workers.  ``dask_scheduler``
+    (default: the ``SNAPSTAMPS_DASK_SCHEDULER`` environment variable) is the address of an
+    existing Dask cluster whose workers then run steps 1-4, one task per patch.
 
     Parameters are read from ``out_dir/parms.json`` when it exists (a resumed run keeps
     what earlier runs set), updated with ``param_updates`` and saved back.
@@ -486,6 +544,11 @@ def run_psi(
     from ..psi.config import check_native_support
 
     check_native_support(params)
+    import os
+
+    dask_scheduler = dask_scheduler or os.environ.get(DASK_SCHEDULER_ENV) or None
+    if dask_scheduler:
+        check_scheduler_address(dask_scheduler)
     run = PsiRun(out_dir=out_dir, params=params, insar_dir=insar_dir, show_progress=show_progress)
     prev = out_dir / "adaptations.json"
     if prev.exists() and start > 0:
@@ -504,7 +567,7 @@ def run_psi(
                 if unknown:
                     raise ParameterError(f"unknown patch(es) {sorted(unknown)}; this run has {[p.name for p in pdirs]}")
                 pdirs = [p for p in pdirs if p.name in set(patches)]
-            run_patch_step(run, PATCH_STEPS[s], pdirs)
+            run_patch_step(run, PATCH_STEPS[s], pdirs, dask_scheduler)
         elif s == 5:
             step_merge(run)
         elif s == 6:
