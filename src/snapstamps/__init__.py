@@ -30,7 +30,10 @@ _EXPORTS = {
     "JobFailedError": "client",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__", "run_psi", "run_ifg_stack", "open_step", "open_points", "open_displacements",
+    "PsiRunSummary", "STEP_NAMES", "PsiParams", "Client", "Job", "JobFailedError",
+]
 
 if TYPE_CHECKING:
     from .api import (

@@ -88,16 +88,16 @@ class PsiRunSummary:
     adaptations: list[dict[str, Any]] = field(default_factory=list)
     products: dict[str, Path] = field(default_factory=dict)
 
-    def open_step(self, step: int | None = None, *, patch: str | None = None) -> "xr.Dataset":
+    def open_step(self, step: int | None = None, *, patch: str | None = None) -> xr.Dataset:
         """:func:`open_step` on this run's directory (default: the last step run)."""
         return open_step(self.out, self.end if step is None else step, patch=patch)
 
-    def open_points(self) -> "pd.DataFrame":
+    def open_points(self) -> pd.DataFrame:
         """:func:`open_points` on this run's directory."""
         return open_points(self.out)
 
 
-def _param_updates(params: "PsiParams | Mapping[str, Any] | None") -> dict[str, Any]:
+def _param_updates(params: PsiParams | Mapping[str, Any] | None) -> dict[str, Any]:
     """``params`` as updates of the saved parameters: a mapping as given, a PsiParams whole."""
     if params is None:
         return {}
@@ -108,14 +108,16 @@ def _param_updates(params: "PsiParams | Mapping[str, Any] | None") -> dict[str, 
         return {k: v for k, v in data.items() if not (k in _FROM_DATA and v is None)}
     if isinstance(params, Mapping):
         return dict(params)
-    raise ParameterError(f"params must be a PsiParams, a mapping of parameter names or None, not {type(params).__name__}")
+    raise ParameterError(
+        f"params must be a PsiParams, a mapping of parameter names or None, not {type(params).__name__}"
+    )
 
 
 def run_psi(
     stack: str | Path | None,
     out: str | Path,
     *,
-    params: "PsiParams | Mapping[str, Any] | None" = None,
+    params: PsiParams | Mapping[str, Any] | None = None,
     start: int = 0,
     end: int = 8,
     backend: str = "native",
@@ -158,8 +160,14 @@ def run_psi(
     from .backends.cli import run_psi_backend
 
     summary = run_psi_backend(
-        backend, insar, Path(out), start, end, updates,
-        mask_file=Path(mask) if mask is not None else None, show_progress=progress,
+        backend,
+        insar,
+        Path(out),
+        start,
+        end,
+        updates,
+        mask_file=Path(mask) if mask is not None else None,
+        show_progress=progress,
     )
     return PsiRunSummary(
         out=Path(out),
@@ -215,12 +223,17 @@ def run_ifg_stack(
         from .ifg.config import IfgStackConfig
 
         cfg = IfgStackConfig.build(
-            reference=[str(r) for r in refs], secondaries=[str(s) for s in secs], subswaths=[subswath],
-            polarisation=polarisation, bbox=box,
+            reference=[str(r) for r in refs],
+            secondaries=[str(s) for s in secs],
+            subswaths=[subswath],
+            polarisation=polarisation,
+            bbox=box,
             # SNAP downloads GLO-30 itself (it takes external DEMs as geoid heights)
             dem="Copernicus 30m Global DEM" if dem_arg == "auto" else str(dem_arg),
             orbits_dir=str(orbits) if orbits is not None else None,
-            esd=None if esd else False, out=str(out), backend="snap",
+            esd=None if esd else False,
+            out=str(out),
+            backend="snap",
         )
         if backend == "snap" or snap_available(cfg):
             return Path(run_snap_stack(cfg))
@@ -228,9 +241,18 @@ def run_ifg_stack(
     from .workflows.ifg_stack import run_ifg_stack as _run
 
     opts = IfgStackOptions(
-        reference=refs, secondaries=secs, subswath=subswath, polarisation=polarisation, bbox=box,  # type: ignore[arg-type]
-        dem=dem_arg, out=Path(out), orbits=Path(orbits) if orbits is not None else None, esd=esd,
-        block_lines=block_lines, download_orbits=download_orbits, require_precise_orbits=require_precise_orbits,
+        reference=refs,
+        secondaries=secs,
+        subswath=subswath,
+        polarisation=polarisation,
+        bbox=box,  # type: ignore[arg-type]
+        dem=dem_arg,
+        out=Path(out),
+        orbits=Path(orbits) if orbits is not None else None,
+        esd=esd,
+        block_lines=block_lines,
+        download_orbits=download_orbits,
+        require_precise_orbits=require_precise_orbits,
     )
     res = _run(opts, log=log or _log.info)
     return Path(res["insar_dir"])
@@ -249,9 +271,8 @@ def _npz(path: Path, step: int) -> dict[str, np.ndarray]:
     from .workflows.state import load_npz
 
     if not path.is_file():
-        raise StepOrderError(
-            f"{path}: missing; run psi up to step {step} ({STEP_NAMES[step]}) in {path.parent if step > 4 else path.parent.parent} first"
-        )
+        out = path.parent if step > 4 else path.parent.parent
+        raise StepOrderError(f"{path}: missing; run psi up to step {step} ({STEP_NAMES[step]}) in {out} first")
     return load_npz(path)
 
 
@@ -278,11 +299,20 @@ class _Stack:
         return {"date": ("date", d), "ifg": ("ifg", np.delete(d, self.master_ix))}
 
 
-def _point_coords(ij: np.ndarray, lonlat: np.ndarray, patch: Sequence[str] | None = None,
-                  xy: np.ndarray | None = None) -> dict[str, Any]:
+def _point_coords(
+    ij: np.ndarray, lonlat: np.ndarray, patch: Sequence[str] | None = None, xy: np.ndarray | None = None
+) -> dict[str, Any]:
     c: dict[str, Any] = {
-        "line": ("point", np.asarray(ij)[:, 0].astype(np.int64), {"description": "0-based line in the INSAR_<master> grid"}),
-        "pixel": ("point", np.asarray(ij)[:, 1].astype(np.int64), {"description": "0-based pixel in the INSAR_<master> grid"}),
+        "line": (
+            "point",
+            np.asarray(ij)[:, 0].astype(np.int64),
+            {"description": "0-based line in the INSAR_<master> grid"},
+        ),
+        "pixel": (
+            "point",
+            np.asarray(ij)[:, 1].astype(np.int64),
+            {"description": "0-based pixel in the INSAR_<master> grid"},
+        ),
         "lon": ("point", np.asarray(lonlat)[:, 0], {"units": "degree_east", "description": "longitude, EPSG:4326"}),
         "lat": ("point", np.asarray(lonlat)[:, 1], {"units": "degree_north", "description": "latitude, EPSG:4326"}),
     }
@@ -290,7 +320,11 @@ def _point_coords(ij: np.ndarray, lonlat: np.ndarray, patch: Sequence[str] | Non
         c["x"] = ("point", np.asarray(xy)[:, 0], {"units": "m", "description": "local x, radar frame (range)"})
         c["y"] = ("point", np.asarray(xy)[:, 1], {"units": "m", "description": "local y, radar frame (azimuth)"})
     if patch is not None:
-        c["patch"] = ("point", np.asarray(patch, dtype=object), {"description": "patch directory the point was processed in"})
+        c["patch"] = (
+            "point",
+            np.asarray(patch, dtype=object),
+            {"description": "patch directory the point was processed in"},
+        )
     return c
 
 
@@ -304,8 +338,12 @@ def _state_vars(d: dict[str, np.ndarray]) -> dict[str, tuple]:
     """Variables of a step-1 ``PatchState`` (``ps1.npz``; also inside every ``ps2.npz``)."""
     bperp = np.insert(d["bperp_mat"], int(d["master_ix"]), 0.0, axis=1)
     return {
-        "phase": _var(("point", "date"), d["ph"], None, "complex interferogram value per image (master column 1)", "ph"),
-        "bperp": _var(("point", "date"), bperp, "m", "perpendicular baseline of each PS (0 at the master)", "bperp_mat"),
+        "phase": _var(
+            ("point", "date"), d["ph"], None, "complex interferogram value per image (master column 1)", "ph"
+        ),
+        "bperp": _var(
+            ("point", "date"), bperp, "m", "perpendicular baseline of each PS (0 at the master)", "bperp_mat"
+        ),
         "amplitude_dispersion": _var(("point",), d["da"], None, "amplitude dispersion D_A", "D_A"),
         "dem_height": _var(("point",), d["hgt"], "m", "DEM height", "hgt"),
         "incidence_angle": _var(("point",), np.degrees(d["inc"]), "degree", "incidence angle", "inc"),
@@ -322,7 +360,9 @@ def _step_patch(out: Path, pdir: Path, step: int, stack: _Stack) -> tuple[dict, 
         n = len(c["ij"])
         coords = _point_coords(c["ij"], c["lonlat"], [name] * n)
         pv = {
-            "amplitude_dispersion": _var(("point",), c["da"], None, "amplitude dispersion D_A (candidates have D_A < da_thresh)", "D_A"),
+            "amplitude_dispersion": _var(
+                ("point",), c["da"], None, "amplitude dispersion D_A (candidates have D_A < da_thresh)", "D_A"
+            ),
             "dem_height": _var(("point",), c["hgt"], "m", "DEM height", "hgt"),
             "phase": _var(("point", "ifg"), c["ph"], None, "complex interferogram value per secondary", "ph"),
         }
@@ -336,21 +376,45 @@ def _step_patch(out: Path, pdir: Path, step: int, stack: _Stack) -> tuple[dict, 
         coords = _point_coords(s1["ij"], s1["lonlat"], [name] * n1, s1["xy"])
         pv = {
             "temporal_coherence": _var(("point",), g["coh_ps"], None, "temporal coherence gamma", "coh_ps"),
-            "K": _var(("point",), g["K_ps"], "rad/m", "phase per metre of bperp (uncorrelated look-angle error)", "K_ps"),
-            "dem_error": _var(("point",), _dem_error(g["K_ps"], s1["rng"], s1["inc"], stack.wavelength), "m",
-                              "uncorrelated DEM error from K (positive = terrain above the DEM)"),
+            "K": _var(
+                ("point",), g["K_ps"], "rad/m", "phase per metre of bperp (uncorrelated look-angle error)", "K_ps"
+            ),
+            "dem_error": _var(
+                ("point",),
+                _dem_error(g["K_ps"], s1["rng"], s1["inc"], stack.wavelength),
+                "m",
+                "uncorrelated DEM error from K (positive = terrain above the DEM)",
+            ),
             "C": _var(("point",), g["C_ps"], "rad", "constant phase (master contribution)", "C_ps"),
-            "phase_patch": _var(("point", "ifg"), g["ph_patch"], None, "CLAP-filtered phase of the neighbourhood (unit phasor)", "ph_patch"),
-            "phase_residual": _var(("point", "ifg"), g["ph_res"], "rad", "residual phase after the DEM-error fit", "ph_res"),
+            "phase_patch": _var(
+                ("point", "ifg"),
+                g["ph_patch"],
+                None,
+                "CLAP-filtered phase of the neighbourhood (unit phasor)",
+                "ph_patch",
+            ),
+            "phase_residual": _var(
+                ("point", "ifg"), g["ph_res"], "rad", "residual phase after the DEM-error fit", "ph_res"
+            ),
             "grid_row": _var(("point",), g["grid_ij"][:, 0], None, "0-based CLAP grid row", "grid_ij"),
             "grid_col": _var(("point",), g["grid_ij"][:, 1], None, "0-based CLAP grid column", "grid_ij"),
         }
         per = {
-            "random_phase_histogram": _var(("coherence_bin",), g["Nr"], None, "temporal coherence histogram of random-phase pixels", "Nr"),
+            "random_phase_histogram": _var(
+                ("coherence_bin",), g["Nr"], None, "temporal coherence histogram of random-phase pixels", "Nr"
+            ),
             "grid_size": _var((), g["grid_size"], "m", "CLAP grid size used", "filter_grid_size"),
             "n_iterations": _var((), g["n_iterations"], None, "gamma iterations run"),
-            "n_trial_wraps": _var((), g["n_trial_wraps"], None, "trial phase wraps of the DEM-error search", "n_trial_wraps"),
-            "_phase_grid": _var(("grid_row_cell", "grid_col_cell", "ifg"), g["ph_grid"], None, "weighted phasor sums per grid cell", "ph_grid"),
+            "n_trial_wraps": _var(
+                (), g["n_trial_wraps"], None, "trial phase wraps of the DEM-error search", "n_trial_wraps"
+            ),
+            "_phase_grid": _var(
+                ("grid_row_cell", "grid_col_cell", "ifg"),
+                g["ph_grid"],
+                None,
+                "weighted phasor sums per grid cell",
+                "ph_grid",
+            ),
             "_low_pass": _var(("clap_row", "clap_col"), g["low_pass"], None, "CLAP low-pass response", "low_pass"),
         }
         return coords, pv, per
@@ -360,22 +424,39 @@ def _step_patch(out: Path, pdir: Path, step: int, stack: _Stack) -> tuple[dict, 
         coords = _point_coords(s1["ij"][ix], s1["lonlat"][ix], [name] * len(ix), s1["xy"][ix])
         pv = {
             "candidate_index": _var(("point",), ix, None, "0-based index into the step-1/2 points of the patch", "ix"),
-            "kept": _var(("point",), np.asarray(s["keep_ix"], bool), None, "kept after re-estimation (the PS that step 4 weeds)", "keep_ix"),
+            "kept": _var(
+                ("point",),
+                np.asarray(s["keep_ix"], bool),
+                None,
+                "kept after re-estimation (the PS that step 4 weeds)",
+                "keep_ix",
+            ),
             "temporal_coherence": _var(("point",), s["coh_ps2"], None, "re-estimated temporal coherence", "coh_ps2"),
-            "coherence_threshold": _var(("point",), s["coh_thresh"], None, "coherence threshold of the pixel's D_A", "coh_thresh"),
+            "coherence_threshold": _var(
+                ("point",), s["coh_thresh"], None, "coherence threshold of the pixel's D_A", "coh_thresh"
+            ),
             "K": _var(("point",), s["K_ps2"], "rad/m", "re-estimated phase per metre of bperp", "K_ps2"),
-            "dem_error": _var(("point",), _dem_error(s["K_ps2"], s1["rng"][ix], s1["inc"][ix], stack.wavelength), "m",
-                              "uncorrelated DEM error from K (positive = terrain above the DEM)"),
+            "dem_error": _var(
+                ("point",),
+                _dem_error(s["K_ps2"], s1["rng"][ix], s1["inc"][ix], stack.wavelength),
+                "m",
+                "uncorrelated DEM error from K (positive = terrain above the DEM)",
+            ),
             "C": _var(("point",), s["C_ps2"], "rad", "re-estimated constant phase", "C_ps2"),
-            "phase_residual": _var(("point", "ifg"), s["ph_res2"], "rad", "residual phase (0 in dropped ifgs)", "ph_res2"),
-            "phase_patch": _var(("point", "ifg"), s["ph_patch2"], None, "filtered neighbourhood phase (0 in dropped ifgs)", "ph_patch2"),
+            "phase_residual": _var(
+                ("point", "ifg"), s["ph_res2"], "rad", "residual phase (0 in dropped ifgs)", "ph_res2"
+            ),
+            "phase_patch": _var(
+                ("point", "ifg"), s["ph_patch2"], None, "filtered neighbourhood phase (0 in dropped ifgs)", "ph_patch2"
+            ),
         }
         used = np.zeros(len(stack.dates) - 1, bool)
         used[np.asarray(s["ifg_index"], np.int64)] = True
         per = {"ifg_used": _var(("ifg",), used, None, "secondary used by the selection", "ifg_index")}
         if "coh_thresh_coeffs" in s:
-            per["coherence_threshold_coeffs"] = _var(("coeff",), s["coh_thresh_coeffs"], None,
-                                                     "[p1, p0] of threshold = p1 D_A + p0", "coh_thresh_coeffs")
+            per["coherence_threshold_coeffs"] = _var(
+                ("coeff",), s["coh_thresh_coeffs"], None, "[p1, p0] of threshold = p1 D_A + p0", "coh_thresh_coeffs"
+            )
         return coords, pv, per
     w = _npz(pdir / "ps2.npz", 4)
     coords = _point_coords(w["ij"], w["lonlat"], [name] * len(w["ij"]), w["xy"])
@@ -387,14 +468,25 @@ def _psset_vars(d: dict[str, np.ndarray], stack: _Stack) -> dict[str, tuple]:
     v = {
         "temporal_coherence": _var(("point",), d["coh_ps"], None, "temporal coherence gamma", "coh_ps"),
         "K": _var(("point",), d["K_ps"], "rad/m", "phase per metre of bperp", "K_ps"),
-        "dem_error": _var(("point",), _dem_error(d["K_ps"], d["rng"], d["inc"], stack.wavelength), "m",
-                          "uncorrelated DEM error from K (positive = terrain above the DEM)"),
+        "dem_error": _var(
+            ("point",),
+            _dem_error(d["K_ps"], d["rng"], d["inc"], stack.wavelength),
+            "m",
+            "uncorrelated DEM error from K (positive = terrain above the DEM)",
+        ),
         "C": _var(("point",), d["C_ps"], "rad", "constant phase", "C_ps"),
-        "phase_patch": _var(("point", "date"), d["ph_patch"], None, "filtered neighbourhood phase (master column 1)", "ph_patch"),
+        "phase_patch": _var(
+            ("point", "date"), d["ph_patch"], None, "filtered neighbourhood phase (master column 1)", "ph_patch"
+        ),
     }
     if "ph_rc" in d:
-        v["phase_corrected"] = _var(("point", "date"), d["ph_rc"], None,
-                                    "phase with the uncorrelated look-angle error and the constant removed", "ph_rc")
+        v["phase_corrected"] = _var(
+            ("point", "date"),
+            d["ph_rc"],
+            None,
+            "phase with the uncorrelated look-angle error and the constant removed",
+            "ph_rc",
+        )
     return v
 
 
@@ -403,12 +495,17 @@ def _merged_step(out: Path, step: int, stack: _Stack) -> tuple[dict, dict]:
     coords = _point_coords(m["ij"], m["lonlat"], None, m["xy"])
     if step == 5:
         std = _npz(out / "ifgstd2.npz", 5)["ifg_std"]
-        return coords, {**_state_vars(m), **_psset_vars(m, stack),
-                        "ifg_std": _var(("date",), std, "degree", "RMS residual phase of each interferogram", "ifg_std")}
+        return coords, {
+            **_state_vars(m),
+            **_psset_vars(m, stack),
+            "ifg_std": _var(("date",), std, "degree", "RMS residual phase of each interferogram", "ifg_std"),
+        }
     if step == 6:
         u = _npz(out / "phuw2.npz", 6)
         return coords, {
-            "phase_unwrapped": _var(("point", "date"), u["ph_uw"], "rad", "unwrapped phase (0 in master and skipped images)", "ph_uw"),
+            "phase_unwrapped": _var(
+                ("point", "date"), u["ph_uw"], "rad", "unwrapped phase (0 in master and skipped images)", "ph_uw"
+            ),
             "msd": _var(("date",), u["msd"], "rad2", "mean squared spatial difference of the unwrapped grid", "msd"),
             "temporal_coherence": _var(("point",), m["coh_ps"], None, "temporal coherence gamma", "coh_ps"),
             "grid_size": _var((), u["grid_size"], "m", "unwrapping grid size used", "unwrap_grid_size"),
@@ -416,25 +513,43 @@ def _merged_step(out: Path, step: int, stack: _Stack) -> tuple[dict, dict]:
     if step == 7:
         s = _npz(out / "scla2.npz", 7)
         v = {
-            "K": _var(("point",), s["K_ps_uw"], "rad/m", "spatially correlated look-angle error, phase per metre of bperp", "K_ps_uw"),
-            "dem_error": _var(("point",), _dem_error(s["K_ps_uw"], m["rng"], m["inc"], stack.wavelength), "m",
-                              "DEM error (positive = terrain above the DEM)"),
+            "K": _var(
+                ("point",),
+                s["K_ps_uw"],
+                "rad/m",
+                "spatially correlated look-angle error, phase per metre of bperp",
+                "K_ps_uw",
+            ),
+            "dem_error": _var(
+                ("point",),
+                _dem_error(s["K_ps_uw"], m["rng"], m["inc"], stack.wavelength),
+                "m",
+                "DEM error (positive = terrain above the DEM)",
+            ),
             "master_aps": _var(("point",), s["C_ps_uw"], "rad", "master atmosphere and orbit phase", "C_ps_uw"),
             "phase_scla": _var(("point", "date"), s["ph_scla"], "rad", "look-angle error phase K * bperp", "ph_scla"),
             "temporal_coherence": _var(("point",), m["coh_ps"], None, "temporal coherence gamma", "coh_ps"),
         }
         if "ph_ramp" in s:
-            v["phase_ramp"] = _var(("point", "date"), s["ph_ramp"], "rad", "planes removed per image (scla_deramp)", "ph_ramp")
+            v["phase_ramp"] = _var(
+                ("point", "date"), s["ph_ramp"], "rad", "planes removed per image (scla_deramp)", "ph_ramp"
+            )
         return coords, v
     s8 = _npz(out / "scn2.npz", 8)
     return coords, {
-        "slave_aps": _var(("point", "date"), s8["ph_scn_slave"], "rad", "spatially correlated noise (secondary APS) estimate", "ph_scn_slave"),
+        "slave_aps": _var(
+            ("point", "date"),
+            s8["ph_scn_slave"],
+            "rad",
+            "spatially correlated noise (secondary APS) estimate",
+            "ph_scn_slave",
+        ),
         "phase_hpt": _var(("point", "date"), s8["ph_hpt"], "rad", "temporally high-passed phase", "ph_hpt"),
         "temporal_coherence": _var(("point",), m["coh_ps"], None, "temporal coherence gamma", "coh_ps"),
     }
 
 
-def open_step(out: str | Path, step: int, *, patch: str | None = None) -> "xr.Dataset":
+def open_step(out: str | Path, step: int, *, patch: str | None = None) -> xr.Dataset:
     """The state psi saved at ``step`` (0-8) in ``out``, as an :class:`xarray.Dataset`.
 
     Dimensions: ``point`` (candidates or PS), ``date`` (all images, master included) and
@@ -475,13 +590,18 @@ def open_step(out: str | Path, step: int, *, patch: str | None = None) -> "xr.Da
     if not out.is_dir():
         raise InputError(f"{out}: no such psi processing directory")
     stack = _Stack(out)
-    attrs = {"step": step, "step_name": STEP_NAMES[step], "out": str(out), "master": stack.dates[stack.master_ix].isoformat(),
-             "wavelength_m": stack.wavelength}
+    attrs = {
+        "step": step,
+        "step_name": STEP_NAMES[step],
+        "out": str(out),
+        "master": stack.dates[stack.master_ix].isoformat(),
+        "wavelength_m": stack.wavelength,
+    }
     if step >= 5:
         if patch is not None:
             raise ParameterError(f"patch={patch!r}: step {step} works on the merged PS, not per patch")
-        coords, pv = _merged_step(out, step, stack)
-        return xr.Dataset(pv, coords={**coords, **stack.date_coords()}, attrs=attrs)
+        merged_coords, pv = _merged_step(out, step, stack)
+        return xr.Dataset(pv, coords={**merged_coords, **stack.date_coords()}, attrs=attrs)
 
     names = _read_json(out / "patches.json", f"run psi step 0 in {out} first")["patches"]
     if patch is not None:
@@ -492,8 +612,13 @@ def open_step(out: str | Path, step: int, *, patch: str | None = None) -> "xr.Da
     for n in names:
         c, v, per = _step_patch(out, out / n, step, stack)
         # variables not along ``point`` (per image, per grid cell) are per-patch values
-        parts.append((c, {k: x for k, x in v.items() if x[0][:1] == ("point",)},
-                      {**{k: x for k, x in v.items() if x[0][:1] != ("point",)}, **per}))
+        parts.append(
+            (
+                c,
+                {k: x for k, x in v.items() if x[0][:1] == ("point",)},
+                {**{k: x for k, x in v.items() if x[0][:1] != ("point",)}, **per},
+            )
+        )
     single = len(parts) == 1
     coords: dict[str, Any] = {}
     data: dict[str, Any] = {}
@@ -523,7 +648,7 @@ def _products_file(out: Path) -> Path:
     raise StepOrderError(f"{out}: no ps_points.parquet or ps_points.csv; run psi up to step 7 or 8 first")
 
 
-def open_points(out: str | Path, *, geo: bool = False) -> "pd.DataFrame":
+def open_points(out: str | Path, *, geo: bool = False) -> pd.DataFrame:
     """The PS of a psi result directory as a :class:`pandas.DataFrame` (``ps_points.parquet``).
 
     Columns as documented in the README: ``pid, latitude, longitude, height, line, pixel,
@@ -553,7 +678,7 @@ def open_points(out: str | Path, *, geo: bool = False) -> "pd.DataFrame":
     return pd.read_csv(path)
 
 
-def open_displacements(out: str | Path) -> "xr.DataArray":
+def open_displacements(out: str | Path) -> xr.DataArray:
     """The LOS displacement time series of every PS as an :class:`xarray.DataArray` (mm).
 
     Dimensions ``(point, date)`` (``date`` as datetime64, relative to the master date, positive
@@ -572,6 +697,12 @@ def open_displacements(out: str | Path) -> "xr.DataArray":
         if c not in date_cols:
             coords[c] = ("point", df[c].to_numpy())
     return xr.DataArray(
-        df[date_cols].to_numpy(np.float64), dims=("point", "date"), coords=coords, name="displacement",
-        attrs={"units": "mm", "description": "LOS displacement relative to the master date, positive toward the satellite"},
+        df[date_cols].to_numpy(np.float64),
+        dims=("point", "date"),
+        coords=coords,
+        name="displacement",
+        attrs={
+            "units": "mm",
+            "description": "LOS displacement relative to the master date, positive toward the satellite",
+        },
     )

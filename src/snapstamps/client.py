@@ -52,7 +52,7 @@ class JobFailedError(SnapstampsError):
     """A job ended as failed or dismissed; ``job`` holds its last status, ``log`` the tail of
     its log when the service serves one (``GET /jobs/<id>/log``), else None."""
 
-    def __init__(self, job: "Job", log: str | None = None) -> None:
+    def __init__(self, job: Job, log: str | None = None) -> None:
         self.job = job
         self.log = log
         msg = job.message or "no message"
@@ -77,7 +77,7 @@ def _describe(resp: Any) -> str:
 class Job:
     """A job of the service, as last read (``status``, ``progress``, ``message``)."""
 
-    client: "Client"
+    client: Client
     id: str
     process: str | None = None
     status: str = "accepted"
@@ -94,7 +94,7 @@ class Job:
         """True once the job is successful, failed or dismissed."""
         return self.status in FINAL
 
-    def refresh(self) -> "Job":
+    def refresh(self) -> Job:
         """Read the job's status from the service."""
         self._update(self.client._get_json(f"{self.url}?f=json"))
         return self
@@ -109,7 +109,7 @@ class Job:
         except (TypeError, ValueError):
             self.progress = 0
 
-    def wait(self, timeout: float | None = None, interval: float = 2.0, progress: bool = True) -> "Job":
+    def wait(self, timeout: float | None = None, interval: float = 2.0, progress: bool = True) -> Job:
         """Poll until the job is done; return it, or raise :class:`JobFailedError` if it failed.
 
         ``progress`` draws a bar (rich) from the job's progress percent with its current step;
@@ -177,7 +177,7 @@ class _CatalogDownload:
     FOLLOW = {"child", "item"}
     FETCH = {"describedby"}
 
-    def __init__(self, client: "Client", base: str, root: Path, assets: bool) -> None:
+    def __init__(self, client: Client, base: str, root: Path, assets: bool) -> None:
         self.client, self.base, self.root, self.assets = client, base, root, assets
         self.done: set[str] = set()
 
@@ -185,7 +185,7 @@ class _CatalogDownload:
         """The path of ``url`` inside the job's files (POSIX, relative), or None if outside."""
         if not url.startswith(self.base):
             return None
-        rel = unquote(urlsplit(url).path[len(urlsplit(self.base).path):])
+        rel = unquote(urlsplit(url).path[len(urlsplit(self.base).path) :])
         norm = posixpath.normpath(rel) if rel else "catalog.json"
         if norm.startswith(("../", "/")) or norm in ("..", ".") or "\\" in norm or "\x00" in norm:
             return None
@@ -261,8 +261,13 @@ def _progress_bar(name: str, enabled: bool) -> Iterator[Callable[[int, str], Non
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), TextColumn("{task.fields[step]}")) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[step]}"),
+    ) as bar:
         task = bar.add_task(name, total=100, step="")
 
         def show(pct: int, msg: str) -> None:
@@ -323,7 +328,9 @@ class Client:
     def submit(self, process: str, inputs: dict[str, Any]) -> Job:
         """Execute ``process`` asynchronously with ``inputs``; return the accepted :class:`Job`."""
         resp = self._request(
-            "POST", f"{self.url}/processes/{quote(process, safe='')}/execution", json={"inputs": inputs},
+            "POST",
+            f"{self.url}/processes/{quote(process, safe='')}/execution",
+            json={"inputs": inputs},
             headers={"Prefer": "respond-async", "Content-Type": "application/json"},
         )
         body: dict[str, Any] = {}
@@ -344,12 +351,15 @@ class Client:
         describes them (``patches``, ``amplitude_dispersion``, ``parameters={...}``...)."""
         return self.submit("psi", {"stack": str(stack), **inputs})
 
-    def submit_ifg_stack(self, reference: str, secondaries: list[str], bbox: list[float] | tuple[float, ...],
-                         **inputs: Any) -> Job:
+    def submit_ifg_stack(
+        self, reference: str, secondaries: list[str], bbox: list[float] | tuple[float, ...], **inputs: Any
+    ) -> Job:
         """Submit an ``interferogram-stack`` job (SLC items or SAFEs; ``bbox`` W, S, E, N);
         ``inputs`` as the process describes them (``subswaths``, ``polarisation``, ``dem``...)."""
-        return self.submit("interferogram-stack", {"reference": reference, "secondaries": list(secondaries),
-                                                   "bbox": list(bbox), **inputs})
+        return self.submit(
+            "interferogram-stack",
+            {"reference": reference, "secondaries": list(secondaries), "bbox": list(bbox), **inputs},
+        )
 
     def job(self, job_id: str) -> Job:
         """The job ``job_id``, read from the service."""
