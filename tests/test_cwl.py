@@ -28,7 +28,7 @@ def snapstamps_path_dir(tmp: Path) -> str:
     shim = tmp / "shim"
     shim.mkdir(exist_ok=True)
     script = shim / "snapstamps"
-    script.write_text(f'#!/bin/sh\nexec "{PY}" -m snapstamps.service.cli "$@"\n')
+    script.write_text(f'#!/bin/sh\nexec "{PY}" -m snapstamps.cli "$@"\n')
     script.chmod(0o755)
     return os.pathsep.join([str(shim), bindir, os.environ.get("PATH", "")])
 
@@ -173,11 +173,11 @@ def test_ifg_dem_tool_prepares_the_dem_and_pair_tool_defaults(tmp_path: Path) ->
     dem = Path(json.loads(proc.stdout)["dem"]["path"])
     assert dem.name == "glo30_12.4500_41.8500_12.5500_41.9500.tif" and dem.read_bytes() == src.read_bytes()
 
-    bad = subprocess.run([PY, "-m", "snapstamps.ifg.dem_cli", "--bbox", "1", "0", "0", "1", "--out", str(tmp_path)],
+    bad = subprocess.run([PY, "-m", "snapstamps.cli", "ifg-stack-dem", "--bbox", "1", "0", "0", "1", "--out", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=60, check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error: --bbox") and bad.stderr.count("\n") == 1, bad.stderr
     env["SNAPSTAMPS_DEM_AUTO_SOURCE"] = str(tmp_path / "missing.tif")
-    bad = subprocess.run([PY, "-m", "snapstamps.ifg.dem_cli", "--bbox", "0", "0", "1", "1", "--out", str(tmp_path)],
+    bad = subprocess.run([PY, "-m", "snapstamps.cli", "ifg-stack-dem", "--bbox", "0", "0", "1", "1", "--out", str(tmp_path)],
                          capture_output=True, text=True, env=env, timeout=60, check=False)
     assert bad.returncode == 2 and "SNAPSTAMPS_DEM_AUTO_SOURCE" in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
 

@@ -9,7 +9,7 @@ dates, not three: psi selects no PS from fewer than about five interferograms.
 
 The optional ``dem`` and ``orbits`` run on a second server, without a network: with both omitted,
 the DEM step's download is replaced by the simulator's DEM through the tests-only variable
-``SNAPSTAMPS_DEM_AUTO_SOURCE`` (:mod:`snapstamps.ifg.dem_cli`; the job's tools run in a CWL runner
+``SNAPSTAMPS_DEM_AUTO_SOURCE`` (:func:`snapstamps.ifg.download.prepare_dem`; the job's tools run in a CWL runner
 in other processes, where a monkeypatch cannot reach) and the orbit downloads really run and fail
 fast, the proxies pointing at a closed loopback port (the engine's offline fallback: a warning and
 the annotation orbit).  A DEM by http:// URL is served on loopback and orbits staged in from

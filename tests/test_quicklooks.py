@@ -175,12 +175,9 @@ def test_report(outputs: dict[str, Asset], result_dir: Path) -> None:
 
 
 def test_cli_subcommands(result_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import argparse
+    from snapstamps.cli import build_parser
 
-    from snapstamps.viewer.cli import add_subcommands
-
-    p = argparse.ArgumentParser()
-    add_subcommands(p.add_subparsers(dest="command", required=True))
+    p = build_parser()
     args = p.parse_args(["viewer", "export", str(result_dir), str(tmp_path / "v")])
     assert args.func(args) == 0 and (tmp_path / "v" / "index.html").exists()
     args = p.parse_args(["quicklooks", str(result_dir), "--out", str(tmp_path / "q"), "--no-viewer"])

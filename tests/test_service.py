@@ -1,6 +1,6 @@
 """The OGC API - Processes service, driven over loopback with OWSLib and plain HTTP.
 
-One server (``python -m snapstamps.service.cli serve``) on a free loopback port per module,
+One server (``python -m snapstamps.cli serve``) on a free loopback port per module,
 restarted once; a tiny simulated stack; every process the tests start is stopped.
 """
 
@@ -47,7 +47,7 @@ class Server:
     def start(self) -> None:
         log = open(self.data_dir.parent / f"server-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "snapstamps.service.cli", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "snapstamps.cli", "serve", "--port", str(self.port),
              "--data-dir", str(self.data_dir)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
         )

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from snapstamps.backends.cli import add_subcommands
 from snapstamps.backends.snap import plan_chain, write_graphs
 from snapstamps.backends.snap.gpt import GptError, explain_log, parse_diag_version, run_gpt
 from snapstamps.backends.snap.graphs import SnapProfile
@@ -214,11 +213,9 @@ def test_config_errors(tmp_path):
 
 
 def test_snap_graphs_command(tmp_path):
-    import argparse
+    from snapstamps.cli import build_parser
 
-    p = argparse.ArgumentParser()
-    sub = p.add_subparsers(dest="command", required=True)
-    add_subcommands(sub)
+    p = build_parser()
     out = tmp_path / "stack"
     args = p.parse_args([
         "snap-graphs", "--out", str(out), "--reference", str(tmp_path / REF),

@@ -130,7 +130,7 @@ def test_stack_catalog_round_trip_and_resolution(psi_run: tuple[Path, Path], tmp
 
 def test_cli_validate_and_catalog(psi_run: tuple[Path, Path], tmp_path: Path) -> None:
     _, out = psi_run
-    cli = [sys.executable, "-m", "snapstamps.service.cli"]
+    cli = [sys.executable, "-m", "snapstamps.cli"]
     r = subprocess.run(cli + ["stac", "catalog", str(out), "--out", str(tmp_path / "c")], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -283,7 +283,7 @@ def test_stac_search_with_pystac_client(with_filter: bool) -> None:
 
 def test_stac_search_cli(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("pystac_client")
-    from snapstamps.service.cli import main
+    from snapstamps.cli import main
 
     with _StacApi(filter_conformance=False) as api:
         rc = main(["stac", "search", api.url, "--bbox", "12", "41.5", "13", "42.5", "--datetime",
@@ -418,7 +418,7 @@ def test_ifg_stack_catalog_items_fields_links_and_cli(tmp_path: Path) -> None:
         resolve_stack(cat_json)
     with pytest.raises(IfgCatalogError, match="several stacks of one sub-swath"):
         build_ifg_stack_catalog([g1, g1], tmp_path / "bad")
-    out = subprocess.run([sys.executable, "-m", "snapstamps.service.cli", "stac", "ifg-stack-catalog", str(g1),
+    out = subprocess.run([sys.executable, "-m", "snapstamps.cli", "stac", "ifg-stack-catalog", str(g1),
                           "--out", str(tmp_path / "cli"), "--item", "S1A_REF.SAFE=/x/ref.json"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from scipy.io import savemat
 
-from snapstamps.backends.cli import resolve_psi_backend, run_psi_backend
+from snapstamps.backends.dispatch import resolve_psi_backend, run_psi_backend
 from snapstamps.backends.stamps import run_stamps_psi
 from snapstamps.backends.stamps.convert import DATENUM_OFFSET, write_native_products
 from snapstamps.backends.stamps.runner import NOT_SETPARM, StampsInstall, matlab_literal, setparm_calls

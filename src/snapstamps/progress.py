@@ -62,13 +62,3 @@ def step_progress(name: str, enabled: bool = True) -> Iterator[ProgressFn]:
     yield update_log
     log.info("%s: done in %.1f s", name, time.perf_counter() - t0)
 
-
-def sub_progress(progress: ProgressFn | None, start: float, stop: float) -> ProgressFn | None:
-    """Map a sub-task's [0, 1] onto ``[start, stop]`` of ``progress``."""
-    if progress is None:
-        return None
-
-    def update(fraction: float) -> None:
-        progress(start + (stop - start) * fraction)
-
-    return update

@@ -67,6 +67,21 @@ def acquisition_date(product: Path) -> dt.date:
         raise ParameterError(f"{product}: invalid date {s} in the name") from exc
 
 
+def check_bbox(bbox: Any) -> tuple[float, float, float, float]:
+    """``bbox`` as four floats W S E N; raise ValueError unless -180 <= W < E <= 180 and -90 <= S < N <= 90.
+
+    The one bbox check of the project: :class:`IfgStackConfig`, the ``ifg-stack``,
+    ``ifg-stack-dem`` and ``snap-graphs`` commands and the interferogram-stack process use it.
+    """
+    try:
+        w, s, e, n = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise ValueError(f"{bbox!r}: expected four numbers W S E N") from None
+    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+        raise ValueError(f"[{w}, {s}, {e}, {n}]: expected W < E and S < N in lon/lat degrees")
+    return w, s, e, n
+
+
 def is_dem_file(dem: str) -> bool:
     """True when ``dem`` names a DEM file rather than one of SNAP's DEM names."""
     if dem in SNAP_DEM_NAMES:
@@ -124,12 +139,7 @@ class IfgStackConfig(BaseModel):
     @field_validator("bbox")
     @classmethod
     def _check_bbox(cls, v: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
-        if v is None:
-            return v
-        w, s, e, n = v
-        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-            raise ValueError("bbox must be W S E N in degrees with W < E and S < N")
-        return v
+        return None if v is None else check_bbox(v)
 
     @field_validator("bursts")
     @classmethod

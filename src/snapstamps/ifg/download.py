@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import InputError
 from .orbits import find_eof
 
-__all__ = ["DEM_MARGIN_DEG", "ORBIT_TYPES", "DownloadError", "build_dem", "dem_auto_path", "fetch_orbit", "is_dem_auto"]
+__all__ = ["DEM_MARGIN_DEG", "ORBIT_TYPES", "DownloadError", "build_dem", "dem_auto_path", "TEST_SOURCE_ENV", "fetch_orbit", "is_dem_auto", "prepare_dem"]
 
 #: Orbit products asked for, in order of preference (``sentineleof``'s ``orbit_type``).
 ORBIT_TYPES: tuple[str, ...] = ("precise", "restituted")
@@ -179,3 +179,41 @@ def build_dem(bbox: tuple[float, float, float, float], out_dir: Path, margin_deg
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **prof) as ds:
         ds.write(a, 1)
     return path
+
+
+#: Environment variable naming a GeoTIFF copied instead of the GLO-30 download (tests only).
+TEST_SOURCE_ENV = "SNAPSTAMPS_DEM_AUTO_SOURCE"
+
+
+def prepare_dem(bbox: tuple[float, float, float, float], out_dir: Path, log: Callable[[str], None] | None = None) -> Path:
+    """The GLO-30 DEM of ``bbox`` in ``out_dir/dem/`` (what ``ifg-stack --dem auto`` uses); return its path.
+
+    ``snapstamps ifg-stack-dem`` runs it once per interferogram-stack job, so that the scattered
+    pairs share one download.  ``SNAPSTAMPS_DEM_AUTO_SOURCE=/path/to/dem.tif`` (:data:`TEST_SOURCE_ENV`)
+    is for tests only: the named GeoTIFF is copied to the same path instead of downloading, and
+    ``log`` (a callable taking a line, default stderr) is told so; never set it in a deployment.
+    Raises :class:`DownloadError` when the download fails, or :class:`~snapstamps.errors.InputError`
+    for a bad ``bbox`` or a missing test source.
+    """
+    import os
+    import shutil
+    import sys
+
+    from .config import check_bbox
+
+    try:
+        box = check_bbox(bbox)
+    except ValueError as exc:
+        raise InputError(f"--bbox: {exc}") from None
+    say = log or (lambda line: print(line, file=sys.stderr))
+    source = os.environ.get(TEST_SOURCE_ENV)
+    if source:
+        src = Path(source)
+        if not src.is_file():
+            raise InputError(f"{TEST_SOURCE_ENV}={source}: no such file")
+        dest = dem_auto_path(out_dir, box)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        say(f"{TEST_SOURCE_ENV} is set (tests only): {src} copied to {dest} instead of downloading GLO-30")
+        return dest
+    return build_dem(box, Path(out_dir))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,9 +30,9 @@ class PsiParams(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # --- prep (mt_prep_snap) ---
-    da_thresh: float = Field(0.4, gt=0, description="amplitude dispersion threshold for candidates")
-    rg_patches: int = Field(1, ge=1, description="number of patches in range")
-    az_patches: int = Field(1, ge=1, description="number of patches in azimuth")
+    da_thresh: float = Field(0.4, gt=0, le=2, description="amplitude dispersion threshold for candidates")
+    rg_patches: int = Field(1, ge=1, le=64, description="number of patches in range")
+    az_patches: int = Field(1, ge=1, le=64, description="number of patches in azimuth")
     rg_overlap: int = Field(50, ge=0, description="patch overlap in range (pixels)")
     az_overlap: int = Field(50, ge=0, description="patch overlap in azimuth (pixels)")
     prep_block_lines: int = Field(256, ge=1, description="lines read per block while streaming SLCs")
@@ -158,6 +159,119 @@ class PsiParams(BaseModel):
             return type(self).model_validate(data)
         except ValidationError as exc:
             raise ParameterError(_first_error(exc)) from exc
+
+
+#: Where a value of a process input goes: the whole value (None), one element (index), or a
+#: slice ``(start, stop)`` of an array input.
+Selector = int | tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class ProcessInput:
+    """A named input of the psi process (OGC description, CWL) that sets parameters."""
+
+    #: (parameter, part of the input value it takes), in order
+    targets: tuple[tuple[str, Selector], ...]
+    #: title of the input; default: the parameter's name and description
+    title: str = ""
+
+    @property
+    def n_values(self) -> int | None:
+        """Number of values of an array input (None for a scalar)."""
+        ends = [t[1] + 1 if isinstance(t[1], int) else t[1][1] for t in self.targets if t[1] is not None]
+        return max(ends) if ends else None
+
+
+#: Named inputs of the psi process that set parameters, besides the ``parameters`` object.  The
+#: process description, the CWL inputs and :func:`updates_from_inputs` are derived from this table
+#: and the fields of :class:`PsiParams` (``scripts/generate_interfaces.py``).
+PROCESS_INPUTS: dict[str, ProcessInput] = {
+    "amplitude_dispersion": ProcessInput((("da_thresh", None),), "Amplitude dispersion threshold (da_thresh)"),
+    "patches": ProcessInput((("rg_patches", 0), ("az_patches", 1)), "Patches in range and azimuth (rg_patches, az_patches)"),
+    "reference_area": ProcessInput(
+        (("ref_centre_lonlat", (0, 2)), ("ref_radius", 2)),
+        "Reference area: longitude, latitude (degrees), radius (m) (ref_centre_lonlat, ref_radius)",
+    ),
+    "unwrap_grid_size": ProcessInput((("unwrap_grid_size", None),)),
+    "weed_standard_dev": ProcessInput((("weed_standard_dev", None),)),
+}
+
+
+def _select(value: Any, sel: Selector) -> Any:
+    if sel is None:
+        return value
+    if isinstance(sel, int):
+        return value[sel]
+    return list(value[sel[0] : sel[1]])
+
+
+def merge_updates(*sources: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """One dict of parameter updates from several ``(label, {name: value})`` sources.
+
+    Names may be unique prefixes (as getparm).  A parameter set by two sources to different
+    values is a :class:`ParameterError` naming both (never a silent precedence); the result is
+    validated against :class:`PsiParams`.
+    """
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for label, updates in sources:
+        for key, value in updates.items():
+            name = resolve_name(key)
+            if isinstance(value, tuple):
+                value = list(value)
+            if name in out and out[name] != value:
+                raise ParameterError(
+                    f"parameter {name} is given twice: {out[name]!r} by {origin[name]} and {value!r} by {label}"
+                )
+            out[name] = value
+            origin.setdefault(name, label)
+    PsiParams().with_updates(out)
+    return out
+
+
+def updates_from_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The parameter updates of a psi process request: its :data:`PROCESS_INPUTS` and ``parameters``.
+
+    ``amplitude_dispersion`` sets ``da_thresh``, ``patches`` ``[RG, AZ]`` sets ``rg_patches`` and
+    ``az_patches``, ``reference_area`` ``[lon, lat, radius]`` sets ``ref_centre_lonlat`` and
+    ``ref_radius``; ``parameters`` is an object of names (or unique prefixes) to values.  Inputs
+    that are absent or None set nothing, so every default comes from :class:`PsiParams`.  Raises
+    :class:`ParameterError` for an unknown or invalid parameter, or one given twice with two values.
+    """
+    sources: list[tuple[str, dict[str, Any]]] = []
+    for key, spec in PROCESS_INPUTS.items():
+        value = inputs.get(key)
+        if value is None:
+            continue
+        n = spec.n_values
+        if n is not None and (not isinstance(value, (list, tuple)) or len(value) != n):
+            raise ParameterError(f"{key}: expected {n} values ({', '.join(t[0] for t in spec.targets)}), got {value!r}")
+        sources.append((f"input '{key}'", {name: _select(value, sel) for name, sel in spec.targets}))
+    params = inputs.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise ParameterError(f"parameters: expected an object of names to values, got {type(params).__name__}")
+    return merge_updates(*sources, ("input 'parameters'", params))
+
+
+def load_updates(path: Path) -> dict[str, Any]:
+    """Parameter updates from a JSON file of names to values (``--params FILE``).
+
+    The file may hold every parameter (a ``parms.json`` or ``psi-params show --json``) or a
+    few; ``inf``/``-inf`` may be written as strings.  Raises :class:`ParameterError` naming the file.
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as exc:
+        raise ParameterError(f"{path}: cannot read the parameter file ({exc.strerror or exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ParameterError(f"{path}: expected a JSON object of parameter names to values")
+    try:
+        return merge_updates((str(path), {k: _from_json_float(v) for k, v in raw.items()}))
+    except ParameterError as exc:
+        raise ParameterError(f"{path}: {exc}") from None
 
 
 def parameter_names() -> list[str]:

@@ -48,7 +48,7 @@ STEP_RE = re.compile(r"\[(?:step|workflow ?)\s*\]?\s*starting step (\S+)|\[step 
 
 #: Environment variables handed through cwltool to the tools when set (cwltool passes only PATH,
 #: HOME and TMPDIR by default): proxies, for the orbit and DEM downloads, and the tests-only DEM
-#: source of :mod:`snapstamps.ifg.dem_cli`.
+#: source of :func:`snapstamps.ifg.download.prepare_dem`.
 PRESERVED_ENV: tuple[str, ...] = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
                                   "SNAPSTAMPS_DEM_AUTO_SOURCE")
 #: The newest ``snapstamps`` command the workflows run: without it the CLI needs the shim.
@@ -57,7 +57,7 @@ NEWEST_COMMAND = "ifg-stack-dem"
 
 def runner_path(job_dir: Path) -> str:
     """PATH for the runner: this Python's ``bin`` first; a ``snapstamps`` shim (``python -m
-    snapstamps.service.cli``) when its CLI lacks a command the workflows run (``stac``, ``ifg-stack-dem``)."""
+    snapstamps.cli``) when its CLI lacks a command the workflows run (``stac``, ``ifg-stack-dem``)."""
     bindir = Path(sys.executable).parent
     exe = bindir / "snapstamps"
     path = os.pathsep.join([str(bindir), os.environ.get("PATH", "")])
@@ -66,7 +66,7 @@ def runner_path(job_dir: Path) -> str:
         shim = job_dir / "bin"
         shim.mkdir(exist_ok=True)
         script = shim / "snapstamps"
-        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m snapstamps.service.cli "$@"\n')
+        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m snapstamps.cli "$@"\n')
         script.chmod(0o755)
         path = os.pathsep.join([str(shim), path])
     return path

@@ -42,6 +42,7 @@ from ..errors import InputError
 from ..ifg import geocoding as G
 from ..ifg.deburst import deburst_plan, plan_to_json
 from ..ifg.dem import open_dem
+from ..ifg.download import is_dem_auto
 from ..ifg.esd import esd_shift
 from ..ifg.export import StampsStreamWriter, master_par, pair_base
 from ..ifg.interferogram import coregister, interferogram
@@ -242,7 +243,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     sec_orbits = [OrbitInterpolator(orbit_of(s).rebase(ref.epoch)) for s in secs]
     _aoi_check(ref, ref_orbit, opts)
     dem_path = Path(opts.dem)
-    if str(opts.dem).strip().lower() == "auto":
+    if is_dem_auto(opts.dem):
         from ..ifg.download import build_dem
 
         dem_path = build_dem(opts.bbox, out)

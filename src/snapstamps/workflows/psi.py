@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import NoCandidatesError, ParameterError, StepOrderError
-from ..io.stamps_export import StampsStack, open_stack
+from ..io.stamps_export import open_stack
 from ..progress import step_progress
 from ..psi.config import PsiParams
 from ..psi.load import Geometry, PatchState, load_initial
@@ -430,7 +430,3 @@ def _is_redone(adaptation: dict, start: int) -> bool:
     if name == "unwrap_grid_size":
         return start <= 6
     return False
-
-
-def open_run_stack(run: PsiRun) -> StampsStack:
-    return open_stack(Path(run.stack_info()["insar_dir"]))

@@ -1,25 +1,15 @@
-"""Command-line subcommands of the viewer and quicklooks, for the main ``snapstamps`` CLI.
-
-``add_subcommands(subparsers)`` adds::
-
-    snapstamps viewer export RESULT_DIR OUT_DIR [--tiles URL] [--tiles-attribution TEXT] [--title TEXT]
-    snapstamps quicklooks RESULT_DIR [--out DIR] [--no-viewer] [--tiles URL]
-
-Each handler returns an exit status; errors are :class:`~snapstamps.errors.SnapstampsError`
-(reported by the main CLI as one line).
-"""
+"""``snapstamps quicklooks`` and ``snapstamps viewer export``: what a psi result is looked at with."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-__all__ = ["add_subcommands", "cmd_viewer_export", "cmd_quicklooks"]
+from typing import Any
 
 
 def cmd_viewer_export(args: argparse.Namespace) -> int:
-    """``snapstamps viewer export``: write the static viewer folder and print its index.html."""
-    from .export import export_viewer
+    """``viewer export``: write the static viewer folder and print its index.html."""
+    from ..viewer.export import export_viewer
 
     index = export_viewer(Path(args.result_dir), Path(args.out_dir), tiles_url=args.tiles,
                           tiles_attribution=args.tiles_attribution, title=args.title)
@@ -28,7 +18,7 @@ def cmd_viewer_export(args: argparse.Namespace) -> int:
 
 
 def cmd_quicklooks(args: argparse.Namespace) -> int:
-    """``snapstamps quicklooks``: quicklook PNGs, velocity COGs, report (and viewer); print them with roles."""
+    """``quicklooks``: quicklook PNGs, velocity COGs, report (and viewer); print them with their roles."""
     from ..report import make_job_outputs
 
     assets = make_job_outputs(Path(args.result_dir), Path(args.out) if args.out else None,
@@ -38,12 +28,13 @@ def cmd_quicklooks(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_subcommands(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Add the ``viewer`` and ``quicklooks`` commands to the main parser's subparsers."""
-    v = subparsers.add_parser("viewer", help="web viewer of a psi result")
+def add_commands(sub: Any) -> None:
+    """Register ``viewer export`` and ``quicklooks``."""
+    v = sub.add_parser("viewer", help="web viewer of a psi result")
     vsub = v.add_subparsers(dest="viewer_command", required=True)
     e = vsub.add_parser("export", help="write the viewer as a static folder (open OUT_DIR/index.html; no network)")
-    e.add_argument("result_dir", metavar="RESULT_DIR", help="psi output directory (ps_points.parquet/.csv, psi_metadata.json)")
+    e.add_argument("result_dir", metavar="RESULT_DIR",
+                   help="psi output directory (ps_points.parquet/.csv, psi_metadata.json)")
     e.add_argument("out_dir", metavar="OUT_DIR", help="folder to write")
     e.add_argument("--tiles", metavar="URL", default=None,
                    help="XYZ tile URL template for the background, e.g. https://host/{z}/{x}/{y}.png "
@@ -52,7 +43,7 @@ def add_subcommands(subparsers: "argparse._SubParsersAction[argparse.ArgumentPar
     e.add_argument("--title", default=None, help="page title")
     e.set_defaults(func=cmd_viewer_export)
 
-    q = subparsers.add_parser("quicklooks", help="quicklook PNGs, velocity COGs, HTML report and viewer of a psi result")
+    q = sub.add_parser("quicklooks", help="quicklook PNGs, velocity COGs, HTML report and viewer of a psi result")
     q.add_argument("result_dir", metavar="RESULT_DIR", help="psi output directory")
     q.add_argument("--out", default=None, help="output folder (default: RESULT_DIR)")
     q.add_argument("--no-viewer", action="store_true", help="do not write the viewer folder")

@@ -1,8 +1,7 @@
-"""Command-line commands of the service and STAC layer, for ``snapstamps.cli`` to include.
+"""``snapstamps stac ...``: STAC catalogs of stacks and results, validation, search.
 
-``add_subcommands(subparsers)`` registers::
+::
 
-    snapstamps serve [--host 127.0.0.1] [--port 5000] [--config processes/pygeoapi-config.yml] [--data-dir DIR]
     snapstamps stac validate CATALOG [--schemas DIR]
     snapstamps stac catalog RESULT_DIR --out DIR [--id ID] [--stack REF] [--polarisation VV] [--swath IW2] [--quicklooks DIR]
     snapstamps stac stack-catalog INSAR_DIR [...] --out DIR [--swath IW2 ...] [--polarisation VV]
@@ -10,10 +9,6 @@
     snapstamps stac resolve-stack STACK [--swath IW2]
     snapstamps stac resolve-slc REF
     snapstamps stac search URL [--collection C] [--bbox W S E N] [--datetime I] [--relative-orbit N] [--max-items N]
-
-Until ``snapstamps.cli`` includes them, ``python -m snapstamps.service.cli ...`` runs the whole
-``snapstamps`` command line plus these commands (and ``ifg-stack-dem`` of
-:mod:`snapstamps.ifg.dem_cli`, which the interferogram-stack workflow runs).
 """
 
 from __future__ import annotations
@@ -24,17 +19,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..errors import SnapstampsError
 
-# ---------------------------------------------------------------------- stac
+
 def cmd_stac_validate(args: argparse.Namespace) -> int:
-    """``snapstamps stac validate CATALOG``: offline validation of every object."""
+    """``stac validate CATALOG``: offline validation of every object."""
     from ..stac.validate import validate_catalog
 
     try:
         report = validate_catalog(Path(args.catalog), Path(args.schemas) if args.schemas else None)
     except FileNotFoundError as exc:
-        from ..errors import SnapstampsError
-
         raise SnapstampsError(str(exc)) from exc
     for label in report.checked:
         print(f"valid: {label}")
@@ -45,7 +39,7 @@ def cmd_stac_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stac_catalog(args: argparse.Namespace) -> int:
-    """``snapstamps stac catalog RESULT_DIR --out DIR``: publish the psi result catalog."""
+    """``stac catalog RESULT_DIR --out DIR``: publish the psi result catalog."""
     from ..stac.psi import build_psi_catalog
 
     path = build_psi_catalog(Path(args.result_dir), Path(args.out), catalog_id=args.id, stack_ref=args.stack,
@@ -56,7 +50,7 @@ def cmd_stac_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_stac_stack_catalog(args: argparse.Namespace) -> int:
-    """``snapstamps stac stack-catalog INSAR_DIR... --out DIR``: a stack catalog of existing stacks."""
+    """``stac stack-catalog INSAR_DIR... --out DIR``: a stack catalog of existing stacks."""
     from ..stac.stack import write_stack_catalog
 
     path = write_stack_catalog([Path(p) for p in args.insar_dirs], Path(args.out), swaths=args.swath,
@@ -66,8 +60,7 @@ def cmd_stac_stack_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_stac_ifg_stack_catalog(args: argparse.Namespace) -> int:
-    """``snapstamps stac ifg-stack-catalog GATHERED... --out DIR``: the stack catalog of an interferogram stack."""
-    from ..errors import SnapstampsError
+    """``stac ifg-stack-catalog GATHERED... --out DIR``: the stack catalog of an interferogram stack."""
     from ..stac.ifg import build_ifg_stack_catalog
 
     items: dict[str, str] = {}
@@ -81,7 +74,7 @@ def cmd_stac_ifg_stack_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_stac_resolve_slc(args: argparse.Namespace) -> int:
-    """``snapstamps stac resolve-slc REF``: print the SAFE product of an SLC STAC item (or SAFE)."""
+    """``stac resolve-slc REF``: print the SAFE product of an SLC STAC item (or SAFE)."""
     from ..stac.slc import resolve_slc
 
     print(resolve_slc(args.ref).safe)
@@ -89,7 +82,7 @@ def cmd_stac_resolve_slc(args: argparse.Namespace) -> int:
 
 
 def cmd_stac_resolve_stack(args: argparse.Namespace) -> int:
-    """``snapstamps stac resolve-stack STACK``: print the INSAR_<master> directory of a stack reference."""
+    """``stac resolve-stack STACK``: print the INSAR_<master> directory of a stack reference."""
     from ..stac.stack import resolve_stack
 
     print(resolve_stack(args.stack, swath=args.swath))
@@ -97,7 +90,7 @@ def cmd_stac_resolve_stack(args: argparse.Namespace) -> int:
 
 
 def cmd_stac_search(args: argparse.Namespace) -> int:
-    """``snapstamps stac search URL``: Sentinel-1 SLC items from a STAC API (pystac-client)."""
+    """``stac search URL``: Sentinel-1 SLC items from a STAC API (pystac-client)."""
     from ..stac.search import search_slc
 
     items = search_slc(args.url, collection=args.collection, bbox=args.bbox, datetime=args.datetime,
@@ -111,27 +104,9 @@ def cmd_stac_search(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------- serve
-def cmd_serve(args: argparse.Namespace) -> int:
-    """``snapstamps serve``: the OGC API - Processes service (pygeoapi)."""
-    from .server import serve
-
-    serve(host=args.host, port=args.port, config=Path(args.config) if args.config else None,
-          data_dir=Path(args.data_dir) if args.data_dir else None)
-    return 0
-
-
-# ---------------------------------------------------------------------- parser
-def add_subcommands(subparsers: Any) -> None:
-    """Register ``serve`` and ``stac ...`` on the ``snapstamps`` sub-parser collection."""
-    sv = subparsers.add_parser("serve", help="run the OGC API - Processes service (pygeoapi)")
-    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sv.add_argument("--port", type=int, default=5000, help="port (default 5000)")
-    sv.add_argument("--config", help="pygeoapi configuration (default: processes/pygeoapi-config.yml)")
-    sv.add_argument("--data-dir", help="jobs database, job directories and results (default: $SNAPSTAMPS_DATA_DIR or ./snapstamps-service)")
-    sv.set_defaults(func=cmd_serve)
-
-    st = subparsers.add_parser("stac", help="STAC catalogs: validate, build, search")
+def add_commands(sub: Any) -> None:
+    """Register ``stac`` and its sub-commands."""
+    st = sub.add_parser("stac", help="STAC catalogs: validate, build, search")
     ss = st.add_subparsers(dest="stac_command", required=True)
     v = ss.add_parser("validate", help="validate a catalog and every object in it, offline")
     v.add_argument("catalog", help="catalog.json or its directory")
@@ -183,35 +158,3 @@ def add_subcommands(subparsers: Any) -> None:
     s.add_argument("--max-items", type=int, default=100)
     s.add_argument("--json", action="store_true", help="print a GeoJSON FeatureCollection")
     s.set_defaults(func=cmd_stac_search)
-
-
-def build_parser(base: Any = None) -> argparse.ArgumentParser:
-    """The full ``snapstamps`` parser plus this module's commands (for ``python -m``)."""
-    if base is None:
-        from ..cli import build_parser as base
-
-    p = base()
-    sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    if "stac" not in sub.choices:
-        add_subcommands(sub)
-    if "ifg-stack-dem" not in sub.choices:
-        from ..ifg.dem_cli import add_subcommands as add_dem_subcommands
-
-        add_dem_subcommands(sub)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m snapstamps.service.cli``."""
-    from .. import cli
-
-    orig = cli.build_parser
-    cli.build_parser = lambda: build_parser(orig)  # type: ignore[assignment]
-    try:
-        return cli.main(argv)
-    finally:
-        cli.build_parser = orig  # type: ignore[assignment]
-
-
-if __name__ == "__main__":
-    sys.exit(main())
