@@ -157,7 +157,7 @@ def run_psi(
         insar = resolve_stack(stack, swath=swath)
     elif start == 0:
         raise ParameterError("stack is needed from step 0 (the prep reads the INSAR_<master> directory)")
-    from .backends.cli import run_psi_backend
+    from .backends.dispatch import run_psi_backend
 
     summary = run_psi_backend(
         backend,
