@@ -10,6 +10,10 @@ results::
     job.wait()                          # progress bar from the job's progress; raises if it failed
     catalog = job.download("results")   # results/<job id>/catalog.json and the assets it lists
 
+    # an interferogram stack, then psi on its stack catalog (the service reads its own results)
+    ifg = client.submit_ifg_stack(reference_item, secondary_items, bbox=[12.45, 41.87, 12.52, 41.92]).wait()
+    psi = client.submit_psi(ifg.results()["catalog"]["href"]).wait()
+
 Inputs are passed to the service as given and validated there (the process descriptions at
 ``GET /processes/psi`` list them); an invalid input raises :class:`ServiceError` with the
 service's description before any job exists.  A job that fails raises
