@@ -49,7 +49,7 @@ def _folder_size(path: Path) -> int:
 
 def _known_point(lon: np.ndarray, lat: np.ndarray, start: int) -> tuple[int, float]:
     """A point from ``start`` on whose nearest neighbour is at least 0.5 m away; its index and that distance (m)."""
-    from snapstamps.viewer.result import lonlat_to_mercator
+    from snapstamps.results.model import lonlat_to_mercator
 
     x, y = lonlat_to_mercator(lon, lat)
     for i in range(start, start + 1000):
@@ -66,7 +66,7 @@ def _size_label(n: int) -> str:
 
 
 def bench_one(n: int, n_dates: int, redraws: int, work: Path, chromium: str) -> dict:
-    from snapstamps.viewer import export_viewer, load_result
+    from snapstamps.results import export_viewer, load_result
     from snapstamps.viewer.synthetic import make_synthetic_result
 
     row: dict = {"points": n}

@@ -12,11 +12,12 @@ import pytest
 pytest.importorskip("matplotlib")
 rasterio = pytest.importorskip("rasterio")
 
-from snapstamps.quicklooks import Asset, make_quicklooks  # noqa: E402
-from snapstamps.rasters import validate_cog  # noqa: E402
-from snapstamps.report import make_job_outputs  # noqa: E402
-from snapstamps.viewer import load_result  # noqa: E402
-from snapstamps.viewer.result import scene_bperp  # noqa: E402
+from snapstamps.results.assets import Asset  # noqa: E402
+from snapstamps.results.quicklooks import make_quicklooks  # noqa: E402
+from snapstamps.results.rasters import validate_cog  # noqa: E402
+from snapstamps.results.derived import make_job_outputs  # noqa: E402
+from snapstamps.results import load_result  # noqa: E402
+from snapstamps.results.model import scene_bperp  # noqa: E402
 from snapstamps.viewer.testing import psi_result_dir  # noqa: E402
 
 

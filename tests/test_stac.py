@@ -145,7 +145,7 @@ def test_catalog_with_quicklooks_cogs_report_and_viewer(psi_run: tuple[Path, Pat
     the report at the catalog root with its links rewritten, the viewer folder and its links."""
     import re
 
-    from snapstamps.report import make_job_outputs
+    from snapstamps.results.derived import make_job_outputs
 
     _, out = psi_run
     make_job_outputs(out, tmp_path / "ql")

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from snapstamps.errors import InputError
-from snapstamps.viewer import export_viewer, load_result, static_assets_dir, viewer_static_dir
-from snapstamps.viewer.export import CHUNK_ATTRIBUTES
-from snapstamps.viewer.result import lonlat_to_mercator
+from snapstamps.results import load_result
+from snapstamps.results.model import lonlat_to_mercator
+from snapstamps.results.viewer import CHUNK_ATTRIBUTES, export_viewer, static_assets_dir, viewer_static_dir
 from snapstamps.viewer.testing import browser_check, browser_unavailable, psi_result_dir
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "build" / "test-artifacts"

@@ -47,10 +47,12 @@ def evaluate(points: pd.DataFrame, truth: dict[str, np.ndarray]) -> dict[str, An
 
 
 def evaluate_dir(psi_dir: Path, sim_dir: Path) -> dict[str, Any]:
+    """Compare the psi result in ``psi_dir`` (read by :func:`snapstamps.results.model.load_result`) with the simulator's truth in ``sim_dir``."""
     from .simulate.stamps_stack import load_truth
 
-    points = pd.read_csv(Path(psi_dir) / "ps_points.csv")
-    return evaluate(points, load_truth(Path(sim_dir)))
+    from .results.model import load_result
+
+    return evaluate(load_result(psi_dir).table, load_truth(Path(sim_dir)))
 
 
 def atmosphere_velocity_bound(truth: dict[str, np.ndarray], ref_mask: np.ndarray | None = None) -> float:

@@ -99,7 +99,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``demo``: simulate a stack, run psi end to end, write the derived outputs, report accuracy."""
     from ..evaluate import evaluate_dir
     from ..progress import step_progress
-    from ..report import make_job_outputs
+    from ..results.derived import make_job_outputs
     from ..simulate.stamps_stack import SimConfig, simulate_stamps_stack
     from ..workflows.psi import run_psi
 

@@ -9,7 +9,7 @@ from typing import Any
 
 def cmd_viewer_export(args: argparse.Namespace) -> int:
     """``viewer export``: write the static viewer folder and print its index.html."""
-    from ..viewer.export import export_viewer
+    from ..results.viewer import export_viewer
 
     index = export_viewer(Path(args.result_dir), Path(args.out_dir), tiles_url=args.tiles,
                           tiles_attribution=args.tiles_attribution, title=args.title)
@@ -19,7 +19,7 @@ def cmd_viewer_export(args: argparse.Namespace) -> int:
 
 def cmd_quicklooks(args: argparse.Namespace) -> int:
     """``quicklooks``: quicklook PNGs, velocity COGs, report (and viewer); print them with their roles."""
-    from ..report import make_job_outputs
+    from ..results.derived import make_job_outputs
 
     assets = make_job_outputs(Path(args.result_dir), Path(args.out) if args.out else None,
                               viewer=not args.no_viewer, tiles_url=args.tiles)

@@ -13,19 +13,14 @@ The product files are copied next to their item, and the whole directory is writ
 renamed into place (:func:`..publish.save_catalog_atomic`), so a catalog is visible only once
 every product is in it.
 
-Hooks for products made by other modules: files matching :data:`RASTER_PATTERNS` become assets
-of a ``rasters`` item, :data:`QUICKLOOK_PATTERNS` become ``overview``/``visual`` assets of the
-points item, and :data:`REPORT_PATTERNS` ``metadata`` assets.  A module among
-``snapstamps.rasters``, ``snapstamps.quicklooks`` and ``snapstamps.report`` may also define
-``stac_assets(result_dir) -> list[dict]`` returning ``{"path", "key", "roles", "type",
-"title", "item"}`` entries (``item`` = ``"points"``, ``"stamps-exports"`` or ``"rasters"``),
-which are attached as given.
+The result is read through :func:`snapstamps.results.load_result`; the derived outputs
+(quicklooks, COGs, report, viewer) are those listed in the ``assets.json`` that
+:func:`snapstamps.results.derived.make_job_outputs` writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import math
 import re
@@ -33,13 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SnapstampsError
+from ..results.model import PsiResult, columns_description
 from . import fields
 from .fields import EXT
-
-RASTER_PATTERNS = ("*.tif", "*.tiff", "rasters/*.tif", "rasters/*.tiff")
-QUICKLOOK_PATTERNS = ("*.png", "quicklooks/*.png", "*.jpg", "quicklooks/*.jpg")
-REPORT_PATTERNS = ("report.html", "report.pdf", "*.html", "*.pdf")
-HOOK_MODULES = ("snapstamps.rasters", "snapstamps.quicklooks", "snapstamps.report")
 
 MEDIA = {
     ".csv": "text/csv",
@@ -76,17 +67,17 @@ def _finite(x: Any) -> Any:
     return x
 
 
-def _footprint(csv: Path) -> tuple[list[float], dict[str, Any], dict[str, float]]:
-    """Bounding box, polygon and mean incidence angle of the PS in ``ps_points.csv``."""
-    import pandas as pd
+def _footprint(res: PsiResult) -> tuple[list[float], dict[str, Any], dict[str, float]]:
+    """Bounding box, polygon and mean incidence angle of the PS of a result."""
+    import numpy as np
 
-    t = pd.read_csv(csv, usecols=["longitude", "latitude", "incidence_angle"])
-    if t.empty:
-        raise CatalogError(f"{csv}: no PS")
-    w, e = float(t["longitude"].min()), float(t["longitude"].max())
-    s, n = float(t["latitude"].min()), float(t["latitude"].max())
+    if res.n_points == 0:
+        raise CatalogError(f"{res.files['points']}: no PS")
+    lon, lat = res.column("longitude"), res.column("latitude")
+    w, e = float(np.nanmin(lon)), float(np.nanmax(lon))
+    s, n = float(np.nanmin(lat)), float(np.nanmax(lat))
     poly = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-    stats = {"incidence_angle": float(t["incidence_angle"].mean()), "n": float(len(t))}
+    stats = {"incidence_angle": float(np.nanmean(res.column("incidence_angle"))), "n": float(res.n_points)}
     return [w, s, e, n], poly, stats
 
 
@@ -99,28 +90,6 @@ def _asset(path: Path, item_id: str, title: str, roles: list[str], files: dict[s
     props = {"file:size": path.stat().st_size}
     props.update(extra or {})
     return pystac.Asset(f"./{path.name}", title=title, media_type=media, roles=roles, extra_fields=props)
-
-
-def _hook_assets(result_dir: Path) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for name in HOOK_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        fn = getattr(mod, "stac_assets", None)
-        if callable(fn):
-            out.extend(fn(result_dir) or [])
-    return out
-
-
-def _glob(result_dir: Path, patterns: tuple[str, ...]) -> list[Path]:
-    seen: dict[Path, None] = {}
-    for pat in patterns:
-        for p in sorted(result_dir.glob(pat)):
-            if p.is_file():
-                seen.setdefault(p, None)
-    return list(seen)
 
 
 #: Relation types of the catalog and item links to the job report and the web viewer.
@@ -261,13 +230,17 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
 
     from .publish import save_catalog_atomic
 
+    from ..results.model import load_result
+
     result_dir = Path(result_dir)
-    meta = _read_json(result_dir / "psi_metadata.json")
-    stack = _read_json(result_dir / "stack.json")
+    _read_json(result_dir / "psi_metadata.json")  # a clear error before the loader's
+    _read_json(result_dir / "stack.json")
     csv = result_dir / "ps_points.csv"
     if not csv.is_file():
         raise CatalogError(f"{csv}: missing")
-    bbox, geom, stats = _footprint(csv)
+    res = load_result(result_dir)
+    meta, stack = res.metadata, res.stack
+    bbox, geom, stats = _footprint(res)
     dates = [dt.date.fromisoformat(d) for d in meta["dates"]]
     master = dt.date.fromisoformat(meta["master"])
     cid = catalog_id or f"psi-{master:%Y%m%d}"
@@ -315,7 +288,7 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
         pprops["sat:orbit_state"] = state
     points = pystac.Item(pid, geom, bbox, when, pprops, stac_extensions=base_ext + [EXT["sat"]])
     points.add_asset("ps_points_csv", _asset(csv, pid, "PS table (CSV)", ["data"], files,
-                                             {"description": "pid, latitude, longitude, height, line, pixel, mean_velocity (mm/yr), mean_velocity_std, temporal_coherence, amplitude_dispersion, incidence_angle (deg), dem_error (m), then displacement (mm) per date YYYYMMDD"}))
+                                             {"description": columns_description()}))
     pq = result_dir / "ps_points.parquet"
     if pq.is_file():
         points.add_asset("ps_points_parquet", _asset(pq, pid, "PS table (GeoParquet 1.0, OGC:CRS84)", ["data"], files))
@@ -356,33 +329,6 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
     if (extras / "assets.json").is_file():
         ritem = _attach_job_outputs(cat, points, geom, bbox, when, common, base_ext, extras, result_dir,
                                     files, texts)
-    else:
-        rasters = _glob(result_dir, RASTER_PATTERNS)
-        if rasters:
-            rid = f"{cid}-rasters"
-            ritem = pystac.Item(rid, geom, bbox, when, dict(common, title="Rasters"), stac_extensions=list(base_ext))
-            for p in rasters:
-                ritem.add_asset(re.sub(r"\W", "_", p.stem), _asset(p, rid, p.stem.replace("_", " "), ["data"], files))
-            cat.add_item(ritem)
-        for p in _glob(result_dir, QUICKLOOK_PATTERNS):
-            points.add_asset(re.sub(r"\W", "_", p.stem), _asset(p, pid, p.stem.replace("_", " "), ["overview", "visual"], files))
-        for p in _glob(result_dir, REPORT_PATTERNS):
-            key = re.sub(r"\W", "_", p.stem) + "_" + p.suffix.lstrip(".")
-            if key not in points.assets:
-                points.add_asset(key, _asset(p, pid, f"report ({p.suffix.lstrip('.')})", ["metadata"], files))
-    targets = {"points": points, "stamps-exports": exports}
-    for hook in _hook_assets(result_dir):
-        path = Path(hook["path"])
-        which = hook.get("item", "points")
-        if which == "rasters" and ritem is None:
-            ritem = pystac.Item(f"{cid}-rasters", geom, bbox, when, dict(common, title="Rasters"),
-                                stac_extensions=list(base_ext))
-            cat.add_item(ritem)
-        item = ritem if which == "rasters" else targets.get(which, points)
-        a = _asset(path, item.id, hook.get("title", path.stem), list(hook.get("roles", ["data"])), files)
-        if hook.get("type"):
-            a.media_type = hook["type"]
-        item.add_asset(hook.get("key", re.sub(r"\W", "_", path.stem)), a)
 
     if stack_ref:
         for item in cat.get_items():

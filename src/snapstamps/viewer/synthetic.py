@@ -1,6 +1,6 @@
 """A synthetic psi result directory (documented product files only), for tests and benchmarks.
 
-It has the layout :func:`snapstamps.workflows.products.write_products` writes — ``ps_points.csv``,
+It has the layout :func:`snapstamps.results.products.write_products` writes — ``ps_points.csv``,
 ``ps_points.parquet``, ``psi_metadata.json``, ``stack.json`` — with a known velocity field
 (a subsidence bowl plus a gradient), linear-plus-seasonal time series relative to the master
 and uniform temporal coherence in [0.5, 1].  Deterministic for a given ``seed``.
@@ -33,7 +33,7 @@ def make_synthetic_result(
     ``reference_radius_m`` sets a circular reference area around the scene centre
     (``None``: StaMPS' default, the mean of all PS).
     """
-    from ..workflows.products import write_geoparquet
+    from ..results.products import write_geoparquet
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -92,13 +92,17 @@ class PsiRun:
 
     def drop_images(self, extra: list[int] | None = None) -> list[int]:
         """0-based image columns dropped (``drop_ifg_index`` is 1-based, master excluded)."""
-        info = self.stack_info()
-        n = len(info["dates"])
-        idx = set(self.params.drop_ifg_index) | set(extra or [])
-        bad = [i for i in idx if i > n]
-        if bad:
-            raise ParameterError(f"drop_ifg_index {bad} beyond the {n} images of the stack")
-        return sorted(i - 1 for i in idx if i - 1 != info["master_ix"])
+        return drop_images(self.params.drop_ifg_index, self.stack_info(), extra)
+
+
+def drop_images(drop_ifg_index: list[int], info: dict, extra: list[int] | None = None) -> list[int]:
+    """0-based image columns dropped: ``drop_ifg_index`` and ``extra`` (1-based), master excluded."""
+    n = len(info["dates"])
+    idx = set(drop_ifg_index) | set(extra or [])
+    bad = [i for i in idx if i > n]
+    if bad:
+        raise ParameterError(f"drop_ifg_index {bad} beyond the {n} images of the stack")
+    return sorted(i - 1 for i in idx if i - 1 != info["master_ix"])
 
 
 def _geometry(info: dict) -> Geometry:
@@ -419,7 +423,7 @@ def run_psi(
         from . import products  # pandas/pyarrow are needed only here
 
         with step_progress("products", show_progress):
-            summary["products"] = products.write_products(run)
+            summary["products"] = products.write_run_products(run.out_dir, run.params, adaptations=run.adaptations)
     return summary
 
 

@@ -2,8 +2,8 @@
 
 The ``.mat`` files are read with :func:`scipy.io.loadmat` (MAT v5/v7, which the Octave
 compatibility layer writes) and turned into the native state files (``ps2.npz``,
-``phuw2.npz``, ``scla2.npz``, ``ifgstd2.npz``, ``stack.json``); the native product writer
-:func:`snapstamps.workflows.products.write_products` then writes ``ps_mean_v.xy``,
+``phuw2.npz``, ``scla2.npz``, ``ifgstd2.npz``, ``stack.json``); :func:`snapstamps.workflows.products.write_run_products`
+then computes the point table and the writer :func:`snapstamps.results.products.write_products` writes ``ps_mean_v.xy``,
 ``ps_data.xy``, ``ps_u-dm.<n>.xy``, ``ps_points.csv``/``.parquet`` and ``psi_metadata.json``
 exactly as for the native backend (same conventions: ``'v-d'`` velocity, S1 DEM-error
 geometry, zero master displacement).
@@ -186,14 +186,12 @@ def write_native_products(out_dir: Path, params: PsiParams, insar_dir: Path | No
                           adaptations: list[dict[str, Any]] | None = None,
                           extra_meta: dict[str, Any] | None = None) -> dict[str, str]:
     """Convert StaMPS' results in ``out_dir`` and write the native products there."""
-    from ...workflows import products
-    from ...workflows.psi import PsiRun
+    from ...workflows.products import write_run_products
 
     info = stamps_to_native_state(out_dir, insar_dir)
     params = params.with_updates({
         "heading": info["geometry"]["heading"], "lambda": info["geometry"]["wavelength"],
         "platform": info["sensor"].split()[0] if info.get("sensor") else None,
     })
-    run = PsiRun(out_dir=Path(out_dir), params=params, insar_dir=insar_dir, show_progress=False,
-                 adaptations=list(adaptations or []))
-    return products.write_products(run, backend="stamps", software=extra_meta)
+    return write_run_products(Path(out_dir), params, adaptations=list(adaptations or []), backend="stamps",
+                              software=extra_meta)

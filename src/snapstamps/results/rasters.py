@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from .quicklooks import Asset
-from .viewer.result import PsiResult, load_result
+from .assets import Asset
+from .model import PsiResult, load_result
 
 __all__ = [
     "COG_MEDIA_TYPE", "utm_epsg", "ps_grid_spacing", "grid_points", "write_cog", "ps_grid_velocity_cog",
@@ -47,7 +47,7 @@ def _to_utm(res: PsiResult) -> tuple[int, NDArray[np.float64], NDArray[np.float6
     lon, lat, v = res.column("longitude"), res.column("latitude"), res.column("mean_velocity")
     ok = np.isfinite(lon) & np.isfinite(lat) & np.isfinite(v)
     if not ok.any():
-        from .errors import InputError
+        from ..errors import InputError
 
         raise InputError(f"{res.path}: no PS with a finite position and velocity")
     epsg = utm_epsg(float(np.median(lon[ok])), float(np.median(lat[ok])))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .result import PsiResult, lonlat_to_mercator, read_stack_dem
+from .model import PsiResult, lonlat_to_mercator, read_stack_dem
 
 __all__ = ["Hillshade", "make_hillshade", "hillshade_array"]
 

@@ -8,7 +8,7 @@
   centre, each slave joined to the master, as SNAP's stack overview;
 - ``coherence_histogram.png`` (role ``overview``): temporal coherence of the PS.
 
-Only the documented product files are read (:func:`snapstamps.viewer.result.load_result`).
+Only the documented product files are read (:func:`snapstamps.results.model.load_result`).
 Plots use matplotlib's Agg backend; output is deterministic for a given result.
 """
 
@@ -16,45 +16,21 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .viewer.result import PsiResult, load_result, reference_geometry, scene_bperp
+from .assets import Asset
+from .model import PsiResult, load_result, reference_geometry, scene_bperp
 
 __all__ = [
-    "Asset", "VELOCITY_CMAP", "velocity_limits", "velocity_map_png", "baseline_plot_png",
+    "VELOCITY_CMAP", "velocity_limits", "velocity_map_png", "baseline_plot_png",
     "coherence_histogram_png", "make_quicklooks",
 ]
 
 #: Diverging colour map of the velocity: low (away from the satellite) red, high (toward) blue.
 VELOCITY_CMAP = "RdBu"
 VELOCITY_LABEL = "mean LOS velocity (mm/yr, + toward the satellite)"
-
-
-@dataclass
-class Asset:
-    """A file produced for a job, described as a STAC asset."""
-
-    key: str
-    path: Path
-    roles: list[str]
-    media_type: str
-    title: str
-    description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_stac(self, base_dir: str | Path | None = None) -> dict[str, Any]:
-        """STAC asset object; ``href`` relative to ``base_dir`` when given, else absolute."""
-        href = os.path.relpath(self.path, base_dir) if base_dir else str(Path(self.path).resolve())
-        d: dict[str, Any] = {"href": href, "type": self.media_type, "title": self.title, "roles": list(self.roles)}
-        if self.description:
-            d["description"] = self.description
-        d.update(self.extra)
-        return d
 
 
 def _plt():
@@ -74,7 +50,7 @@ def _png_meta() -> dict[str, str]:
 
 def velocity_limits(v: np.ndarray) -> tuple[float, float]:
     """Symmetric colour limits shared with the viewer (98th percentile of |v|, 0.5 mm/yr steps)."""
-    from .viewer.export import default_velocity_limits
+    from .viewer import default_velocity_limits
 
     return default_velocity_limits(v)
 
@@ -85,7 +61,7 @@ def _as_result(result: PsiResult | str | Path) -> PsiResult:
 
 def _draw_map(ax, res: PsiResult, vlim: tuple[float, float], marker_scale: float, decorate: bool):
     """Scatter the PS on ``ax`` in lon/lat with the right aspect; return the scatter artist."""
-    from .viewer.hillshade import make_hillshade
+    from .hillshade import make_hillshade
 
     lon, lat, v = res.column("longitude"), res.column("latitude"), res.column("mean_velocity")
     ok = np.isfinite(lon) & np.isfinite(lat) & np.isfinite(v)

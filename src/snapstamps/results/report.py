@@ -1,17 +1,14 @@
 """One-page HTML report of a psi job: inputs, parameters, counts, reference area, velocity
 statistics, quicklooks and links to the products.
 
-:func:`make_job_outputs` writes everything a job publishes besides the point products — the
-quicklook PNGs, the velocity COGs, this report and (optionally) the static viewer — and returns
-them as :class:`~snapstamps.quicklooks.Asset` objects (path, roles, media type) for the STAC
-code to attach.  The report links its images and files by relative paths, so the result folder
-can be moved or served as it is.
+The report links its images and files by relative paths, so the result folder can be moved or
+served as it is.  :func:`snapstamps.results.derived.make_job_outputs` writes it with the other
+derived outputs.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 from pathlib import Path
@@ -19,11 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .quicklooks import Asset, make_quicklooks
-from .viewer.result import PsiResult, load_result, reference_geometry
+from .. import __version__
+from ..io.atomic import atomic_write_text
+from .assets import Asset
+from .model import PsiResult, load_result, reference_geometry
 
-__all__ = ["velocity_statistics", "write_report", "make_job_outputs"]
+__all__ = ["velocity_statistics", "write_report"]
 
 KEY_PARAMETERS = [
     "da_thresh", "rg_patches", "az_patches", "filter_grid_size", "clap_win", "max_topo_err", "weed_standard_dev",
@@ -190,33 +188,6 @@ figcaption {{ font-size: 12px; color: #555; }} code {{ font-size: 12px; }}
 <p class="sub">Dates: {_e(', '.join(dates))}</p>
 </body></html>
 """
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, doc)
     return Asset("report", path, ["metadata", "overview"], "text/html", "Job report",
                  "One-page HTML report: inputs, parameters, counts, reference area, velocity statistics, quicklooks")
-
-
-def make_job_outputs(result_dir: str | Path, out_dir: str | Path | None = None, viewer: bool = True,
-                     tiles_url: str | None = None, job_id: str | None = None) -> list[Asset]:
-    """Quicklooks, velocity COGs, the report and (with ``viewer``) the static viewer of a result.
-
-    Everything goes into ``out_dir`` (default: the result directory; the viewer into its
-    ``viewer/`` subfolder).  Returns the assets in that order; the viewer's asset points at
-    ``viewer/index.html`` with role ``visual``, media type ``text/html``.
-    """
-    from .rasters import make_rasters
-
-    res = load_result(result_dir)
-    out = Path(out_dir) if out_dir else res.path
-    out.mkdir(parents=True, exist_ok=True)
-    assets = make_quicklooks(res, out) + make_rasters(res, out)
-    if viewer:
-        from .viewer.export import export_viewer
-
-        index = export_viewer(res, out / "viewer", tiles_url=tiles_url)
-        assets.append(Asset("viewer", index, ["visual"], "text/html", "Web viewer",
-                            "Interactive map of the PS (velocity, time series on click); static files, no network"))
-    assets.append(write_report(res, out / "report.html", assets, job_id=job_id))
-    (out / "assets.json").write_text(json.dumps({a.key: a.to_stac(out) for a in assets}, indent=2) + "\n")
-    return assets

@@ -30,21 +30,15 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .result import PsiResult, lonlat_to_mercator, load_result, reference_geometry
+from .model import DISPLACEMENT_DESCRIPTION, POINT_COLUMNS, PsiResult, load_result, lonlat_to_mercator, reference_geometry
 
 __all__ = ["export_viewer", "viewer_static_dir", "static_assets_dir", "default_velocity_limits", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 8192
 #: Attributes shipped per point in the chunk files, in this order (the first two float64, the rest float32).
-CHUNK_ATTRIBUTES = [
-    "longitude", "latitude", "height", "line", "pixel", "mean_velocity", "mean_velocity_std",
-    "temporal_coherence", "amplitude_dispersion", "incidence_angle", "dem_error",
-]
-ATTRIBUTE_UNITS = {
-    "longitude": "°", "latitude": "°", "height": "m", "line": "", "pixel": "", "mean_velocity": "mm/yr",
-    "mean_velocity_std": "mm/yr", "temporal_coherence": "", "amplitude_dispersion": "", "incidence_angle": "°",
-    "dem_error": "m",
-}
+CHUNK_ATTRIBUTES = ["longitude", "latitude"] + [
+    c.name for c in POINT_COLUMNS if c.name not in ("pid", "longitude", "latitude")]
+ATTRIBUTE_UNITS = {c.name: c.unit for c in POINT_COLUMNS if c.name in CHUNK_ATTRIBUTES}
 
 
 def static_assets_dir() -> Path:
@@ -199,7 +193,7 @@ def export_viewer(
         "velocity_limits": [vmin, vmax],
         "velocity_statistics": stats,
         "velocity_label": "mean LOS velocity (mm/yr, positive toward the satellite)",
-        "displacement_label": "LOS displacement relative to the master date (mm, positive toward the satellite)",
+        "displacement_label": DISPLACEMENT_DESCRIPTION,
         "reference": ref,
         "background": background,
         "counts": res.metadata.get("counts", {}),

@@ -1,10 +1,13 @@
-"""Read a psi result directory: only the documented product files.
+"""The PSI result model: its point columns (defined here once) and the loader.
 
-A psi result directory (see :mod:`snapstamps.workflows.products`) holds ``ps_points.parquet``
-(or ``ps_points.csv``), ``psi_metadata.json`` and ``stack.json``.  :func:`load_result` reads
-them into a :class:`PsiResult`, which the viewer, the quicklooks, the rasters and the report
-share.  The stack's DEM (for the hillshade background) is read from the ``INSAR_<master>``
-directory that ``stack.json`` names, when it still exists.
+A psi result directory (written by :func:`snapstamps.results.products.write_products`) holds
+``ps_points.parquet`` (or ``ps_points.csv``), ``psi_metadata.json`` and ``stack.json``.
+:func:`load_result` reads them into a :class:`PsiResult`, which the viewer, the quicklooks,
+the rasters, the report, the STAC catalog and the evaluation share.  :data:`POINT_COLUMNS`
+names, types, units and describes the attribute columns of the point table, in order; one
+``YYYYMMDD`` column per date (LOS displacement, mm) follows them.  The stack's DEM (for the
+hillshade background) is read from the ``INSAR_<master>`` directory that ``stack.json`` names,
+when it still exists.
 """
 
 from __future__ import annotations
@@ -22,16 +25,61 @@ from numpy.typing import NDArray
 
 from ..errors import InputError
 
-__all__ = ["PsiResult", "load_result", "reference_geometry", "scene_bperp", "EARTH_RADIUS_M"]
+__all__ = [
+    "Column", "POINT_COLUMNS", "ATTRIBUTE_COLUMNS", "REQUIRED_COLUMNS", "DISPLACEMENT_DESCRIPTION",
+    "date_column", "is_date_column", "columns_description", "PsiResult", "load_result",
+    "reference_geometry", "scene_bperp", "read_stack_dem", "lonlat_to_mercator", "EARTH_RADIUS_M",
+]
 
 #: Web-Mercator sphere radius (m), EPSG:3857.
 EARTH_RADIUS_M = 6378137.0
 
-ATTRIBUTE_COLUMNS = [
-    "pid", "latitude", "longitude", "height", "line", "pixel", "mean_velocity", "mean_velocity_std",
-    "temporal_coherence", "amplitude_dispersion", "incidence_angle", "dem_error",
-]
+
+@dataclass(frozen=True)
+class Column:
+    """One attribute column of the point table: name, dtype (``int64``/``float64``), unit, meaning."""
+
+    name: str
+    dtype: str
+    unit: str
+    description: str
+
+
+#: The attribute columns of ``ps_points.csv`` / ``.parquet``, in file order (the one definition).
+POINT_COLUMNS: tuple[Column, ...] = (
+    Column("pid", "int64", "", "point identifier, 1..N"),
+    Column("latitude", "float64", "°", "latitude (EPSG:4326)"),
+    Column("longitude", "float64", "°", "longitude (EPSG:4326)"),
+    Column("height", "float64", "m", "DEM height + dem_error"),
+    Column("line", "int64", "", "0-based line in the INSAR_<master> grid"),
+    Column("pixel", "int64", "", "0-based pixel in the INSAR_<master> grid"),
+    Column("mean_velocity", "float64", "mm/yr", "mean LOS velocity, positive toward the satellite"),
+    Column("mean_velocity_std", "float64", "mm/yr", "bootstrap standard deviation of mean_velocity"),
+    Column("temporal_coherence", "float64", "", "temporal coherence"),
+    Column("amplitude_dispersion", "float64", "", "amplitude dispersion"),
+    Column("incidence_angle", "float64", "°", "incidence angle"),
+    Column("dem_error", "float64", "m", "DEM error, positive = terrain above the DEM"),
+)
+ATTRIBUTE_COLUMNS = [c.name for c in POINT_COLUMNS]
 REQUIRED_COLUMNS = ["pid", "latitude", "longitude", "mean_velocity", "temporal_coherence"]
+DISPLACEMENT_DESCRIPTION = "LOS displacement relative to the master date (mm, positive toward the satellite)"
+
+
+def date_column(date: dt.date | str) -> str:
+    """Name of the displacement column of ``date`` (``YYYYMMDD``)."""
+    d = dt.date.fromisoformat(date) if isinstance(date, str) else date
+    return d.strftime("%Y%m%d")
+
+
+def is_date_column(name: object) -> bool:
+    """True for a ``YYYYMMDD`` displacement column name."""
+    return isinstance(name, str) and len(name) == 8 and name.isdigit()
+
+
+def columns_description() -> str:
+    """One line naming every column with its unit, for catalogs and documentation."""
+    cols = ", ".join(f"{c.name} ({c.unit})" if c.unit and c.unit != "°" else c.name for c in POINT_COLUMNS)
+    return f"{cols}, then {DISPLACEMENT_DESCRIPTION.split(' (')[0].lower()} (mm) per date YYYYMMDD"
 
 
 @dataclass
@@ -111,7 +159,7 @@ def load_result(result_dir: str | Path) -> PsiResult:
         raise InputError(f"{points_path}: missing column(s) {', '.join(missing)}")
     meta = _read_json(d / "psi_metadata.json")
     stack = _read_json(d / "stack.json") if (d / "stack.json").exists() else {}
-    date_cols = [c for c in table.columns if isinstance(c, str) and len(c) == 8 and c.isdigit()]
+    date_cols = [c for c in table.columns if is_date_column(c)]
     iso = [dt.date(int(c[:4]), int(c[4:6]), int(c[6:])).isoformat() for c in date_cols]
     meta_dates = meta.get("dates") or stack.get("dates")
     if meta_dates and len(meta_dates) == len(iso) and list(meta_dates) != iso:

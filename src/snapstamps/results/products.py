@@ -1,0 +1,134 @@
+"""The PSI product files, written from a point table and its metadata (no run object needed).
+
+Files written in the result directory (each via a temporary name and a rename):
+
+``ps_mean_v.xy``
+    ``lon lat v`` — mean LOS velocity (mm/yr, positive toward the satellite), StaMPS value
+    type ``velocity_type`` (default ``'v-d'``: DEM error and master APS removed; no deramp,
+    no SCN), plus ``ref_velocity``.
+``ps_data.xy``
+    ``lon lat v hgt dem_error`` (5 columns as StaMPS' ``ps_output``): v in mm/yr as above
+    (StaMPS writes v_std there when a bootstrap exists — a variable-reuse bug we do not
+    reproduce), DEM height (m), DEM error (m, positive = terrain above the DEM).
+``ps_u-dm.<n>.xy``, n = 1..M in date order
+    ``lon lat d`` — LOS displacement (mm, positive toward the satellite) of image n relative to
+    the master, DEM error and master APS removed, referenced to the reference area.  The
+    master file is zero (StaMPS' ``ps_output`` leaves the master APS residual in it; we fix it).
+``ps_points.csv`` / ``ps_points.parquet`` (GeoParquet 1.0, WKB points, OGC:CRS84)
+    the columns of :data:`snapstamps.results.model.POINT_COLUMNS`, then one column per date
+    ``YYYYMMDD`` (mm).
+``psi_metadata.json``
+    conventions, units, dates, reference area, counts, adapted parameters, all parameters,
+    the file names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..io.atomic import atomic_path, atomic_write_text
+from .model import ATTRIBUTE_COLUMNS, is_date_column
+
+__all__ = ["write_products", "write_geoparquet", "VELOCITY_DESCRIPTIONS"]
+
+#: What each StaMPS velocity type removes (``velocity_type``), as recorded in the metadata.
+VELOCITY_DESCRIPTIONS = {
+    "v-d": "DEM error (SCLA) and master APS removed; no deramp, no SCN",
+    "v-do": "DEM error removed, then a plane per interferogram (orbit ramp) removed; no SCN",
+    "v-ds": "DEM error, master APS and spatially correlated noise (step 8) removed",
+    "v-dso": "DEM error and spatially correlated noise removed, then a plane per interferogram",
+}
+
+
+def _atomic_write(path: Path, writer: Callable[[str], Any]) -> None:
+    """Let ``writer(tmp)`` write a temporary sibling of ``path``, then rename it into place."""
+    with atomic_path(path) as tmp:
+        writer(str(tmp))
+
+
+def _write_xy(path: Path, columns: list[np.ndarray], fmt: str) -> None:
+    data = np.column_stack(columns)
+    _atomic_write(path, lambda tmp: np.savetxt(tmp, data, fmt=fmt))
+
+
+def write_geoparquet(table: pd.DataFrame, path: Path) -> None:
+    """GeoParquet 1.0 with a WKB point geometry column (lon/lat, OGC:CRS84)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import shapely
+
+    pts = shapely.points(table["longitude"].to_numpy(), table["latitude"].to_numpy())
+    wkb = shapely.to_wkb(pts)
+    tbl = pa.Table.from_pandas(table, preserve_index=False)
+    tbl = tbl.append_column("geometry", pa.array(wkb, type=pa.binary()))
+    bbox = [
+        float(table["longitude"].min()), float(table["latitude"].min()),
+        float(table["longitude"].max()), float(table["latitude"].max()),
+    ] if len(table) else []
+    geo = {
+        "version": "1.0.0",
+        "primary_column": "geometry",
+        "columns": {"geometry": {"encoding": "WKB", "geometry_types": ["Point"], "bbox": bbox}},
+    }
+    meta = dict(tbl.schema.metadata or {})
+    meta[b"geo"] = json.dumps(geo).encode()
+    tbl = tbl.replace_schema_metadata(meta)
+    _atomic_write(path, lambda tmp: pq.write_table(tbl, tmp))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def write_products(out_dir: str | Path, table: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, str]:
+    """Write every product file of ``table`` (point columns, then ``YYYYMMDD`` columns) and ``metadata``.
+
+    ``metadata`` goes to ``psi_metadata.json`` with the file names added under ``files``.
+    Returns the paths by product name.
+    """
+    out = Path(out_dir)
+    missing = [c for c in ATTRIBUTE_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"point table lacks the column(s) {', '.join(missing)}")
+    date_cols = [c for c in table.columns if is_date_column(c)]
+    table = table[ATTRIBUTE_COLUMNS + date_cols]
+    lon, lat = table["longitude"].to_numpy(), table["latitude"].to_numpy()
+    v = table["mean_velocity"].to_numpy()
+    files: dict[str, str] = {}
+
+    _write_xy(out / "ps_mean_v.xy", [lon, lat, v], "%.7f %.7f %.4f")
+    files["ps_mean_v.xy"] = str(out / "ps_mean_v.xy")
+    dem_error = table["dem_error"].to_numpy()
+    _write_xy(out / "ps_data.xy", [lon, lat, v, table["height"].to_numpy() - dem_error, dem_error],
+              "%.7f %.7f %.4f %.4f %.4f")
+    files["ps_data.xy"] = str(out / "ps_data.xy")
+    for n, c in enumerate(date_cols, start=1):
+        _write_xy(out / f"ps_u-dm.{n}.xy", [lon, lat, table[c].to_numpy()], "%.7f %.7f %.4f")
+    for stale in out.glob("ps_u-dm.*.xy"):  # from an earlier run with more dates
+        k = stale.name.split(".")[1]
+        if not k.isdigit() or int(k) > len(date_cols):
+            stale.unlink()
+    files["ps_u-dm"] = str(out / "ps_u-dm.<n>.xy")
+
+    _atomic_write(out / "ps_points.csv", lambda tmp: table.to_csv(tmp, index=False, float_format="%.6f"))
+    files["ps_points.csv"] = str(out / "ps_points.csv")
+    write_geoparquet(table, out / "ps_points.parquet")
+    files["ps_points.parquet"] = str(out / "ps_points.parquet")
+    meta = dict(metadata)
+    meta["files"] = {k: Path(p).name for k, p in files.items()}
+    atomic_write_text(out / "psi_metadata.json", json.dumps(meta, indent=2, default=_json_default) + "\n")
+    files["psi_metadata.json"] = str(out / "psi_metadata.json")
+    return files
