@@ -651,31 +651,33 @@ def _products_file(out: Path) -> Path:
 def open_points(out: str | Path, *, geo: bool = False) -> pd.DataFrame:
     """The PS of a psi result directory as a :class:`pandas.DataFrame` (``ps_points.parquet``).
 
-    Columns as documented in the README: ``pid, latitude, longitude, height, line, pixel,
-    mean_velocity`` (mm/yr, LOS, positive toward the satellite) ``, mean_velocity_std,
-    temporal_coherence, amplitude_dispersion, incidence_angle, dem_error``, then one column of
-    displacement (mm) per date named ``YYYYMMDD``.  Falls back to ``ps_points.csv``.
+    The columns of :data:`snapstamps.results.model.POINT_COLUMNS`: ``pid, latitude, longitude,
+    height, line, pixel, mean_velocity`` (mm/yr, LOS, positive toward the satellite) ``,
+    mean_velocity_std, temporal_coherence, amplitude_dispersion, incidence_angle, dem_error``,
+    then one column of displacement (mm) per date named ``YYYYMMDD``.  Read through the results
+    layer (:func:`snapstamps.results.model.load_result`; ``ps_points.csv`` when there is no
+    Parquet file).
 
     ``geo=True`` returns a ``geopandas.GeoDataFrame`` (points in EPSG:4326) instead; it needs
     geopandas, which snapstamps does not install.
     """
-    import pandas as pd
-
     out = Path(out)
-    path = _products_file(out)
+    _products_file(out)
+    table = _load_result(out).table
     if geo:
         try:
             import geopandas as gpd
         except ImportError as exc:
             raise ImportError("open_points(geo=True) needs geopandas (pip install geopandas)") from exc
-        if path.suffix == ".parquet":
-            return gpd.read_parquet(path)
-        df = pd.read_csv(path)
-        return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(df["longitude"], df["latitude"]), crs="EPSG:4326")
-    if path.suffix == ".parquet":
-        df = pd.read_parquet(path)
-        return df.drop(columns=[c for c in ("geometry",) if c in df.columns])
-    return pd.read_csv(path)
+        geometry = gpd.points_from_xy(table["longitude"], table["latitude"])
+        return gpd.GeoDataFrame(table, geometry=geometry, crs="EPSG:4326")
+    return table
+
+
+def _load_result(out: Path) -> Any:
+    from .results.model import load_result
+
+    return load_result(out)
 
 
 def open_displacements(out: str | Path) -> xr.DataArray:
@@ -683,26 +685,27 @@ def open_displacements(out: str | Path) -> xr.DataArray:
 
     Dimensions ``(point, date)`` (``date`` as datetime64, relative to the master date, positive
     toward the satellite); the point columns of :func:`open_points` (``pid``, ``longitude``,
-    ``latitude``, ``mean_velocity``, ``temporal_coherence``...) are coordinates on ``point``.
+    ``latitude``, ``mean_velocity``, ``temporal_coherence``...) are coordinates on ``point``,
+    with their units and descriptions as attributes.
     """
     import xarray as xr
 
-    df = open_points(out)
-    date_cols = [c for c in df.columns if len(c) == 8 and c.isdigit()]
-    if not date_cols:
-        raise InputError(f"{_products_file(Path(out))}: no YYYYMMDD displacement columns")
-    dates = np.array([dt.date(int(c[:4]), int(c[4:6]), int(c[6:])) for c in date_cols], dtype="datetime64[ns]")
-    coords: dict[str, Any] = {"date": dates}
-    for c in df.columns:
-        if c not in date_cols:
-            coords[c] = ("point", df[c].to_numpy())
+    from .results.model import DISPLACEMENT_DESCRIPTION, POINT_COLUMNS
+
+    out = Path(out)
+    _products_file(out)
+    res = _load_result(out)
+    if not res.date_columns:
+        raise InputError(f"{res.files['points']}: no YYYYMMDD displacement columns")
+    about = {c.name: {"units": c.unit, "description": c.description} for c in POINT_COLUMNS}
+    coords: dict[str, Any] = {"date": np.array(res.dates, dtype="datetime64[ns]")}
+    for c in res.table.columns:
+        if c not in res.date_columns:
+            coords[c] = ("point", res.table[c].to_numpy(), about.get(c, {}))
     return xr.DataArray(
-        df[date_cols].to_numpy(np.float64),
+        res.table[res.date_columns].to_numpy(np.float64),
         dims=("point", "date"),
         coords=coords,
         name="displacement",
-        attrs={
-            "units": "mm",
-            "description": "LOS displacement relative to the master date, positive toward the satellite",
-        },
+        attrs={"units": "mm", "description": DISPLACEMENT_DESCRIPTION},
     )
