@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo-output
 
-.PHONY: demo test venv bench clean browser-deps app-package serve
+.PHONY: demo test venv bench clean browser-deps app-package interfaces serve lint
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,14 @@ venv: $(VENV)/.installed
 demo: venv
 	$(VENV)/bin/snapstamps demo --out $(DEMO)
 
-test: venv browser-deps
+test: venv browser-deps lint
 	@command -v octave-cli >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends octave >/dev/null; } || echo "octave-cli not installed: the Octave tests will skip"
 	$(PY) -m pytest -q
+
+# ruff (src, tests, scripts, bench) and mypy (strict on the numerical kernels), configured in pyproject.toml
+lint: venv
+	$(VENV)/bin/ruff check src tests scripts bench
+	$(VENV)/bin/mypy
 
 # headless Chromium and playwright-core for the viewer's browser tests (skipped, with the reason, when absent)
 browser-deps:
@@ -29,6 +34,10 @@ browser-deps:
 # regenerate the packed OGC application packages (tests fail when they are stale)
 app-package: venv
 	$(PY) scripts/pack_app_packages.py
+
+# regenerate what is derived from the configuration models (process descriptions, CWL inputs), then the packages
+interfaces: venv
+	$(PY) scripts/generate_interfaces.py
 
 serve: venv
 	$(VENV)/bin/snapstamps serve --port 5000

@@ -47,7 +47,7 @@ $graph:
   inputs:
   - type: string
     default: native
-    label: native, snap or auto
+    label: native (this package's engine), snap (SNAP gpt) or auto (snap when gpt is found)
     id: '#ifg-stack/backend'
   - type:
       type: array
@@ -346,7 +346,7 @@ $graph:
   inputs:
   - type: string
     default: native
-    doc: native, snap (SNAP gpt) or auto
+    doc: native (this package's engine), snap (SNAP gpt) or auto (snap when gpt is found)
     inputBinding:
       position: 8
       prefix: --backend

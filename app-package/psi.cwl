@@ -38,27 +38,37 @@ $graph:
   - class: ScatterFeatureRequirement
   - class: StepInputExpressionRequirement
   inputs:
-  - type: float
-    default: 0.4
-    label: amplitude dispersion threshold for PS candidates (da_thresh)
+  - type:
+    - 'null'
+    - float
+    label: Amplitude dispersion threshold (da_thresh)
+    doc: 'Sets da_thresh (amplitude dispersion threshold for candidates), default 0.4. Left out: the default.
+      Giving a parameter here and in `parameters` with another value is an error.'
     id: '#psi/amplitude_dispersion'
   - type:
     - 'null'
     - type: array
       items: string
-    label: other StaMPS parameters as NAME=VALUE
+    label: other StaMPS parameters as NAME=VALUE (VALUE as JSON when it parses); a parameter given twice
+      with two values is an error
     id: '#psi/parameters'
   - type:
     - 'null'
     - type: array
       items: int
-    label: number of patches in range and azimuth
+    label: Patches in range and azimuth (rg_patches, az_patches)
+    doc: 'Sets rg_patches (number of patches in range), default 1; az_patches (number of patches in azimuth),
+      default 1. Left out: the default. Giving a parameter here and in `parameters` with another value
+      is an error.'
     id: '#psi/patches'
   - type:
     - 'null'
     - type: array
       items: float
-    label: reference area (lon, lat in degrees, radius in m); default all PS
+    label: 'Reference area: longitude, latitude (degrees), radius (m) (ref_centre_lonlat, ref_radius)'
+    doc: 'Sets ref_centre_lonlat, default [0.0, 0.0]; ref_radius (m; inf = all PS in ref_lon/ref_lat;
+      -inf = none), default inf. Left out: the default. Giving a parameter here and in `parameters` with
+      another value is an error.'
     id: '#psi/reference_area'
   - type: Directory
     label: input stack
@@ -73,11 +83,15 @@ $graph:
     - 'null'
     - float
     label: unwrap_grid_size (m)
+    doc: 'Sets unwrap_grid_size (m), default 200.0. Left out: the default. Giving a parameter here and
+      in `parameters` with another value is an error.'
     id: '#psi/unwrap_grid_size'
   - type:
     - 'null'
     - float
     label: weed_standard_dev (rad)
+    doc: 'Sets weed_standard_dev (rad), default 1.0. Left out: the default. Giving a parameter here and
+      in `parameters` with another value is an error.'
     id: '#psi/weed_standard_dev'
   steps:
   - run: '#psi-merged'
@@ -305,7 +319,9 @@ $graph:
     stack (`snapstamps psi STACK --start 0 --end 0`). `stack` is either the INSAR_<date>
     directory itself or a staged stack catalog directory (catalog.json + items) that contains
     it. The StaMPS parameters given here are saved in work/parms.json and used by every later
-    step. Outputs the processing directory and the names of its patches (PATCH_n).
+    step. Every parameter takes one path: the named inputs and `parameters` all become
+    `--param NAME=VALUE` arguments (no default is passed: the engine's are used), and a parameter
+    given twice with two values is an error. Outputs the processing directory and the names of its patches (PATCH_n).
   requirements:
   - expressionLib:
     - |
@@ -352,20 +368,24 @@ $graph:
   - position: 3
     valueFrom: |
       ${
+        var table = {"amplitude_dispersion": [["da_thresh", null]], "patches": [["rg_patches", 0], ["az_patches", 1]], "reference_area": [["ref_centre_lonlat", [0, 2]], ["ref_radius", 2]], "unwrap_grid_size": [["unwrap_grid_size", null]], "weed_standard_dev": [["weed_standard_dev", null]]};
         var a = [];
-        var r = inputs.reference_area;
-        if (r) { a.push("--param", "ref_centre_lonlat=" + r[0] + "," + r[1], "--param", "ref_radius=" + r[2]); }
-        if (inputs.unwrap_grid_size !== null) { a.push("--param", "unwrap_grid_size=" + inputs.unwrap_grid_size); }
-        if (inputs.weed_standard_dev !== null) { a.push("--param", "weed_standard_dev=" + inputs.weed_standard_dev); }
+        Object.keys(table).forEach(function (k) {
+          var v = inputs[k];
+          if (v === null || v === undefined) { return; }
+          table[k].forEach(function (t) {
+            var s = t[1];
+            var x = s === null ? v : (typeof s === "number" ? v[s] : v.slice(s[0], s[1]));
+            a.push("--param", t[0] + "=" + JSON.stringify(x));
+          });
+        });
         return a;
       }
   inputs:
-  - type: float
-    default: 0.4
-    label: amplitude dispersion threshold (da_thresh)
-    inputBinding:
-      position: 2
-      prefix: --da-thresh
+  - type:
+    - 'null'
+    - float
+    label: Amplitude dispersion threshold (da_thresh)
     id: '#psi-prep/psi-prep/amplitude_dispersion'
   - label: other StaMPS parameters, NAME=VALUE
     type:
@@ -381,16 +401,13 @@ $graph:
     - 'null'
     - type: array
       items: int
-    label: patches in range and azimuth
-    inputBinding:
-      position: 2
-      prefix: --patches
+    label: Patches in range and azimuth (rg_patches, az_patches)
     id: '#psi-prep/psi-prep/patches'
   - type:
     - 'null'
     - type: array
       items: float
-    label: reference area (lon, lat, radius in m)
+    label: 'Reference area: longitude, latitude (degrees), radius (m) (ref_centre_lonlat, ref_radius)'
     id: '#psi-prep/psi-prep/reference_area'
   - type: Directory
     loadListing: deep_listing

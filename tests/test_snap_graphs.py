@@ -14,7 +14,7 @@ from snapstamps.backends.snap import plan_chain, write_graphs
 from snapstamps.backends.snap.gpt import GptError, explain_log, parse_diag_version, run_gpt
 from snapstamps.backends.snap.graphs import SnapProfile
 from snapstamps.errors import ParameterError
-from snapstamps.ifg.config import GptOptions, IfgStackConfig
+from snapstamps.ifg.config import GptOptions, IfgStackOptions
 
 REF = "S1A_IW_SLC__1SDV_20200105T052305_20200105T052332_030650_038322_1A2B.zip"
 SEC1 = "S1A_IW_SLC__1SDV_20200117T052305_20200117T052332_030825_03893F_AAAA.zip"
@@ -23,11 +23,11 @@ SEC2 = "S1B_IW_SLC__1SDV_20200129T052305_20200129T052332_020000_025000_CCCC.SAFE
 BBOX = (12.1, 41.8, 12.6, 42.0)
 
 
-def cfg(tmp_path: Path, **kw) -> IfgStackConfig:
+def cfg(tmp_path: Path, **kw) -> IfgStackOptions:
     base = dict(reference=[tmp_path / REF], secondaries=[tmp_path / SEC1], subswaths=["IW2"], bbox=BBOX,
-                out=tmp_path / "out", snap_version="9.0")
+                out=tmp_path / "out", snap_version="9.0", backend="snap")
     base.update(kw)
-    return IfgStackConfig.build(**base)
+    return IfgStackOptions.build(**base)
 
 
 def parse(xml: str) -> ET.Element:
@@ -63,7 +63,7 @@ def chain_to(ns: dict[str, ET.Element], node_id: str) -> list[str]:
     return out[::-1]
 
 
-def jobs_by_kind(c: IfgStackConfig, version: str | None = None):
+def jobs_by_kind(c: IfgStackOptions, version: str | None = None):
     jobs = plan_chain(c, SnapProfile.parse(version or c.snap_version))
     out: dict[str, list] = {}
     for j in jobs:

@@ -48,7 +48,8 @@ def test_psi_catalog_validates_offline_with_every_extension(catalog: Path) -> No
     p = points.properties
     assert p["sar:instrument_mode"] == "IW" and p["sar:frequency_band"] == "C" and p["sar:polarizations"] == ["VV"]
     assert p["sat:orbit_state"] == "descending"  # simulated heading -167 deg
-    assert p["processing:software"]["snapstamps"] and p["processing:level"] == "L3"
+    assert p["processing:software"]["snapstamps"] and p["processing:level"] == "L2"
+    assert all(a["file:checksum"].startswith("1220") and len(a["file:checksum"]) == 68 for a in points.to_dict()["assets"].values())
     assert 20 < p["view:incidence_angle"] < 50 and p["proj:code"] == "EPSG:4326"
     assert set(points.assets) >= {"ps_points_csv", "ps_points_parquet", "psi_metadata"}
     assert points.assets["ps_points_parquet"].media_type == "application/vnd.apache.parquet"

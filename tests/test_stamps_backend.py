@@ -139,7 +139,7 @@ def stamps_mats(stack_dir: Path, dest: Path, n: int = 60, seed: int = 1) -> dict
     lam = st.par.wavelength
     v_mm = rng.normal(0, 5, n)
     ph_uw = (-(4 * np.pi / lam) * (v_mm[:, None] / 1000.0) * t[None, :]).astype(np.float32)
-    bperp = np.linspace(-50, 50, m)
+    bperp = np.array([-50.0, 35.0, 10.0, -20.0, 45.0, -5.0, 25.0, -40.0])[:m]  # not collinear with time
     bperp[mi] = 0
     K = rng.normal(0, 1e-3, n)
     ph_scla = (K[:, None] * bperp[None, :]).astype(np.float32)
@@ -164,10 +164,12 @@ def stamps_mats(stack_dir: Path, dest: Path, n: int = 60, seed: int = 1) -> dict
 
 def check_products(out: Path, truth: dict) -> pd.DataFrame:
     table = pd.read_csv(out / "ps_points.csv")
-    cols = ["pid", "latitude", "longitude", "height", "line", "pixel", "mean_velocity", "mean_velocity_std",
-            "temporal_coherence", "amplitude_dispersion", "incidence_angle", "dem_error"]
-    assert list(table.columns[:12]) == cols
-    assert list(table.columns[12:]) == [d.strftime("%Y%m%d") for d in truth["dates"]]
+    cols = ["pid", "latitude", "longitude", "easting", "northing", "height", "height_wgs84", "line", "pixel",
+            "mean_velocity", "mean_velocity_std", "acceleration", "acceleration_std", "seasonality",
+            "seasonality_std", "rmse", "temporal_coherence", "amplitude_dispersion", "incidence_angle",
+            "los_east", "los_north", "los_up", "dem_error"]
+    assert list(table.columns[: len(cols)]) == cols
+    assert list(table.columns[len(cols):]) == [d.strftime("%Y%m%d") for d in truth["dates"]]
     assert np.array_equal(table["line"], truth["lines"]) and np.array_equal(table["pixel"], truth["pixels"])
     v_true = truth["v"] - truth["v"].mean()  # reference area = mean of all PS
     assert np.allclose(table["mean_velocity"], v_true, atol=0.05)

@@ -8,11 +8,11 @@ import pytest
 from snapstamps.errors import ParameterError
 from snapstamps.psi.config import PsiParams
 from snapstamps.psi.goldstein import goldstein_filter
+from snapstamps.io.snaphu import run_snaphu
 from snapstamps.psi.unwrap import (
     arc_look_angle_error,
     n_trial_wraps_unwrap,
     node_connectivity,
-    run_snaphu,
     smooth_arcs_3d_full,
     stat_costs,
     unwrap_3d,
@@ -160,7 +160,7 @@ def test_unwrap_3d_deformation_bowl(method):
     master = 10
     params = PsiParams(unwrap_grid_size=75.0, unwrap_method=method)
     seen: list[float] = []
-    res = unwrap_3d(ph, xy, day, master, bperp, INC, WAVELENGTH, params, progress=seen.append)
+    res = unwrap_3d(ph, xy, day, master, bperp, INC, WAVELENGTH, **params.kernel_args(unwrap_3d), progress=seen.append)
     assert res.ph_uw.shape == ph.shape and res.ph_uw.dtype == np.float32
     assert np.abs(truth).max() > 5 * 2 * np.pi  # truly several cycles
     cols = [c for c in range(ph.shape[1]) if c != master]
@@ -180,7 +180,7 @@ def test_unwrap_3d_subset_of_ifgs():
     master = 10
     params = PsiParams(unwrap_grid_size=75.0, n_cores=2)
     subset = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]  # includes the master, which is skipped
-    res = unwrap_3d(ph, xy, day, master, bperp, INC, WAVELENGTH, params, unwrap_ifg=subset)
+    res = unwrap_3d(ph, xy, day, master, bperp, INC, WAVELENGTH, **params.kernel_args(unwrap_3d), unwrap_ifg=subset)
     done = [c for c in subset if c != master]
     others = [c for c in range(ph.shape[1]) if c not in done]
     assert np.all(res.ph_uw[:, others] == 0) and np.all(res.msd[others] == 0)
@@ -191,4 +191,39 @@ def test_unwrap_3d_subset_of_ifgs():
 def test_unwrap_3d_grid_too_small_is_a_parameter_error():
     ph, xy, day, bperp, _ = _synthetic(n=300)
     with pytest.raises(ParameterError, match=r"unwrap_grid_size=200 m gives a 14 x 14 cell .*unwrap_gold_n_win=32"):
-        unwrap_3d(ph, xy, day, 10, bperp, INC, WAVELENGTH, PsiParams())
+        unwrap_3d(ph, xy, day, 10, bperp, INC, WAVELENGTH, **PsiParams().kernel_args(unwrap_3d))
+
+
+def test_snaphu_adapter_errors_are_the_projects(monkeypatch, tmp_path):
+    """A failing or missing snaphu is an ExternalToolError (one line), never a bare RuntimeError."""
+    import snapstamps.io.snaphu as adapter
+    from snapstamps.errors import ExternalToolError
+
+    fake = tmp_path / "snaphu"
+    fake.write_text("#!/bin/sh\necho 'fatal: simulated failure' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(adapter, "snaphu_executable", lambda: fake)
+    ph = np.ones((4, 5), np.complex64)
+    with pytest.raises(ExternalToolError, match=r"snaphu failed \(exit 3\): fatal: simulated failure"):
+        adapter.run_snaphu(ph, np.zeros((3, 5, 4), np.int16), np.zeros((4, 4, 4), np.int16))
+    monkeypatch.setattr(adapter, "snaphu_executable", lambda: tmp_path / "absent")
+    with pytest.raises(ExternalToolError, match="cannot run snaphu"):
+        adapter.run_snaphu(ph, np.zeros((3, 5, 4), np.int16), np.zeros((4, 4, 4), np.int16))
+
+
+def test_unwrap_3d_calls_the_solver_it_is_given():
+    """The kernel runs no program itself: it hands each grid and its costs to the solver passed in."""
+    ph, xy, day, bperp, truth = _synthetic(n=800, m=7, master=3, cycles=1.0, seed=3)
+    calls: list[tuple[tuple[int, int], tuple[int, ...], tuple[int, ...]]] = []
+
+    def solver(grid, row_cost, col_cost):
+        calls.append((grid.shape, row_cost.shape, col_cost.shape))
+        return run_snaphu(grid, row_cost, col_cost)
+
+    res = unwrap_3d(ph, xy, day, 3, bperp, INC, WAVELENGTH, unwrap_grid=solver,
+                    **PsiParams(unwrap_grid_size=75.0).kernel_args(unwrap_3d))
+    assert len(calls) == 6  # one per ifg, the master excepted
+    (n_i, n_j), rc, cc = calls[0]
+    assert rc == (n_i - 1, n_j, 4) and cc == (n_i, n_j - 1, 4)
+    cols = [c for c in range(7) if c != 3]
+    assert _fraction_correct(res.ph_uw, truth, cols).mean() >= 0.99

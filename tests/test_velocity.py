@@ -80,17 +80,17 @@ def test_reference_radius_and_box():
     rng = np.random.default_rng(0)
     lonlat = ll0 + rng.uniform(-0.05, 0.05, size=(500, 2))
     p = PsiParams(ref_centre_lonlat=(10.0, 45.0), ref_radius=1000.0)
-    mask = reference_mask(lonlat, ll0, p)
+    mask = reference_mask(lonlat, ll0, **p.kernel_args(reference_mask))
     dist = np.hypot((lonlat[:, 0] - 10.0) * 111320 * math.cos(math.radians(45.0)), (lonlat[:, 1] - 45.0) * 111132)
     far_enough = np.abs(dist - 1000.0) > 10.0
     np.testing.assert_array_equal(mask[far_enough], (dist <= 1000.0)[far_enough])
     assert 5 < mask.sum() < 100
-    assert reference_mask(lonlat, ll0, PsiParams()).all()  # defaults: whole scene
-    assert not reference_mask(lonlat, ll0, PsiParams(ref_radius=-math.inf)).any()
-    box = reference_mask(lonlat, ll0, PsiParams(ref_lon=(10.0, 10.02), ref_lat=(44.99, 45.0)))
+    assert reference_mask(lonlat, ll0, **PsiParams().kernel_args(reference_mask)).all()  # defaults: whole scene
+    assert not reference_mask(lonlat, ll0, **PsiParams(ref_radius=-math.inf).kernel_args(reference_mask)).any()
+    box = reference_mask(lonlat, ll0, **PsiParams(ref_lon=(10.0, 10.02), ref_lat=(44.99, 45.0)).kernel_args(reference_mask))
     np.testing.assert_array_equal(box, (lonlat[:, 0] > 10) & (lonlat[:, 0] < 10.02) & (lonlat[:, 1] > 44.99) & (lonlat[:, 1] < 45))
     with pytest.raises(ParameterError, match="ref_radius"):
-        reference_mask(lonlat, ll0, PsiParams(ref_centre_lonlat=(12.0, 45.0), ref_radius=100.0))
+        reference_mask(lonlat, ll0, **PsiParams(ref_centre_lonlat=(12.0, 45.0), ref_radius=100.0).kernel_args(reference_mask))
     ph = rng.normal(size=(500, 4))
     ph[mask] += 7.0
     ph[np.flatnonzero(mask)[0], 2] = np.nan

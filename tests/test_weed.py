@@ -56,7 +56,7 @@ def test_noisy_ps_is_weeded_coherent_ones_kept():
     hgt = np.full(n, 10.0, np.float32)
     coh = np.full(n, 0.9)
     t0 = time.perf_counter()
-    res = weed_ps(ph, xy, ij, hgt, K, C, coh, bperp, day, mi, PsiParams())
+    res = weed_ps(ph, xy, ij, hgt, K, C, coh, bperp, day, mi, **PsiParams().kernel_args(weed_ps))
     assert time.perf_counter() - t0 < 5.0
     good = np.setdiff1d(np.arange(n), bad)
     assert res.n_edges > 2 * n
@@ -65,17 +65,17 @@ def test_noisy_ps_is_weeded_coherent_ones_kept():
     assert not res.keep[bad].any()
     assert res.keep[good].mean() > 0.97
     # a std threshold above the noise of random phase keeps everything
-    res2 = weed_ps(ph, xy, ij, hgt, K, C, coh, bperp, day, mi, PsiParams(weed_standard_dev=3.0))
+    res2 = weed_ps(ph, xy, ij, hgt, K, C, coh, bperp, day, mi, **PsiParams(weed_standard_dev=3.0).kernel_args(weed_ps))
     assert res2.keep.all() and np.isfinite(res2.ps_std).all()
     # skipped when both thresholds >= pi
-    res3 = weed_ps(ph, xy, ij, hgt, K, C, coh, bperp, day, mi, PsiParams(weed_standard_dev=4.0))
+    res3 = weed_ps(ph, xy, ij, hgt, K, C, coh, bperp, day, mi, **PsiParams(weed_standard_dev=4.0).kernel_args(weed_ps))
     assert res3.keep.all() and res3.n_edges == 0 and np.isnan(res3.ps_std).all()
     # a dropped ifg full of random phase must not spoil the noise estimate
     ph4 = ph.copy()
     ph4[:, 3] = np.exp(1j * rng.uniform(-np.pi, np.pi, size=n))
-    r4 = weed_ps(ph4, xy, ij, hgt, K, C, coh, bperp, day, mi, PsiParams(), drop_ifg=[3])
+    r4 = weed_ps(ph4, xy, ij, hgt, K, C, coh, bperp, day, mi, **PsiParams().kernel_args(weed_ps), drop_ifg=[3])
     np.testing.assert_array_equal(r4.keep, res.keep)
-    r5 = weed_ps(ph4, xy, ij, hgt, K, C, coh, bperp, day, mi, PsiParams())
+    r5 = weed_ps(ph4, xy, ij, hgt, K, C, coh, bperp, day, mi, **PsiParams().kernel_args(weed_ps))
     assert np.median(r5.ps_std[good]) > np.median(res.ps_std[good]) + 0.1
 
 
@@ -106,10 +106,10 @@ def test_duplicates_neighbours_and_zero_elevation():
     coh[7], coh[8], coh[9] = 0.6, 0.99, 0.7
     hgt[20] = 0.0
     p = PsiParams(weed_standard_dev=4.0)  # no noise weeding
-    r = weed_ps(ph, xy, ij, hgt, K, C, coh, bperp, day, mi, p)
+    r = weed_ps(ph, xy, ij, hgt, K, C, coh, bperp, day, mi, **p.kernel_args(weed_ps))
     assert not r.keep[0] and r.keep[1]
     assert r.keep[7] and r.keep[9] and r.keep[20]  # rules off by default
-    r = weed_ps(ph, xy, ij, hgt, K, C, coh, bperp, day, mi, p.with_updates({"weed_neighbours": "y", "weed_zero_elevation": "y"}))
+    r = weed_ps(ph, xy, ij, hgt, K, C, coh, bperp, day, mi, **p.with_updates({"weed_neighbours": "y", "weed_zero_elevation": "y"}).kernel_args(weed_ps))
     assert r.keep[8] and not r.keep[7] and not r.keep[9]
     assert not r.keep[20]
     assert r.keep.sum() == n - 4

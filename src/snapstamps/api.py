@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,7 +192,7 @@ def run_ifg_stack(
     orbits: str | Path | None = None,
     download_orbits: bool = False,
     require_precise_orbits: bool = False,
-    esd: bool = True,
+    esd: bool | None = None,
     block_lines: int = 256,
     backend: str = "native",
     log: Callable[[str], None] | None = None,
@@ -203,59 +204,59 @@ def run_ifg_stack(
     assembled).  ``bbox`` is ``(W, S, E, N)`` in degrees; ``dem`` a DEM GeoTIFF or ``"auto"``
     (Copernicus GLO-30 downloaded into ``out/dem/``).  ``orbits`` a folder of EOF files;
     ``download_orbits`` fetches missing ones; ``require_precise_orbits`` refuses the annotation
-    orbit.  ``backend``: ``native`` (this package's engine), ``snap`` (SNAP ``gpt``) or ``auto``
-    (snap when gpt is found).  ``log`` receives one line per pair and burst (default: the
-    ``snapstamps`` logger).  Details of the run (ESD shifts, baselines, timings) are in
+    orbit.  ``esd``: Enhanced Spectral Diversity (default: on unless a single burst).
+    ``backend``: ``native`` (this package's engine), ``snap`` (SNAP ``gpt``) or ``auto`` (snap
+    when gpt is found).  The options are those of
+    :class:`~snapstamps.ifg.config.IfgStackOptions`, which checks them
+    (:class:`~snapstamps.errors.ParameterError` naming the option).
+
+    Progress lines (orbits, DEM, one per pair and burst) go to the ``snapstamps`` logger; ``log``
+    receives them too, as text.  Details of the run (ESD shifts, baselines, timings) are in
     ``out/ifg_stack.json``.  The result is what :func:`run_psi` takes as ``stack``.
     """
-    refs = [Path(reference)] if isinstance(reference, (str, Path)) else [Path(r) for r in reference]
-    secs = [Path(secondaries)] if isinstance(secondaries, (str, Path)) else [Path(s) for s in secondaries]
-    if not refs or not secs:
-        raise ParameterError("run_ifg_stack needs a reference and at least one secondary")
-    if len(bbox) != 4:
-        raise ParameterError(f"bbox {tuple(bbox)}: expected 4 numbers W S E N")
-    box = tuple(float(v) for v in bbox)
-    dem_arg: Path | str = "auto" if isinstance(dem, str) and dem.strip().lower() == "auto" else Path(dem)
-    if backend not in ("native", "snap", "auto"):
-        raise ParameterError(f"unknown interferogram-stack backend {backend!r}; choose native, snap or auto")
-    if backend != "native":
-        from .backends.snap import run_snap_stack, snap_available
-        from .ifg.config import IfgStackConfig
+    from .ifg.config import IfgStackOptions
 
-        cfg = IfgStackConfig.build(
-            reference=[str(r) for r in refs],
-            secondaries=[str(s) for s in secs],
-            subswaths=[subswath],
-            polarisation=polarisation,
-            bbox=box,
-            # SNAP downloads GLO-30 itself (it takes external DEMs as geoid heights)
-            dem="Copernicus 30m Global DEM" if dem_arg == "auto" else str(dem_arg),
-            orbits_dir=str(orbits) if orbits is not None else None,
-            esd=None if esd else False,
-            out=str(out),
-            backend="snap",
-        )
-        if backend == "snap" or snap_available(cfg):
-            return Path(run_snap_stack(cfg))
-    from .workflows.ifg_stack import IfgStackOptions
-    from .workflows.ifg_stack import run_ifg_stack as _run
-
-    opts = IfgStackOptions(
-        reference=refs,
-        secondaries=secs,
-        subswath=subswath,
-        polarisation=polarisation,
-        bbox=box,  # type: ignore[arg-type]
-        dem=dem_arg,
-        out=Path(out),
-        orbits=Path(orbits) if orbits is not None else None,
-        esd=esd,
-        block_lines=block_lines,
-        download_orbits=download_orbits,
-        require_precise_orbits=require_precise_orbits,
+    refs = [reference] if isinstance(reference, (str, Path)) else list(reference)
+    secs = [secondaries] if isinstance(secondaries, (str, Path)) else list(secondaries)
+    opts = IfgStackOptions.build(
+        reference=[Path(r) for r in refs], secondaries=[Path(s) for s in secs], subswaths=[subswath],
+        polarisation=polarisation, bbox=tuple(bbox), dem=str(dem), orbits_dir=orbits, esd=esd, out=Path(out),
+        block_lines=block_lines, download_orbits=download_orbits, require_precise_orbits=require_precise_orbits,
+        backend=backend,
     )
-    res = _run(opts, log=log or _log.info)
-    return Path(res["insar_dir"])
+    with _forward_log(log):
+        if opts.backend != "native":
+            from .backends.snap import run_snap_stack, snap_available
+
+            if opts.backend == "snap" or snap_available(opts):
+                return Path(run_snap_stack(opts))
+        from .workflows.ifg_stack import run_ifg_stack as _run
+
+        return Path(_run(opts)["insar_dir"])
+
+
+@contextmanager
+def _forward_log(callback: Callable[[str], None] | None) -> Iterator[None]:
+    """Pass the ``snapstamps`` logger's INFO (and higher) messages to ``callback`` while in the block."""
+    if callback is None:
+        yield
+        return
+    send = callback
+
+    class _Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            send(record.getMessage())
+
+    handler = _Forward(logging.INFO)
+    old_level = _log.level
+    _log.addHandler(handler)
+    if _log.getEffectiveLevel() > logging.INFO:
+        _log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        _log.removeHandler(handler)
+        _log.setLevel(old_level)
 
 
 # ============================================================================== reading steps
@@ -276,7 +277,11 @@ def _npz(path: Path, step: int) -> dict[str, np.ndarray]:
     return load_npz(path)
 
 
-def _var(dims: tuple[str, ...], data: Any, units: str | None, description: str, stamps: str | None = None) -> tuple:
+#: an xarray variable as (dims, data, attrs)
+_Var = tuple[tuple[str, ...], np.ndarray, dict[str, str]]
+
+
+def _var(dims: tuple[str, ...], data: Any, units: str | None, description: str, stamps: str | None = None) -> _Var:
     attrs = {"description": description}
     if units:
         attrs["units"] = units
@@ -334,7 +339,7 @@ def _dem_error(K: np.ndarray, rng: np.ndarray, inc: np.ndarray, wavelength: floa
     return np.asarray(K, np.float64) / dem_error_phase_per_m(rng, inc, wavelength)
 
 
-def _state_vars(d: dict[str, np.ndarray]) -> dict[str, tuple]:
+def _state_vars(d: dict[str, np.ndarray]) -> dict[str, _Var]:
     """Variables of a step-1 ``PatchState`` (``ps1.npz``; also inside every ``ps2.npz``)."""
     bperp = np.insert(d["bperp_mat"], int(d["master_ix"]), 0.0, axis=1)
     return {
@@ -352,7 +357,7 @@ def _state_vars(d: dict[str, np.ndarray]) -> dict[str, tuple]:
     }
 
 
-def _step_patch(out: Path, pdir: Path, step: int, stack: _Stack) -> tuple[dict, dict, dict]:
+def _step_patch(out: Path, pdir: Path, step: int, stack: _Stack) -> tuple[dict[str, _Var], dict[str, _Var], dict[str, _Var]]:
     """(coords, point variables, per-patch variables) of step 0-4 in one patch."""
     name = pdir.name
     if step == 0:
@@ -463,7 +468,7 @@ def _step_patch(out: Path, pdir: Path, step: int, stack: _Stack) -> tuple[dict, 
     return coords, {**_state_vars(w), **_psset_vars(w, stack)}, {}
 
 
-def _psset_vars(d: dict[str, np.ndarray], stack: _Stack) -> dict[str, tuple]:
+def _psset_vars(d: dict[str, np.ndarray], stack: _Stack) -> dict[str, _Var]:
     """Estimates of a ``PsSet`` (``ps2.npz``, after weeding or merging)."""
     v = {
         "temporal_coherence": _var(("point",), d["coh_ps"], None, "temporal coherence gamma", "coh_ps"),
@@ -490,7 +495,7 @@ def _psset_vars(d: dict[str, np.ndarray], stack: _Stack) -> dict[str, tuple]:
     return v
 
 
-def _merged_step(out: Path, step: int, stack: _Stack) -> tuple[dict, dict]:
+def _merged_step(out: Path, step: int, stack: _Stack) -> tuple[dict[str, _Var], dict[str, _Var]]:
     m = _npz(out / "ps2.npz", 5)
     coords = _point_coords(m["ij"], m["lonlat"], None, m["xy"])
     if step == 5:
@@ -683,8 +688,8 @@ def _load_result(out: Path) -> Any:
 def open_displacements(out: str | Path) -> xr.DataArray:
     """The LOS displacement time series of every PS as an :class:`xarray.DataArray` (mm).
 
-    Dimensions ``(point, date)`` (``date`` as datetime64, relative to the master date, positive
-    toward the satellite); the point columns of :func:`open_points` (``pid``, ``longitude``,
+    Dimensions ``(point, date)`` (``date`` as datetime64; relative to the first date, positive
+    toward the satellite, as the ``YYYYMMDD`` columns of the products); the point columns of :func:`open_points` (``pid``, ``longitude``,
     ``latitude``, ``mean_velocity``, ``temporal_coherence``...) are coordinates on ``point``,
     with their units and descriptions as attributes.
     """

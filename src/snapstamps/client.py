@@ -152,7 +152,10 @@ class Job:
                 raise JobFailedError(self)
             if self.status != "successful":
                 raise ServiceError(f"job {self.id} is {self.status}: no results yet (wait() first)")
-        return self.client._get_json(f"{self.url}/results?f=json")
+        doc = self.client._get_json(f"{self.url}/results?f=json")
+        if not isinstance(doc, dict):
+            raise ServiceError(f"job {self.id}: the results are not a JSON object")
+        return doc
 
     def download(self, dest: str | Path, *, assets: bool = True, overwrite: bool = False) -> Path:
         """Download the job's STAC catalog into ``dest/<job id>/``; return the local catalog.json.

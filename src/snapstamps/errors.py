@@ -19,3 +19,7 @@ class StepOrderError(SnapstampsError):
 
 class NoCandidatesError(SnapstampsError):
     """No pixel (or no PS) survived a selection stage."""
+
+
+class ExternalToolError(SnapstampsError):
+    """An external program (snaphu, Octave, gpt) is missing or failed."""

@@ -1,7 +1,10 @@
-"""Progress reporting: a bar per step on a terminal, plain log lines otherwise.
+"""Progress reporting, one mechanism for every pipeline: the ``snapstamps`` logger.
 
-Kernels accept an optional ``progress(fraction)`` callback; :func:`step_progress` gives
-one for a named step and closes it when the step ends.
+Lines (a step started or done, an orbit found, a pair's burst done, a parameter adapted) are
+records of the ``snapstamps`` logger, info or warning; :func:`setup_logging` shows them on
+stderr (``HH:MM:SS message``, ``HH:MM:SS warning: message``; ``--quiet`` keeps the warnings).
+Kernels accept an optional ``progress(fraction)`` callback; :func:`step_progress` gives one for
+a named step: a bar on a terminal, log lines at every 25 % otherwise.
 """
 
 from __future__ import annotations
@@ -11,10 +14,45 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 log = logging.getLogger("snapstamps")
 
 ProgressFn = Callable[[float], None]
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to whatever ``sys.stderr`` is when a record is emitted (tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        if record.levelno >= logging.WARNING:
+            head, _, rest = line.partition(" ")
+            return f"{head} warning: {rest}"
+        return line
+
+
+def setup_logging(quiet: bool = False) -> None:
+    """Show the ``snapstamps`` logger's lines on stderr (warnings only when ``quiet``); idempotent."""
+    logger = logging.getLogger("snapstamps")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def _is_tty() -> bool:

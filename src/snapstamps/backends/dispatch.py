@@ -7,10 +7,9 @@ from typing import Any
 
 from ..errors import ParameterError
 
-__all__ = ["IFG_BACKENDS", "PSI_BACKENDS", "resolve_psi_backend", "run_psi_backend"]
+__all__ = ["PSI_BACKENDS", "resolve_psi_backend", "run_psi_backend"]
 
 PSI_BACKENDS = ("native", "stamps", "auto")
-IFG_BACKENDS = ("native", "snap", "auto")
 
 
 def resolve_psi_backend(backend: str) -> str:

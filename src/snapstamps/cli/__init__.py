@@ -22,28 +22,17 @@ exit status 2; no traceback unless ``--debug`` is given.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from .. import __version__
 from ..errors import SnapstampsError
+from ..progress import setup_logging
 from . import ifg, psi, results, serve, simulate, snap, stac
 
 __all__ = ["build_parser", "main"]
 
 #: Command groups, in the order of ``snapstamps --help``.
 COMMAND_GROUPS = (simulate, psi, ifg, snap, results, serve, stac)
-
-
-def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
-    if quiet:
-        logging.getLogger("snapstamps").setLevel(logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run ``snapstamps`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     try:
         return int(args.func(args))
     except SnapstampsError as exc:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from ..backends.dispatch import IFG_BACKENDS
+from ..ifg.config import IfgBackend, IfgStackOptions, Polarisation, Subswath
 
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr)
+_FIELDS = IfgStackOptions.model_fields
 
 
 def _dem_arg(value: str) -> Path | str:
@@ -22,48 +19,29 @@ def _dem_arg(value: str) -> Path | str:
     return "auto" if is_dem_auto(value) else Path(value)
 
 
-def _snap_config(args: argparse.Namespace) -> Any:
-    """The SNAP backend's configuration for the same command-line options."""
-    from ..ifg.config import IfgStackConfig
-
-    return IfgStackConfig.build(
-        reference=[str(r) for r in args.reference], secondaries=[str(s) for s in args.secondary],
-        subswaths=[args.subswath], polarisation=args.polarisation, bbox=tuple(args.bbox),
-        # --dem auto: SNAP downloads GLO-30 itself (its external DEMs are taken as geoid heights,
-        # so the ellipsoidal GeoTIFF of the native engine would be corrected twice)
-        dem="Copernicus 30m Global DEM" if args.dem == "auto" else str(args.dem),
-        orbits_dir=str(args.orbits) if args.orbits else None,
-        esd=False if args.no_esd else None, out=str(args.out), backend="snap",
+def options_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~snapstamps.ifg.config.IfgStackOptions` of the ``ifg-stack`` flags (checked by the model)."""
+    return IfgStackOptions.build(
+        reference=list(args.reference), secondaries=list(args.secondary), subswaths=[args.subswath],
+        polarisation=args.polarisation, bbox=tuple(args.bbox), dem=str(args.dem), orbits_dir=args.orbits,
+        esd=False if args.no_esd else None, out=args.out, block_lines=args.block_lines,
+        download_orbits=args.download_orbits, require_precise_orbits=args.require_precise_orbits,
+        backend=args.backend,
     )
 
 
 def cmd_ifg_stack(args: argparse.Namespace) -> int:
     """``ifg-stack``: SAFEs to ``OUT/INSAR_<reference>/``; print that folder."""
-    from ..workflows.ifg_stack import IfgStackOptions, run_ifg_stack
-
-    if args.backend != "native":
+    opts = options_from_args(args)
+    if opts.backend != "native":
         from ..backends.snap import run_snap_stack, snap_available
 
-        cfg = _snap_config(args)
-        if args.backend == "snap" or snap_available(cfg):
-            print(run_snap_stack(cfg))
+        if opts.backend == "snap" or snap_available(opts):
+            print(run_snap_stack(opts))
             return 0
+    from ..workflows.ifg_stack import run_ifg_stack
 
-    opts = IfgStackOptions(
-        reference=list(args.reference),
-        secondaries=list(args.secondary),
-        subswath=args.subswath,
-        polarisation=args.polarisation,
-        bbox=tuple(args.bbox),
-        dem=args.dem,
-        orbits=args.orbits,
-        esd=not args.no_esd,
-        out=args.out,
-        block_lines=args.block_lines,
-        download_orbits=args.download_orbits,
-        require_precise_orbits=args.require_precise_orbits,
-    )
-    res = run_ifg_stack(opts, log=_stderr)
+    res = run_ifg_stack(opts)
     print(res["insar_dir"])
     return 0
 
@@ -72,7 +50,7 @@ def cmd_gather(args: argparse.Namespace) -> int:
     """``ifg-stack-gather``: merge single-pair runs into one ``INSAR_<reference>/``."""
     from ..ifg.gather import gather_pairs
 
-    print(gather_pairs(list(args.runs), args.out, log=_stderr))
+    print(gather_pairs(list(args.runs), args.out))
     return 0
 
 
@@ -111,8 +89,8 @@ def add_commands(sub: Any) -> None:
                    help="reference SAFE (folder, manifest.safe or .zip), or the consecutive slices of the reference date")
     p.add_argument("--secondary", required=True, nargs="+", type=Path,
                    help="secondary SAFEs; products of one date are slices of that date and are assembled")
-    p.add_argument("--subswath", default="IW2", choices=["IW1", "IW2", "IW3"])
-    p.add_argument("--polarisation", default="VV", choices=["VV", "VH", "HH", "HV"])
+    p.add_argument("--subswath", default="IW2", choices=get_args(Subswath))
+    p.add_argument("--polarisation", default=_FIELDS["polarisation"].default, choices=get_args(Polarisation))
     p.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), required=True)
     p.add_argument("--dem", required=True, type=_dem_arg, metavar="DEM.tif|auto",
                    help="DEM GeoTIFF (any CRS; geoid heights converted), or 'auto': download the Copernicus GLO-30 DEM "
@@ -124,10 +102,11 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--require-precise-orbits", action="store_true",
                    help="fail instead of falling back to the annotation orbit when no EOF file (POEORB/RESORB) covers a date")
     p.add_argument("--no-esd", action="store_true", help="skip Enhanced Spectral Diversity")
-    p.add_argument("--backend", choices=IFG_BACKENDS, default="native",
-                   help="native (default) = this package's engine; snap = SNAP gpt graphs; auto = snap when gpt is found")
+    p.add_argument("--backend", choices=get_args(IfgBackend), default=_FIELDS["backend"].default,
+                   help=f"{_FIELDS['backend'].description}; default {_FIELDS['backend'].default}")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--block-lines", type=int, default=256, help="output lines processed at a time (bounds memory)")
+    p.add_argument("--block-lines", type=int, default=_FIELDS["block_lines"].default,
+                   help=f"{_FIELDS['block_lines'].description} (default {_FIELDS['block_lines'].default})")
     p.set_defaults(func=cmd_ifg_stack)
 
     g = sub.add_parser("ifg-stack-gather",

@@ -106,7 +106,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     sim_dir = out / "simulated"
     psi_dir = out / "psi"
-    cfg = SimConfig(width=args.width, length=args.length, n_dates=args.dates, seed=args.seed)
+    given = {"width": args.width, "length": args.length, "n_dates": args.dates, "seed": args.seed}
+    cfg = SimConfig(**{k: v for k, v in given.items() if v is not None})
     print(f"1/3 simulating a {cfg.width} x {cfg.length} pixel Sentinel-1 stack of {cfg.n_dates} dates in {sim_dir}")
     with step_progress("simulate stamps-stack", not args.quiet) as prog:
         insar = simulate_stamps_stack(sim_dir, cfg, progress=prog)
@@ -162,8 +163,8 @@ def add_commands(sub: Any) -> None:
 
     d = sub.add_parser("demo", help="simulate a stack, run psi end to end, report accuracy")
     d.add_argument("--out", default="demo-output")
-    d.add_argument("--width", type=int, default=300)
-    d.add_argument("--length", type=int, default=600)
-    d.add_argument("--dates", type=int, default=30)
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--width", type=int, help="range samples (default: simulate stamps-stack's)")
+    d.add_argument("--length", type=int, help="azimuth lines (default: simulate stamps-stack's)")
+    d.add_argument("--dates", type=int, help="acquisitions (default: simulate stamps-stack's)")
+    d.add_argument("--seed", type=int, help="random seed (default: simulate stamps-stack's)")
     d.set_defaults(func=cmd_demo)

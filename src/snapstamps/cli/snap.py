@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from ..errors import ParameterError
+from ..ifg.config import ORBIT_TYPES, GptOptions, IfgStackOptions, Polarisation, Subswath
+
+_FIELDS = IfgStackOptions.model_fields
+_GPT = GptOptions.model_fields
 
 
 def add_stack_options(p: argparse.ArgumentParser) -> None:
@@ -15,39 +19,40 @@ def add_stack_options(p: argparse.ArgumentParser) -> None:
                    help="reference acquisition: one or more slices (zip, .SAFE or manifest.safe)")
     p.add_argument("--secondaries", nargs="+", required=True, metavar="PRODUCT",
                    help="secondary products; slices of one date are assembled")
-    p.add_argument("--subswaths", nargs="+", required=True, choices=["IW1", "IW2", "IW3"],
+    p.add_argument("--subswaths", nargs="+", required=True, choices=get_args(Subswath),
                    help="sub-swaths (several are merged)")
-    p.add_argument("--polarisation", default="VV", choices=["VV", "VH", "HH", "HV"])
+    p.add_argument("--polarisation", default=_FIELDS["polarisation"].default, choices=get_args(Polarisation))
     p.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
                    help="area of interest, lon/lat degrees: bursts and the final subset")
     p.add_argument("--bursts", nargs=2, type=int, metavar=("FIRST", "LAST"), help="burst range when no bbox is given")
     p.add_argument("--no-subset", action="store_true", help="keep the whole bursts (no crop to the bbox)")
-    p.add_argument("--dem", default="SRTM 1Sec HGT", help="SNAP DEM name or DEM file (default: SRTM 1Sec HGT)")
-    p.add_argument("--dem-nodata", type=float, default=0.0, help="no-data value of an external DEM (default 0)")
-    p.add_argument("--orbit-type", default="precise", choices=["precise", "restituted"])
+    p.add_argument("--dem", default=_FIELDS["dem"].default,
+                   help=f"SNAP DEM name, DEM file or auto (default: {_FIELDS['dem'].default})")
+    p.add_argument("--dem-nodata", type=float, default=_FIELDS["dem_nodata"].default,
+                   help=f"no-data value of an external DEM (default {_FIELDS['dem_nodata'].default})")
+    p.add_argument("--orbit-type", default=_FIELDS["orbit_type"].default, choices=list(ORBIT_TYPES))
     p.add_argument("--orbits-dir", help="offline orbit files (POEORB/ and RESORB/ trees)")
     p.add_argument("--no-esd", action="store_true", help="skip Enhanced Spectral Diversity (single-burst AOIs)")
     p.add_argument("--snap-version", help="SNAP version the graphs target (default: detected, else 9.0)")
     p.add_argument("--gpt", help="gpt executable")
     p.add_argument("--gpt-threads", type=int, help="gpt -q")
-    p.add_argument("--gpt-cache", default="8G", help="gpt -c tile cache (default 8G)")
+    p.add_argument("--gpt-cache", default=_GPT["cache"].default, help=f"gpt -c tile cache (default {_GPT['cache'].default})")
     p.add_argument("--gpt-heap", help="JVM heap, e.g. 24G")
-    p.add_argument("--gpt-timeout", type=float, default=6 * 3600.0, help="seconds per gpt call (default 21600)")
+    p.add_argument("--gpt-timeout", type=float, default=_GPT["timeout_s"].default,
+                   help=f"seconds per gpt call (default {_GPT['timeout_s'].default:g})")
     p.add_argument("--aux-data", help="SNAP AuxDataPath (offline DEM tiles, EGM96, orbits)")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """An :class:`~snapstamps.ifg.config.IfgStackConfig` from the parsed options of :func:`add_stack_options`."""
+    """An :class:`~snapstamps.ifg.config.IfgStackOptions` from the parsed options of :func:`add_stack_options`."""
     from pydantic import ValidationError
-
-    from ..ifg.config import GptOptions, IfgStackConfig
 
     try:
         gpt = GptOptions(executable=args.gpt, threads=args.gpt_threads, cache=args.gpt_cache, heap=args.gpt_heap,
                          timeout_s=args.gpt_timeout, aux_data_path=args.aux_data)
     except ValidationError as exc:
         raise ParameterError(f"gpt options: {exc}".splitlines()[0]) from exc
-    return IfgStackConfig.build(
+    return IfgStackOptions.build(
         reference=args.reference, secondaries=args.secondaries, subswaths=args.subswaths,
         polarisation=args.polarisation, bbox=tuple(args.bbox) if args.bbox else None,
         bursts=tuple(args.bursts) if args.bursts else None, subset_to_aoi=not args.no_subset,

@@ -1,9 +1,11 @@
 """Configuration of the interferogram-stack pipeline (SLCs to a StaMPS export), shared by backends.
 
-One :class:`IfgStackConfig` describes a single-reference Sentinel-1 IW stack: the reference
+One :class:`IfgStackOptions` describes a single-reference Sentinel-1 IW stack: the reference
 acquisition, the secondaries, the sub-swaths and polarisation, the area of interest, the DEM,
-the orbits and the output folder.  The SNAP backend turns it into gpt graphs
-(:mod:`snapstamps.backends.snap`); the native engine will read the same object.
+the orbits, the output folder and how to compute it.  It is the one definition of these names,
+defaults, ranges and checks: the native engine (:func:`snapstamps.workflows.ifg_stack.run_ifg_stack`)
+and the SNAP backend (:mod:`snapstamps.backends.snap`, which turns it into gpt graphs) read it,
+and the ``ifg-stack`` and ``snap-graphs`` commands and the interferogram-stack process build it.
 
 An acquisition is one or more *slices* (SLC products of the same date and track); slices of
 one date are assembled before the split.  Products may be given as ``.zip``, ``.SAFE`` folders or
@@ -24,6 +26,7 @@ from ..errors import ParameterError
 
 Subswath = Literal["IW1", "IW2", "IW3"]
 Polarisation = Literal["VV", "VH", "HH", "HV"]
+IfgBackend = Literal["native", "snap", "auto"]
 
 #: DEM names SNAP resolves itself (auto-download or pre-seeded under ``auxdata/dem``).
 SNAP_DEM_NAMES: tuple[str, ...] = (
@@ -70,7 +73,7 @@ def acquisition_date(product: Path) -> dt.date:
 def check_bbox(bbox: Any) -> tuple[float, float, float, float]:
     """``bbox`` as four floats W S E N; raise ValueError unless -180 <= W < E <= 180 and -90 <= S < N <= 90.
 
-    The one bbox check of the project: :class:`IfgStackConfig`, the ``ifg-stack``,
+    The one bbox check of the project: :class:`IfgStackOptions`, the ``ifg-stack``,
     ``ifg-stack-dem`` and ``snap-graphs`` commands and the interferogram-stack process use it.
     """
     try:
@@ -104,15 +107,25 @@ class GptOptions(BaseModel):
     aux_data_path: Path | None = Field(None, description="SNAP AuxDataPath (offline orbits, DEM tiles, EGM96)")
 
 
-class IfgStackConfig(BaseModel):
-    """A single-reference Sentinel-1 IW interferogram stack and how to compute it."""
+class IfgStackOptions(BaseModel):
+    """A single-reference Sentinel-1 IW interferogram stack and how to compute it.
+
+    ``reference`` is one product or the consecutive slices of the reference date; among
+    ``secondaries``, products of one date are slices of that date and are assembled.  The native
+    engine takes one sub-swath (:attr:`subswath`), a DEM file or ``auto`` (GLO-30 downloaded into
+    ``OUT/dem/``) and streams blocks of ``block_lines`` output lines (memory is bounded by a few
+    blocks); ``download_orbits`` fetches missing EOF files into ``orbits_dir`` (default
+    ``OUT/orbits``), and ``require_precise_orbits`` makes a missing EOF file an error instead of
+    the annotation-orbit fallback.  ``subswath=`` and ``orbits=`` are accepted for
+    ``subswaths=[...]`` and ``orbits_dir=``.
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     reference: list[Path] = Field(..., min_length=1, description="slice(s) of the reference acquisition")
     secondaries: list[Path] = Field(..., min_length=1, description="secondary products; slices of a date are assembled")
     subswaths: list[Subswath] = Field(..., min_length=1, description="IW sub-swaths, merged when several")
-    polarisation: Polarisation = "VV"
+    polarisation: Polarisation = Field("VV", description="polarisation")
     bbox: tuple[float, float, float, float] | None = Field(
         None, description="area of interest W S E N (lon/lat degrees): bursts and the final subset"
     )
@@ -120,21 +133,44 @@ class IfgStackConfig(BaseModel):
         None, description="first and last burst (1-based) when no bbox is given; default all"
     )
     subset_to_aoi: bool = Field(True, description="crop the debursted products to the bbox")
-    dem: str = Field("SRTM 1Sec HGT", description="SNAP DEM name or a DEM file (GeoTIFF, geoid heights)")
+    dem: str = Field("SRTM 1Sec HGT", description="DEM file (GeoTIFF; geoid heights converted), 'auto' (GLO-30) or a SNAP DEM name")
     dem_nodata: float = Field(0.0, description="no-data value of an external DEM")
     dem_resampling: str = "BILINEAR_INTERPOLATION"
     image_resampling: str = "BILINEAR_INTERPOLATION"
     mask_out_area_without_elevation: bool = False
     orbit_type: Literal["precise", "restituted"] = "precise"
     orbit_continue_on_fail: bool = Field(False, description="keep annotated orbits when no orbit file is found")
-    orbits_dir: Path | None = Field(None, description="folder of orbit files (POEORB/ and RESORB/ trees, offline)")
+    orbits_dir: Path | None = Field(None, description="folder of orbit files (EOF; POEORB/ and RESORB/ trees for SNAP)")
+    download_orbits: bool = Field(False, description="download the EOF files not in orbits_dir (sentineleof)")
+    require_precise_orbits: bool = Field(False, description="a date without an EOF file is an error, not the annotation orbit")
     esd: bool | None = Field(None, description="Enhanced Spectral Diversity; None = on unless a single burst")
     esd_coherence_threshold: float = Field(0.15, gt=0, lt=1)
+    deramp: bool = Field(True, description="TOPS deramp before and reramp after resampling (native)")
+    taps: int = Field(16, ge=4, description="sinc resampling kernel length (native)")
+    geometry_step: int = Field(32, ge=1, description="pixels between the coarse geometry nodes (native)")
+    block_lines: int = Field(256, ge=8, description="output lines processed at a time (native; bounds memory)")
     out: Path = Field(..., description="output folder (INSAR_<reference>/ and intermediates)")
-    backend: Literal["native", "snap", "auto"] = "auto"
+    backend: IfgBackend = Field("native", description="native (this package's engine), snap (SNAP gpt) or auto (snap when gpt is found)")
     snap_version: str | None = Field(None, description="SNAP version the graphs target (e.g. 9.0); None = detect")
     gpt: GptOptions = Field(default_factory=GptOptions)
     keep_intermediate: bool = Field(True, description="keep split/, coreg/ and ifg/ after the export")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        """``subswath=`` (one) and ``orbits=``; a single ``reference`` path; a DEM given as a Path."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "subswath" in data:
+            data["subswaths"] = [data.pop("subswath")]
+        if "orbits" in data:
+            data["orbits_dir"] = data.pop("orbits")
+        if isinstance(data.get("reference"), (str, Path)):
+            data["reference"] = [data["reference"]]
+        if isinstance(data.get("dem"), Path):
+            data["dem"] = str(data["dem"])
+        return data
 
     @field_validator("bbox")
     @classmethod
@@ -156,8 +192,10 @@ class IfgStackConfig(BaseModel):
     @field_validator("dem")
     @classmethod
     def _check_dem(cls, v: str) -> str:
+        if v.strip().lower() == "auto":
+            return "auto"
         if not is_dem_file(v) and v not in SNAP_DEM_NAMES:
-            raise ValueError(f"unknown DEM {v!r}: give a DEM file or one of {', '.join(SNAP_DEM_NAMES)}")
+            raise ValueError(f"unknown DEM {v!r}: give a DEM file, auto, or one of {', '.join(SNAP_DEM_NAMES)}")
         return v
 
     @field_validator("snap_version")
@@ -168,7 +206,9 @@ class IfgStackConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _check_dates(self) -> "IfgStackConfig":
+    def _check_dates(self) -> "IfgStackOptions":
+        if self.backend == "native":
+            return self  # the native engine reads the dates from the annotation (it needs no dated names)
         ref_dates = {acquisition_date(p) for p in self.reference}
         if len(ref_dates) != 1:
             raise ValueError(f"the reference slices have several dates: {sorted(map(str, ref_dates))}")
@@ -177,6 +217,13 @@ class IfgStackConfig(BaseModel):
         return self
 
     # ------------------------------------------------------------------ derived
+    @property
+    def subswath(self) -> str:
+        """The one sub-swath of a native run (ParameterError when several are given)."""
+        if len(self.subswaths) != 1:
+            raise ParameterError(f"the native engine runs one sub-swath at a time, got {', '.join(self.subswaths)}")
+        return self.subswaths[0]
+
     @property
     def reference_date(self) -> dt.date:
         """Date of the reference acquisition."""
@@ -192,6 +239,13 @@ class IfgStackConfig(BaseModel):
     def secondary_dates(self) -> list[dt.date]:
         """Secondary dates in order."""
         return [d for d in self.acquisitions() if d != self.reference_date]
+
+    @property
+    def snap_dem_name(self) -> str:
+        """``demName`` for SNAP: ``auto`` is SNAP's own Copernicus 30 m download (its external DEMs are
+        taken as geoid heights, so the ellipsoidal GLO-30 GeoTIFF of the native engine would be
+        corrected twice)."""
+        return "Copernicus 30m Global DEM" if self.dem == "auto" else self.dem
 
     @property
     def external_dem(self) -> bool:
@@ -210,7 +264,7 @@ class IfgStackConfig(BaseModel):
         return Path(self.out) / f"INSAR_{self.reference_date.strftime('%Y%m%d')}"
 
     @classmethod
-    def build(cls, **kwargs: Any) -> "IfgStackConfig":
+    def build(cls, **kwargs: Any) -> "IfgStackOptions":
         """Validate keyword arguments; errors become one-line :class:`ParameterError`."""
         try:
             return cls(**kwargs)

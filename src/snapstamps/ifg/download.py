@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +27,8 @@ from ..errors import InputError
 from .orbits import find_eof
 
 __all__ = ["DEM_MARGIN_DEG", "ORBIT_TYPES", "DownloadError", "build_dem", "dem_auto_path", "TEST_SOURCE_ENV", "fetch_orbit", "is_dem_auto", "prepare_dem"]
+
+log = logging.getLogger("snapstamps")
 
 #: Orbit products asked for, in order of preference (``sentineleof``'s ``orbit_type``).
 ORBIT_TYPES: tuple[str, ...] = ("precise", "restituted")
@@ -185,19 +187,18 @@ def build_dem(bbox: tuple[float, float, float, float], out_dir: Path, margin_deg
 TEST_SOURCE_ENV = "SNAPSTAMPS_DEM_AUTO_SOURCE"
 
 
-def prepare_dem(bbox: tuple[float, float, float, float], out_dir: Path, log: Callable[[str], None] | None = None) -> Path:
+def prepare_dem(bbox: tuple[float, float, float, float], out_dir: Path) -> Path:
     """The GLO-30 DEM of ``bbox`` in ``out_dir/dem/`` (what ``ifg-stack --dem auto`` uses); return its path.
 
     ``snapstamps ifg-stack-dem`` runs it once per interferogram-stack job, so that the scattered
     pairs share one download.  ``SNAPSTAMPS_DEM_AUTO_SOURCE=/path/to/dem.tif`` (:data:`TEST_SOURCE_ENV`)
-    is for tests only: the named GeoTIFF is copied to the same path instead of downloading, and
-    ``log`` (a callable taking a line, default stderr) is told so; never set it in a deployment.
+    is for tests only: the named GeoTIFF is copied to the same path instead of downloading, with a
+    warning on the ``snapstamps`` logger; never set it in a deployment.
     Raises :class:`DownloadError` when the download fails, or :class:`~snapstamps.errors.InputError`
     for a bad ``bbox`` or a missing test source.
     """
     import os
     import shutil
-    import sys
 
     from .config import check_bbox
 
@@ -205,7 +206,6 @@ def prepare_dem(bbox: tuple[float, float, float, float], out_dir: Path, log: Cal
         box = check_bbox(bbox)
     except ValueError as exc:
         raise InputError(f"--bbox: {exc}") from None
-    say = log or (lambda line: print(line, file=sys.stderr))
     source = os.environ.get(TEST_SOURCE_ENV)
     if source:
         src = Path(source)
@@ -214,6 +214,6 @@ def prepare_dem(bbox: tuple[float, float, float, float], out_dir: Path, log: Cal
         dest = dem_auto_path(out_dir, box)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
-        say(f"{TEST_SOURCE_ENV} is set (tests only): {src} copied to {dest} instead of downloading GLO-30")
+        log.warning("%s is set (tests only): %s copied to %s instead of downloading GLO-30", TEST_SOURCE_ENV, src, dest)
         return dest
     return build_dem(box, Path(out_dir))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import filecmp
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from ..errors import InputError
 from ..io.atomic import atomic_dir, atomic_write_text
 
 __all__ = ["gather_pairs"]
+
+log = logging.getLogger("snapstamps")
 
 _SAME_KEYS = ("reference", "subswath", "polarisation", "first_sample", "n_samples", "n_lines", "deburst", "deramp")
 
@@ -40,9 +43,8 @@ def _load(run: Path) -> tuple[dict, Path]:
     return summary, insar[0]
 
 
-def gather_pairs(runs: list[Path], out: Path, log=None) -> Path:
+def gather_pairs(runs: list[Path], out: Path) -> Path:
     """Merge the ``ifg-stack`` outputs ``runs`` into ``out/INSAR_<reference>/``; returns that folder."""
-    log = log or (lambda s: None)
     if not runs:
         raise InputError("ifg-stack-gather: no pair outputs given")
     loaded = [_load(r) for r in runs]
@@ -87,7 +89,7 @@ def gather_pairs(runs: list[Path], out: Path, log=None) -> Path:
                 if not f.is_file():
                     raise InputError(f"{f}: missing")
                 shutil.copyfile(f, tmp / f.parent.name / f.name)
-            log(f"gathered {rs}-{ds}")
+            log.info("gathered %s-%s", rs, ds)
     summary = {k: s0[k] for k in s0 if k not in ("pairs", "seconds", "stage_seconds", "insar_dir")}
     summary["insar_dir"] = str(dest)
     summary["pairs"] = [p for _, (p, _) in sorted(pairs.items())]

@@ -11,8 +11,10 @@ everything a run used.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -98,17 +100,39 @@ class PsiParams(BaseModel):
         "n", description="snapstamps: remove a local linear trend before the SCN time filter (keeps deformation out of SCN)"
     )
 
+    # --- snapstamps: APS estimation that keeps deformation (psi.aps, run with step 7) ---
+    aps_deformation_model: Literal["auto", "linear", "acceleration", "seasonal", "full"] = Field(
+        "auto", description="snapstamps: per-PS deformation model removed before the APS filter (auto = BIC per PS)"
+    )
+    aps_filter_wavelength: float = Field(
+        0.0, ge=0, description="m, snapstamps: Gaussian scale of the APS spatial filter (0 = leave-one-out cross-validation)"
+    )
+    aps_max_iterations: int = Field(10, ge=1, description="snapstamps: iterations of the APS estimation at most")
+    aps_convergence: float = Field(0.01, gt=0, description="rad, snapstamps: APS change (RMS) that ends the iterations")
+
     # --- referencing and outputs ---
     ref_lon: tuple[float, float] = (-math.inf, math.inf)
     ref_lat: tuple[float, float] = (-math.inf, math.inf)
     ref_centre_lonlat: tuple[float, float] = (0.0, 0.0)
     ref_radius: float = Field(math.inf, description="m; inf = all PS in ref_lon/ref_lat; -inf = none")
     ref_velocity: float = Field(0.0, description="m/yr added to velocities")
-    velocity_type: Literal["v-d", "v-do", "v-ds", "v-dso"] = Field(
-        "v-d", description="snapstamps: StaMPS ps_plot value type of the product velocities ('s' types need step 8)"
+    velocity_type: Literal["v-daps", "v-d", "v-do", "v-ds", "v-dso", "v-da", "v-dao"] = Field(
+        "v-daps",
+        description="snapstamps: value type of the product velocities: 'v-daps' (default) = DEM error and the "
+        "deformation-keeping APS estimate removed, deformation model fitted; or a StaMPS ps_plot type "
+        "('s' types need step 8, 'a' types need subtr_tropo/tropo_method)",
     )
-    subtr_tropo: YesNo = "n"
-    tropo_method: str = "a_l"
+    subtr_tropo: YesNo = Field("n", description="subtract the tropospheric correction of tropo_method in steps 6-7 (StaMPS)")
+    tropo_method: str = Field(
+        "a_l", description="tropospheric correction: a_l/a_linear (phase-topography), a_p/a_powerlaw, a_gacos/a_ext "
+        "(per-date delay maps in tropo_delay_dir); TRAIN's weather-model methods are refused by the native engine"
+    )
+    tropo_delay_dir: str = Field("", description="snapstamps: folder of per-date zenith delay GeoTIFFs (YYYYMMDD*.tif, m) for a_gacos/a_ext")
+    tropo_band_m: tuple[float, float] = Field(
+        (200.0, 2000.0), description="snapstamps: m, spatial band (shortest, longest wavelength) of the phase-topography fits"
+    )
+    tropo_powerlaw_alpha: float = Field(1.6, gt=0, description="snapstamps: power-law exponent (TRAIN powerlaw_alpha)")
+    tropo_powerlaw_h0: float = Field(10_000.0, gt=0, description="m, snapstamps: height where the tropospheric delay vanishes (TRAIN powerlaw_h0)")
     n_cores: int = Field(1, ge=1)
 
     # --- set from the data in step 1 (None until then) ---
@@ -148,6 +172,19 @@ class PsiParams(BaseModel):
         except ValidationError as exc:
             raise ParameterError(f"{path}: {_first_error(exc)}") from exc
 
+    def kernel_args(self, kernel: Callable[..., Any]) -> dict[str, Any]:
+        """The parameters ``kernel`` takes as keyword-only arguments, by name, from this object.
+
+        Kernels (:mod:`snapstamps.psi`) declare the StaMPS parameters they use as keyword-only
+        arguments; the workflow unpacks them with ``kernel(..., **params.kernel_args(kernel))``.
+        """
+        fields = type(self).model_fields
+        return {
+            name: getattr(self, name)
+            for name, p in inspect.signature(kernel).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and name in fields
+        }
+
     # ----------------------------------------------------------------- getparm/setparm
     def with_updates(self, updates: dict[str, Any]) -> "PsiParams":
         """Return a copy with ``updates`` applied; names may be unique prefixes (as getparm)."""
@@ -159,6 +196,35 @@ class PsiParams(BaseModel):
             return type(self).model_validate(data)
         except ValidationError as exc:
             raise ParameterError(_first_error(exc)) from exc
+
+
+#: StaMPS parameters whose non-default values the native engine does not implement: name -> (is the
+#: value supported?, why not).  :func:`check_native_support` refuses the others (the StaMPS backend
+#: passes them to StaMPS, which implements them).
+NATIVE_LIMITS: dict[str, tuple[Any, str]] = {
+    "quick_est_gamma_flag": (lambda v: v == "y", "only the quick gamma estimation (ps_est_gamma_quick) is implemented"),
+    "slc_osf": (lambda v: v == 1, "oversampled SLCs (slc_osf != 1) are not supported"),
+    "merge_resample_size": (lambda v: v == 0, "resampling PS onto a grid in step 5 is not implemented"),
+    "merge_standard_dev": (lambda v: math.isinf(v), "step 5's noise threshold on resampled PS is not implemented"),
+    "unwrap_patch_phase": (lambda v: v == "n", "unwrapping the patch (filtered) phase is not implemented"),
+    "unwrap_spatial_cost_func_flag": (lambda v: v == "n", "the spatial cost function of the 3-D unwrapping is not implemented"),
+    "unwrap_alpha": (lambda v: v == 8.0, "unwrap_alpha belongs to StaMPS' 2-D unwrapping (the 3-D path, the only one here, ignores it)"),
+    "unwrap_hold_good_values": (lambda v: v == "n", "StaMPS forces 'n' for PS processing"),
+    "scn_kriging_flag": (lambda v: v == "n", "the kriging variant of step 8 (ps_scn_filt_krig) is not implemented"),
+    "tropo_method": (
+        lambda v: v in ("a_l", "a_linear", "a_p", "a_powerlaw", "a_gacos", "a_ext"),
+        "only a_l/a_linear, a_p/a_powerlaw and a_gacos/a_ext (delay maps in tropo_delay_dir) are implemented; "
+        "for weather-model delays (ERA5, MERRA, ...) put per-date zenith delay GeoTIFFs in tropo_delay_dir and use a_ext",
+    ),
+}
+
+
+def check_native_support(params: PsiParams) -> None:
+    """Raise :class:`ParameterError` for a parameter value the native engine does not implement."""
+    for name, (ok, why) in NATIVE_LIMITS.items():
+        value = getattr(params, name)
+        if not ok(value):
+            raise ParameterError(f"parameter {name}={value!r} is not implemented by the native engine: {why}")
 
 
 #: Where a value of a process input goes: the whole value (None), one element (index), or a

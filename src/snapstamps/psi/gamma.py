@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,7 +35,6 @@ from numpy.typing import NDArray
 
 from ..errors import InputError, ParameterError
 from .clap import clap_filt, clap_low_pass, gausswin
-from .config import PsiParams
 from .topofit import n_trial_wraps as _n_trial_wraps
 from .topofit import topofit
 
@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 #: centres of the 100 coherence bins 0.005 .. 0.995
-COH_BINS: NDArray[np.float64] = (np.arange(100) + 0.5) / 100.0
+COH_BINS: NDArray[np.floating[Any]] = (np.arange(100) + 0.5) / 100.0
 _COH_EDGES = (COH_BINS[:-1] + COH_BINS[1:]) / 2.0
 #: number of low-coherence bins (gamma < 0.31) used to scale the random-phase histogram
 LOW_COH_BINS = 31
@@ -206,7 +206,18 @@ def estimate_gamma(
     da: np.ndarray,
     inc: np.ndarray,
     wavelength: float,
-    params: PsiParams,
+    *,
+    max_topo_err: float,
+    filter_grid_size: float,
+    filter_weighting: str,
+    gamma_change_convergence: float,
+    gamma_max_iterations: int,
+    clap_win: int,
+    clap_low_pass_wavelength: float,
+    clap_alpha: float,
+    clap_beta: float,
+    n_rand: int,
+    rand_seed: int,
     progress: Callable[[float], None] | None = None,
 ) -> GammaResult:
     """Run StaMPS step 2 on one patch.
@@ -220,9 +231,8 @@ def estimate_gamma(
     da : (N,) amplitude dispersion (initial weights ``1/D_A``).
     inc : (N,) incidence angle (rad); ``mean(inc) + 0.052`` sets the K search range.
     wavelength : radar wavelength (m).
-    params : uses max_topo_err, filter_grid_size, filter_weighting, gamma_change_convergence,
-        gamma_max_iterations, clap_win, clap_low_pass_wavelength, clap_alpha, clap_beta,
-        n_rand, rand_seed.
+    max_topo_err, filter_grid_size, ... rand_seed : the StaMPS parameters of step 2
+        (:class:`~snapstamps.psi.config.PsiParams` documents each).
     progress : optional callback with the completed fraction.
     """
     ph = np.asarray(ph)
@@ -243,20 +253,20 @@ def estimate_gamma(
     ph_u = np.divide(ph, amp, out=np.zeros(ph.shape, np.complex64), where=amp > 0)
 
     inc_mean = float(np.mean(inc)) + INC_OFFSET
-    ntw = _n_trial_wraps(float(bperp.max() - bperp.min()), params.max_topo_err, wavelength, inc_mean,
+    ntw = _n_trial_wraps(float(bperp.max() - bperp.min()), max_topo_err, wavelength, inc_mean,
                          RHO_MEAN_RANGE)
 
-    grid_size = float(params.filter_grid_size)
+    grid_size = float(filter_grid_size)
     grid_ij, n_i, n_j = grid_cells(xy, grid_size)
-    n_win, n_pad = clap_window_sizes(params.clap_win)
+    n_win, n_pad = clap_window_sizes(clap_win)
     if n_i < n_win or n_j < n_win:
         raise ParameterError(
             f"filter_grid_size: {grid_size:g} m gives a {n_i} x {n_j}-cell CLAP grid over this "
             f"patch, fewer than the {n_win} cells step 2 needs; reduce filter_grid_size"
         )
-    low_pass = clap_low_pass(grid_size, params.clap_low_pass_wavelength, params.clap_win)
+    low_pass = clap_low_pass(grid_size, clap_low_pass_wavelength, clap_win)
 
-    coh_rand = random_phase_coherence(bperp, ntw, params.n_rand, params.rand_seed)
+    coh_rand = random_phase_coherence(bperp, ntw, n_rand, rand_seed)
     Nr = coh_histogram(coh_rand)
     nz = np.flatnonzero(Nr > 0)
     Nr_max_nz_ix = int(nz[-1]) if nz.size else 0
@@ -279,7 +289,7 @@ def estimate_gamma(
     ph_patch = np.zeros((n_ps, n_ifg), dtype=np.complex64)
     coh_prev = np.zeros(n_ps)
     gamma_change_save = 0.0
-    n_iter = params.gamma_max_iterations
+    n_iter = gamma_max_iterations
     i_loop = 0
     while True:
         i_loop += 1
@@ -291,7 +301,7 @@ def estimate_gamma(
             grid += acc[:, s:e] @ w
         ph_grid = grid.reshape(n_i, n_j, n_ifg)
         # 2. CLAP filter every ifg's grid
-        ph_filt = clap_filt(ph_grid, params.clap_alpha, params.clap_beta, n_win, n_pad, low_pass)
+        ph_filt = clap_filt(ph_grid, clap_alpha, clap_beta, n_win, n_pad, low_pass)
         # 3./4. patch phase at each candidate's cell and DEM-error / coherence fit
         K_ps = np.zeros(n_ps)
         C_ps = np.zeros(n_ps)
@@ -316,10 +326,10 @@ def estimate_gamma(
         gamma_change_save = rms
         coh_prev = coh_ps
         report(0.1 + 0.9 * min(i_loop / n_iter, 1.0))
-        if abs(dd) < params.gamma_change_convergence or i_loop >= n_iter:
+        if abs(dd) < gamma_change_convergence or i_loop >= n_iter:
             break
         # 6. new weights
-        if params.filter_weighting == "P-square":
+        if filter_weighting == "P-square":
             weighting = p_square_weighting(coh_ps, Nr, Nr_max_nz_ix)
         else:
             weighting = _snr_weighting(amp, ph_res.astype(np.float64))

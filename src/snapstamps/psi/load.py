@@ -9,6 +9,7 @@ phase are dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,7 +54,7 @@ class PatchState:
     def n_ps(self) -> int:
         return int(self.ij.shape[0])
 
-    def subset(self, index: NDArray) -> "PatchState":
+    def subset(self, index: NDArray[Any]) -> "PatchState":
         """The same state restricted to ``index`` (bool mask or integer indices) of the PS."""
         kw = {}
         for f in fields(self):
@@ -68,13 +69,13 @@ class PatchState:
         """(N, M) per-pixel bperp with a zero master column."""
         return np.insert(self.bperp_mat, self.master_ix, 0.0, axis=1).astype(np.float32)
 
-    def to_arrays(self) -> dict[str, NDArray]:
+    def to_arrays(self) -> dict[str, NDArray[Any]]:
         d = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
         return d
 
     @classmethod
-    def from_arrays(cls, d: dict[str, NDArray]) -> "PatchState":
-        kw = {f.name: d[f.name] for f in fields(cls)}
+    def from_arrays(cls, d: dict[str, NDArray[Any]]) -> "PatchState":
+        kw: dict[str, Any] = {f.name: d[f.name] for f in fields(cls)}
         kw["master_ix"] = int(kw["master_ix"])
         return cls(**kw)
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +35,7 @@ class PsSet:
     def n_ps(self) -> int:
         return self.state.n_ps
 
-    def subset(self, index: NDArray) -> "PsSet":
+    def subset(self, index: NDArray[Any]) -> "PsSet":
         return PsSet(
             state=self.state.subset(index),
             K_ps=self.K_ps[index],
@@ -44,7 +45,7 @@ class PsSet:
             ph_rc=None if self.ph_rc is None else self.ph_rc[index],
         )
 
-    def to_arrays(self) -> dict[str, NDArray]:
+    def to_arrays(self) -> dict[str, NDArray[Any]]:
         d = self.state.to_arrays()
         for f in fields(self):
             if f.name != "state" and getattr(self, f.name) is not None:
@@ -52,7 +53,7 @@ class PsSet:
         return d
 
     @classmethod
-    def from_arrays(cls, d: dict[str, NDArray]) -> "PsSet":
+    def from_arrays(cls, d: dict[str, NDArray[Any]]) -> "PsSet":
         return cls(
             state=PatchState.from_arrays(d),
             K_ps=d["K_ps"],
@@ -88,7 +89,10 @@ def merge_patches(patches: list[tuple[PsSet, NDArray[np.bool_]]], heading: float
     if not patches:
         raise ValueError("no PS in any patch")
     state = _concat_states([p.state for p, _ in patches])
-    cat = lambda name: np.concatenate([getattr(p, name) for p, _ in patches], axis=0)  # noqa: E731
+
+    def cat(name: str) -> NDArray[Any]:
+        return np.concatenate([getattr(p, name) for p, _ in patches], axis=0)
+
     merged = PsSet(state, cat("K_ps"), cat("C_ps"), cat("coh_ps"), cat("ph_patch"), cat("ph_rc"))
     in_core = np.concatenate([c for _, c in patches])
 
@@ -115,6 +119,8 @@ def merge_patches(patches: list[tuple[PsSet, NDArray[np.bool_]]], heading: float
 
     # unit-magnitude corrected phase (zeros kept)
     rc = merged.ph_rc
+    if rc is None:
+        raise ValueError("merge_patches needs the corrected phase (correct_phase) of every patch")
     mag = np.abs(rc)
     merged.ph_rc = np.where(mag > 0, rc / np.where(mag > 0, mag, 1), 0).astype(np.complex64)
     merged.state.bperp = np.insert(

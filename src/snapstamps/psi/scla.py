@@ -20,12 +20,13 @@ squares (an L1 fit vectorised over pixels) instead of StaMPS' per-pixel Nelder-M
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .config import PsiParams
 from .velocity import _ifg_weights, batched_wls, deramp, reference
 from .weed import delaunay_edges
 
@@ -36,19 +37,19 @@ __all__ = ["SclaResult", "calc_scla", "smooth_scla", "scla_columns"]
 class SclaResult:
     """Step-7 estimates for ``N`` PS and ``M`` images."""
 
-    K_ps_uw: NDArray  # (N,) rad/m, phase per metre of bperp (DEM error)
-    C_ps_uw: NDArray  # (N,) rad, master APS / constant
-    ph_scla: NDArray  # (N, M) float32, K_ps_uw * bperp_full
-    ph_ramp: NDArray | None  # (N, M) rad, per-column planes removed (scla_deramp='y') or None
+    K_ps_uw: NDArray[Any]  # (N,) rad/m, phase per metre of bperp (DEM error)
+    C_ps_uw: NDArray[Any]  # (N,) rad, master APS / constant
+    ph_scla: NDArray[Any]  # (N, M) float32, K_ps_uw * bperp_full
+    ph_ramp: NDArray[Any] | None  # (N, M) rad, per-column planes removed (scla_deramp='y') or None
 
 
-def scla_columns(m: int, params: PsiParams) -> NDArray[np.int64]:
+def scla_columns(m: int, *, drop_ifg_index: Sequence[int], scla_drop_index: Sequence[int]) -> NDArray[np.int64]:
     """0-based image columns used in step 7: all minus ``drop_ifg_index`` and ``scla_drop_index``."""
-    dropped = {i - 1 for i in params.drop_ifg_index} | {i - 1 for i in params.scla_drop_index}
+    dropped = {i - 1 for i in drop_ifg_index} | {i - 1 for i in scla_drop_index}
     return np.array([c for c in range(m) if c not in dropped], dtype=np.int64)
 
 
-def _irls_l1(y: NDArray, G: NDArray, m0: NDArray, n_iter: int = 30) -> NDArray[np.float64]:
+def _irls_l1(y: NDArray[Any], G: NDArray[Any], m0: NDArray[Any], n_iter: int = 30) -> NDArray[np.float64]:
     """L1 regression ``min sum |y - G m|`` per row by iteratively reweighted LS, batched over rows.
 
     ``y`` (N, U), ``G`` (U, k), ``m0`` (N, k) starting point (the L2 solution).  Each iteration
@@ -74,14 +75,18 @@ def _irls_l1(y: NDArray, G: NDArray, m0: NDArray, n_iter: int = 30) -> NDArray[n
 
 
 def calc_scla(
-    ph_uw: NDArray,
-    bperp_full: NDArray,
-    day: NDArray,
+    ph_uw: NDArray[Any],
+    bperp_full: NDArray[Any],
+    day: NDArray[Any],
     master_ix: int,
-    ifg_std_deg: NDArray | None,
-    ref_mask: NDArray,
-    xy: NDArray,
-    params: PsiParams,
+    ifg_std_deg: NDArray[Any] | None,
+    ref_mask: NDArray[Any],
+    xy: NDArray[Any],
+    *,
+    scla_deramp: str,
+    scla_method: str,
+    drop_ifg_index: Sequence[int],
+    scla_drop_index: Sequence[int],
 ) -> SclaResult:
     """Estimate ``K_ps_uw``, ``C_ps_uw`` and ``ph_scla`` from the unwrapped phase (see module doc).
 
@@ -96,12 +101,12 @@ def calc_scla(
         bp = np.broadcast_to(bp[None, :], (n, m))
     day = np.asarray(day, dtype=np.float64)
     ph_ramp = None
-    if params.scla_deramp == "y":
+    if scla_deramp == "y":
         ph, ph_ramp = deramp(ph, xy)
         ph_ramp = ph_ramp.astype(np.float32)
     ph = reference(ph, ref_mask)
 
-    idx = scla_columns(m, params)
+    idx = scla_columns(m, drop_ifg_index=drop_ifg_index, scla_drop_index=scla_drop_index)
     slaves = idx[idx != master_ix]
     K = np.zeros(n)
     if slaves.size >= 2 and n:
@@ -115,7 +120,7 @@ def calc_scla(
         if slaves.size + 1 < 4:  # StaMPS counts the master among the dates
             G = G[:, :2]
         coef = batched_wls(dph, G)
-        if params.scla_method == "L1":
+        if scla_method == "L1":
             coef = _irls_l1(dph, G, coef)
         K = coef[:, 1]
     ph_scla = K[:, None] * bp
@@ -130,7 +135,7 @@ def calc_scla(
     return SclaResult(K_ps_uw=K, C_ps_uw=C, ph_scla=ph_scla.astype(np.float32), ph_ramp=ph_ramp)
 
 
-def smooth_scla(res: SclaResult, xy: NDArray, bperp_full: NDArray) -> SclaResult:
+def smooth_scla(res: SclaResult, xy: NDArray[Any], bperp_full: NDArray[Any]) -> SclaResult:
     """Clamp each PS' ``K_ps_uw`` and ``C_ps_uw`` to the [min, max] of its Delaunay neighbours.
 
     Only isolated outliers (a value outside the range of all its neighbours) change.  PS without

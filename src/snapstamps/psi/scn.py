@@ -23,7 +23,9 @@ arc step and added back after integration, so long-wavelength ramps survive the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,7 +33,6 @@ from scipy import sparse
 from scipy.sparse.linalg import lsqr, splu
 from scipy.spatial import cKDTree
 
-from .config import PsiParams
 from .velocity import deramp
 from .weed import delaunay_edges
 
@@ -42,11 +43,11 @@ __all__ = ["ScnResult", "scn_filter", "integrate_arcs", "gaussian_lowpass", "tem
 class ScnResult:
     """Step-8 outputs for ``N`` PS and ``M`` images."""
 
-    ph_scn_slave: NDArray  # (N, M) float32 rad, slave APS estimate; 0 in master/dropped columns
-    ph_hpt: NDArray  # (N, M) float32 rad, temporally high-passed, integrated phase; 0 in dropped columns
+    ph_scn_slave: NDArray[Any]  # (N, M) float32 rad, slave APS estimate; 0 in master/dropped columns
+    ph_hpt: NDArray[Any]  # (N, M) float32 rad, temporally high-passed, integrated phase; 0 in dropped columns
 
 
-def integrate_arcs(edges: NDArray, d: NDArray, n: int) -> NDArray[np.float64]:
+def integrate_arcs(edges: NDArray[Any], d: NDArray[Any], n: int) -> NDArray[np.float64]:
     """Least-squares per-node values ``x`` (node 0 fixed at 0) with ``x[b] - x[a] ~ d`` on arcs.
 
     ``edges`` (E, 2) node pairs ``(a, b)``, ``d`` (E, U) arc differences.  Solves the normal
@@ -77,7 +78,7 @@ def integrate_arcs(edges: NDArray, d: NDArray, n: int) -> NDArray[np.float64]:
     return out
 
 
-def temporal_smoother(t: NDArray, exclude: NDArray, time_win: float, local_linear: bool = False) -> NDArray[np.float64]:
+def temporal_smoother(t: NDArray[Any], exclude: NDArray[Any], time_win: float, local_linear: bool = False) -> NDArray[np.float64]:
     """``(U, U)`` matrix ``S`` with ``S @ series`` the temporal low-pass of a series sampled at ``t`` (days).
 
     Row ``u``: Gaussian weights ``exp(-(t_u - t_v)^2 / (2 time_win^2))``, zero where ``exclude``
@@ -100,7 +101,7 @@ def temporal_smoother(t: NDArray, exclude: NDArray, time_win: float, local_linea
     return S
 
 
-def gaussian_lowpass(xy: NDArray, values: NDArray, sigma: float, chunk_pairs: int = 5_000_000) -> NDArray[np.float64]:
+def gaussian_lowpass(xy: NDArray[Any], values: NDArray[Any], sigma: float, chunk_pairs: int = 5_000_000) -> NDArray[np.float64]:
     """Spatial Gaussian smoothing of per-PS ``values`` (N, U) with std ``sigma`` (m).
 
     Each PS becomes the weighted mean over the PS strictly within ``4 sigma`` (itself included),
@@ -132,21 +133,25 @@ def gaussian_lowpass(xy: NDArray, values: NDArray, sigma: float, chunk_pairs: in
 
 
 def scn_filter(
-    ph_uw: NDArray,
-    ph_scla: NDArray,
-    C_ps_uw: NDArray,
-    xy: NDArray,
-    day: NDArray,
+    ph_uw: NDArray[Any],
+    ph_scla: NDArray[Any],
+    C_ps_uw: NDArray[Any],
+    xy: NDArray[Any],
+    day: NDArray[Any],
     master_ix: int,
-    params: PsiParams,
-    ph_ramp: NDArray | None = None,
+    *,
+    scn_time_win: float,
+    scn_wavelength: float,
+    scn_deramp_ifg: Sequence[int],
+    drop_ifg_index: Sequence[int],
+    ph_ramp: NDArray[Any] | None = None,
     local_linear: bool = False,
 ) -> ScnResult:
     """Estimate the spatially correlated, temporally uncorrelated phase of every image (step 8).
 
     Inputs: ``ph_uw`` (N, M) rad, ``ph_scla`` (N, M) rad, ``C_ps_uw`` (N,) rad, ``xy`` (N, 2) m,
     ``day`` (M,) days, ``ph_ramp`` (N, M) rad or None (step-7 planes, removed first).  Uses
-    ``scn_time_win``, ``scn_wavelength``, ``scn_deramp_ifg`` and ``drop_ifg_index`` of ``params``.
+    ``scn_time_win``, ``scn_wavelength``, ``scn_deramp_ifg`` and ``drop_ifg_index`` (StaMPS parameters, see :class:`~snapstamps.psi.config.PsiParams`).
     See the module docstring for the algorithm.
 
     ``local_linear=True`` (not StaMPS) replaces the Gaussian-weighted temporal *mean* by a
@@ -164,7 +169,7 @@ def scn_filter(
     n, m = ph_all.shape
     xy = np.asarray(xy, dtype=np.float64)
     day = np.asarray(day, dtype=np.float64)
-    dropped = {i - 1 for i in params.drop_ifg_index}
+    dropped = {i - 1 for i in drop_ifg_index}
     idx = np.array([c for c in range(m) if c not in dropped or c == master_ix], dtype=np.int64)
     ph = np.nan_to_num(ph_all[:, idx], nan=0.0, posinf=0.0, neginf=0.0)
     ph_scn_slave = np.zeros((n, m), dtype=np.float32)
@@ -172,7 +177,7 @@ def scn_filter(
     if n < 2:
         return ScnResult(ph_scn_slave, ph_hpt_full)
 
-    deramp_cols = [k for k, c in enumerate(idx) if (c + 1) in set(params.scn_deramp_ifg)]
+    deramp_cols = [k for k, c in enumerate(idx) if (c + 1) in set(scn_deramp_ifg)]
     ramps = np.zeros_like(ph)
     if deramp_cols:
         ph, ramps = deramp(ph, xy, deramp_cols)
@@ -181,10 +186,10 @@ def scn_filter(
     d = ph[edges[:, 1]] - ph[edges[:, 0]]  # (E, U) arc differences
 
     # temporal low-pass per image: Gaussian window, master weight 0, normalised
-    d_hp = d - d @ temporal_smoother(day[idx], idx == master_ix, params.scn_time_win, local_linear).T
+    d_hp = d - d @ temporal_smoother(day[idx], idx == master_ix, scn_time_win, local_linear).T
 
     ph_hpt = integrate_arcs(edges, d_hp, n) + ramps
-    ph_scn = gaussian_lowpass(xy, ph_hpt, params.scn_wavelength)
+    ph_scn = gaussian_lowpass(xy, ph_hpt, scn_wavelength)
     ph_scn -= ph_scn[0:1]
 
     ph_hpt_full[:, idx] = ph_hpt

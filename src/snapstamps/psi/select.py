@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, ParameterError
 from .clap import clap_filt_patch_at
-from .config import PsiParams
 from .gamma import LOW_COH_BINS, GammaResult, coh_histogram
 from .topofit import topofit
 
@@ -97,7 +97,10 @@ def coherence_threshold(
     da: np.ndarray,
     Nr_dist: np.ndarray,
     xy: np.ndarray,
-    params: PsiParams,
+    *,
+    select_method: str,
+    density_rand: float,
+    percent_rand: float,
     da_eval: np.ndarray | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
     """Per-pixel gamma threshold (StaMPS ``ps_select``) and the line coefficients.
@@ -122,12 +125,12 @@ def coherence_threshold(
         da_b = np.ones(n)
         da_eval = np.ones(n_eval)
     n_bins = edges.size - 1
-    if params.select_method == "DENSITY":
+    if select_method == "DENSITY":
         xy = np.asarray(xy, dtype=np.float64)
         area = float(np.prod(xy.max(axis=0) - xy.min(axis=0))) / 1e6
-        max_rand = params.density_rand * area / n_bins
+        max_rand = density_rand * area / n_bins
     else:
-        max_rand = params.percent_rand
+        max_rand = percent_rand
     min_coh = np.empty(n_bins)
     da_mean = np.empty(n_bins)
     for i in range(n_bins):  # a handful of D_A bins, not pixels
@@ -135,7 +138,7 @@ def coherence_threshold(
         da_mean[i] = da_b[sel].mean() if sel.any() else np.nan
         c = coh_ps[sel]
         c = c[c != 0]
-        min_coh[i] = bin_threshold(c, Nr_dist, max_rand, params.select_method)
+        min_coh[i] = bin_threshold(c, Nr_dist, max_rand, select_method)
     good = np.isfinite(min_coh) & np.isfinite(da_mean)
     coeffs: NDArray[np.float64] | None = None
     if not good.any():
@@ -181,16 +184,16 @@ def _reestimate_patch(
     n_f = ifg_index.size
     out = np.zeros((n_c, n_f), dtype=np.complex128)
     step = max(1, _CHUNK_ELEMENTS // (clap_win * clap_win * max(n_f, 1)))
-    for s in range(0, n_c, step):
-        e = min(n_c, s + step)
-        rows = si[s:e, None] + ar[None, :]
-        cols = sj[s:e, None] + ar[None, :]
+    for c0 in range(0, n_c, step):
+        e = min(n_c, c0 + step)
+        rows = si[c0:e, None] + ar[None, :]
+        cols = sj[c0:e, None] + ar[None, :]
         win = grid[rows[:, :, None], cols[:, None, :], :]  # (c, w, w, f), a copy
-        li = cells[s:e, 0] - si[s:e]
-        lj = cells[s:e, 1] - sj[s:e]
-        k = np.arange(e - s)
+        li = cells[c0:e, 0] - si[c0:e]
+        lj = cells[c0:e, 1] - sj[c0:e]
+        k = np.arange(e - c0)
         win[k, li, lj, :] = 0.0
-        out[s:e] = clap_filt_patch_at(np.moveaxis(win, 3, 1), alpha, beta, low_pass, li, lj)
+        out[c0:e] = clap_filt_patch_at(np.moveaxis(win, 3, 1), alpha, beta, low_pass, li, lj)
         progress(e / n_c)
     return out
 
@@ -217,7 +220,16 @@ def select_ps(
     xy: np.ndarray,
     da: np.ndarray,
     gamma: GammaResult,
-    params: PsiParams,
+    *,
+    select_method: str,
+    density_rand: float,
+    percent_rand: float,
+    select_reest_gamma_flag: str,
+    clap_win: int,
+    clap_alpha: float,
+    clap_beta: float,
+    gamma_stdev_reject: float,
+    rand_seed: int,
     drop_ifg: Sequence[int] = (),
     progress: Callable[[float], None] | None = None,
 ) -> SelectResult:
@@ -242,8 +254,9 @@ def select_ps(
     if ifg_index.size < 2:
         raise ParameterError("drop_ifg_index: fewer than 2 interferograms left")
     da = np.asarray(da, dtype=np.float64).ravel()
-    reest = params.select_reest_gamma_flag == "y"
-    clap_win = int(params.clap_win)
+    rules: dict[str, Any] = {"select_method": select_method, "density_rand": density_rand, "percent_rand": percent_rand}
+    reest = select_reest_gamma_flag == "y"
+    clap_win = int(clap_win)
     n_i, n_j = gamma.ph_grid.shape[:2]
     if reest and (n_i < clap_win or n_j < clap_win):
         raise ParameterError(
@@ -253,11 +266,11 @@ def select_ps(
         )
 
     coh_ps = np.asarray(gamma.coh_ps, dtype=np.float64).copy()
-    thresh, coeffs = coherence_threshold(coh_ps, da, gamma.Nr, xy, params)
+    thresh, coeffs = coherence_threshold(coh_ps, da, gamma.Nr, xy, **rules)
     ix = np.flatnonzero(coh_ps > thresh).astype(np.int64)
-    if params.gamma_stdev_reject > 0 and ix.size:
-        sd = _gamma_stdev(gamma.ph_res[ix][:, ifg_index], params.rand_seed)
-        ix = ix[sd < params.gamma_stdev_reject]
+    if gamma_stdev_reject > 0 and ix.size:
+        sd = _gamma_stdev(gamma.ph_res[ix][:, ifg_index], rand_seed)
+        ix = ix[sd < gamma_stdev_reject]
     report(0.05)
     n_sel = ix.size
 
@@ -281,7 +294,7 @@ def select_ps(
     ucell, inv = np.unique(lin, return_inverse=True)
     ucells = np.stack([ucell // n_j, ucell % n_j], axis=1)
     patch_cells = _reestimate_patch(
-        gamma.ph_grid, ucells, clap_win, params.clap_alpha, params.clap_beta, gamma.low_pass,
+        gamma.ph_grid, ucells, clap_win, clap_alpha, clap_beta, gamma.low_pass,
         ifg_index, lambda f: report(0.05 + 0.75 * f),
     )
     patch = patch_cells[inv]  # (n_sel, n_used)
@@ -310,7 +323,7 @@ def select_ps(
 
     # --- second threshold with the re-estimated gammas in the histograms
     coh_ps[ix] = coh2
-    thresh2, coeffs2 = coherence_threshold(coh_ps, da, gamma.Nr, xy, params, da_eval=da[ix])
+    thresh2, coeffs2 = coherence_threshold(coh_ps, da, gamma.Nr, xy, da_eval=da[ix], **rules)
     bperp_range = float(bperp.max() - bperp.min())
     k_tol = 2 * np.pi / bperp_range if bperp_range > 0 else np.inf
     with np.errstate(invalid="ignore"):

@@ -14,8 +14,9 @@ Pipeline (StaMPS ``uw_3d`` for a single-master PS set), one pure function per st
    smooth model in time.  The smooth model is unwrapped in time, which gives each arc an
    *expected unwrapped* phase difference per ifg, and the residual noise gives its variance.
 4. :func:`stat_costs` -- turn those expectations into snaphu's DEFO-mode user costs (int16:
-   offset, sigsq, dzmax, laycost per cell adjacency), and :func:`run_snaphu` unwraps each ifg
-   grid spatially with them.
+   offset, sigsq, dzmax, laycost per cell adjacency); a grid solver unwraps each ifg grid
+   spatially with them: ``unwrap_grid`` (default :func:`snapstamps.io.snaphu.run_snaphu`, the
+   adapter that runs the snaphu executable; this module runs no external program itself).
 5. Each PS takes the 2-pi cycle closest to the unwrapped value of its cell, so that
    ``ph_uw - angle(ph_w)`` is an exact multiple of 2 pi.
 
@@ -25,9 +26,6 @@ m, ``master_ix`` 0-based; ifg = master x conj(slave); the master column of the o
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +35,6 @@ import numpy as np
 from scipy.ndimage import distance_transform_edt
 
 from ..errors import ParameterError
-from .config import PsiParams
 from .goldstein import goldstein_filter
 
 __all__ = [
@@ -52,8 +49,6 @@ __all__ = [
     "smooth_arcs_3d_full",
     "smooth_arcs_3d_quick",
     "stat_costs",
-    "run_snaphu",
-    "snaphu_executable",
     "goldstein_filter",
 ]
 
@@ -388,66 +383,6 @@ def stat_costs(
     return fill(conn.rowix, -1), fill(conn.colix, +1)
 
 
-def snaphu_executable() -> Path:
-    """Path of the snaphu binary shipped inside the ``snaphu`` PyPI package."""
-    import snaphu  # local import: only step 6 needs it
-
-    exe = Path(snaphu.__file__).parent / "snaphu"
-    if not exe.is_file():
-        raise FileNotFoundError(f"{exe}: snaphu executable missing from the snaphu package")
-    return exe
-
-
-def run_snaphu(
-    grid: np.ndarray,
-    row_cost: np.ndarray,
-    col_cost: np.ndarray,
-    workdir: str | os.PathLike[str] | None = None,
-) -> np.ndarray:
-    """Unwrap one complex grid ``(n_i, n_j)`` with snaphu in DEFO mode and user-supplied costs.
-
-    Writes ``snaphu.in`` (complex64, native endian, row-major), ``snaphu.costinfile`` (int16:
-    the whole row-cost array then the whole column-cost array, 4 shorts per adjacency) and
-    ``snaphu.conf`` into a temporary directory (inside ``workdir`` if given), runs
-    ``snaphu -d -f snaphu.conf snaphu.in n_j`` and returns the float32 unwrapped phase (rad).
-
-    Raises:
-        RuntimeError: snaphu failed or wrote an output of the wrong size.
-    """
-    n_i, n_j = grid.shape
-    if row_cost.shape != (n_i - 1, n_j, 4) or col_cost.shape != (n_i, n_j - 1, 4):
-        raise ValueError("cost arrays do not match the grid")
-    exe = snaphu_executable()
-    with tempfile.TemporaryDirectory(prefix="snaphu_", dir=workdir) as tmp:
-        d = Path(tmp)
-        np.ascontiguousarray(grid, dtype=np.complex64).tofile(d / "snaphu.in")
-        np.concatenate(
-            [np.ascontiguousarray(row_cost, dtype=np.int16).ravel(), np.ascontiguousarray(col_cost, dtype=np.int16).ravel()]
-        ).tofile(d / "snaphu.costinfile")
-        (d / "snaphu.conf").write_text(
-            "OUTFILE snaphu.out\n"
-            "COSTINFILE snaphu.costinfile\n"
-            "STATCOSTMODE DEFO\n"
-            "INFILEFORMAT COMPLEX_DATA\n"
-            "OUTFILEFORMAT FLOAT_DATA\n"
-        )
-        proc = subprocess.run(
-            [os.fspath(exe), "-d", "-f", "snaphu.conf", "snaphu.in", str(n_j)],
-            cwd=d,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        out_path = d / "snaphu.out"
-        if proc.returncode != 0 or not out_path.is_file():
-            tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"snaphu failed (exit {proc.returncode}): {tail[0]}")
-        out = np.fromfile(out_path, dtype=np.float32)
-        if out.size != n_i * n_j:
-            raise RuntimeError(f"snaphu wrote {out.size} values, expected {n_i * n_j}")
-        return out.reshape(n_i, n_j)
-
-
 # ------------------------------------------------------------------------------ orchestration
 def unwrap_3d(
     ph_w: np.ndarray,
@@ -457,9 +392,19 @@ def unwrap_3d(
     bperp: np.ndarray,
     inc_mean: float,
     wavelength: float,
-    params: PsiParams,
+    *,
+    unwrap_method: str,
+    unwrap_grid_size: float,
+    unwrap_prefilter_flag: str,
+    unwrap_gold_alpha: float,
+    unwrap_gold_n_win: int,
+    unwrap_la_error_flag: str,
+    unwrap_time_win: float,
+    max_topo_err: float,
+    n_cores: int,
     unwrap_ifg: Sequence[int] | None = None,
     progress: Callable[[float], None] | None = None,
+    unwrap_grid: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> UnwrapResult:
     """3-D (space-time) unwrapping of single-master PS phase (StaMPS ``uw_3d``, '3D_FULL').
 
@@ -469,11 +414,14 @@ def unwrap_3d(
         day: (M,) acquisition days; master_ix: 0-based master column.
         bperp: (M,) per-ifg mean perpendicular baseline (m), 0 at the master.
         inc_mean: mean incidence angle (rad); wavelength: radar wavelength (m).
-        params: uses unwrap_method ('3D'/'3D_FULL' -> 3D_FULL, '3D_QUICK'), unwrap_grid_size,
+        unwrap_method ... n_cores: StaMPS parameters (unwrap_method '3D'/'3D_FULL' -> 3D_FULL, '3D_QUICK'), unwrap_grid_size,
             unwrap_prefilter_flag, unwrap_gold_alpha, unwrap_gold_n_win, unwrap_la_error_flag,
             unwrap_time_win, max_topo_err, n_cores.
         unwrap_ifg: 0-based image columns to unwrap (default: all but the master).
         progress: called with the completed fraction in [0, 1].
+        unwrap_grid: spatial solver ``(complex grid (n_i, n_j), row costs, column costs) ->
+            unwrapped phase (n_i, n_j)`` with snaphu's DEFO user costs (:func:`stat_costs`);
+            default :func:`snapstamps.io.snaphu.run_snaphu`.
 
     Returns:
         :class:`UnwrapResult`; ``ph_uw - angle(ph_w)`` is a multiple of 2 pi on unwrapped columns.
@@ -489,9 +437,11 @@ def unwrap_3d(
     ph_uw = np.zeros((n_ps, n_img), dtype=np.float32)
     msd = np.zeros(n_img, dtype=np.float64)
     if cols.size == 0 or n_ps == 0:
-        return UnwrapResult(ph_uw, msd, float(params.unwrap_grid_size), 0)
+        return UnwrapResult(ph_uw, msd, float(unwrap_grid_size), 0)
 
     report = progress or (lambda f: None)
+    if unwrap_grid is None:
+        from ..io.snaphu import run_snaphu as unwrap_grid
     day_rel = day[cols] - day[master_ix]
     order = np.argsort(day_rel, kind="stable")  # process ifgs by slave date
     cols = cols[order]
@@ -503,10 +453,10 @@ def unwrap_3d(
     gp = grid_wrapped(
         ph_in,
         xy,
-        float(params.unwrap_grid_size),
-        params.unwrap_prefilter_flag == "y",
-        float(params.unwrap_gold_alpha),
-        int(params.unwrap_gold_n_win),
+        float(unwrap_grid_size),
+        unwrap_prefilter_flag == "y",
+        float(unwrap_gold_alpha),
+        int(unwrap_gold_n_win),
     )
     report(0.05)
     # (b) connectivity
@@ -518,18 +468,18 @@ def unwrap_3d(
     report(0.1)
 
     # (c) look-angle error and temporal model per arc
-    if params.unwrap_la_error_flag == "y":
-        ntw = n_trial_wraps_unwrap(bperp - bperp[master_ix], inc_mean, wavelength, float(params.max_topo_err))
+    if unwrap_la_error_flag == "y":
+        ntw = n_trial_wraps_unwrap(bperp - bperp[master_ix], inc_mean, wavelength, float(max_topo_err))
         k_arc, _ = arc_look_angle_error(dph, day_rel, b_ifg, ntw)
     else:
         k_arc = np.zeros(dph.shape[0])
     la_phase = np.outer(k_arc, b_ifg)  # (E, K)
     dph_nola = dph * np.exp(-1j * la_phase)
-    if params.unwrap_method == "3D_QUICK":
-        model = smooth_arcs_3d_quick(dph_nola, day_rel, float(params.unwrap_time_win))
+    if unwrap_method == "3D_QUICK":
+        model = smooth_arcs_3d_quick(dph_nola, day_rel, float(unwrap_time_win))
         noise_max = 1.3
     else:
-        model = smooth_arcs_3d_full(dph_nola, day_rel, float(params.unwrap_time_win))
+        model = smooth_arcs_3d_full(dph_nola, day_rel, float(unwrap_time_win))
         noise_max = 1.2
     noise = np.angle(dph_nola * np.exp(-1j * model))
     del dph_nola
@@ -552,11 +502,11 @@ def unwrap_3d(
         ph_grid = ph_nodes[:, k]
         ph_grid = np.where(np.abs(ph_grid) > 0, ph_grid, 1.0)[owner]
         row_cost, col_cost = stat_costs(conn, offset_cycle[:, k], sigsq, nostats)
-        return run_snaphu(ph_grid, row_cost, col_cost)
+        return unwrap_grid(ph_grid, row_cost, col_cost)
 
     done = 0
     n_k = cols.size
-    workers = max(1, min(int(params.n_cores), n_k))
+    workers = max(1, min(int(n_cores), n_k))
 
     def finish(k: int, uw: np.ndarray) -> None:
         nonlocal done
@@ -575,4 +525,4 @@ def unwrap_3d(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for k, uw in enumerate(pool.map(one, range(n_k))):
                 finish(k, uw)
-    return UnwrapResult(ph_uw=ph_uw, msd=msd, grid_size=float(params.unwrap_grid_size), n_nodes=int(n_nodes))
+    return UnwrapResult(ph_uw=ph_uw, msd=msd, grid_size=float(unwrap_grid_size), n_nodes=int(n_nodes))

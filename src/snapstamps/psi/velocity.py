@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ParameterError
-from .config import PsiParams
 from .geometry import llh2local, phase_to_mm
 
 __all__ = [
@@ -35,14 +35,14 @@ __all__ = [
 ]
 
 #: velocity value types understood by :func:`velocity_map` (StaMPS ps_plot names)
-VELOCITY_KINDS = ("v", "v-o", "v-d", "v-do", "v-ds", "v-dso")
+VELOCITY_KINDS = ("v", "v-o", "v-d", "v-do", "v-ds", "v-dso", "v-da", "v-dao")
 
 _DAYS_PER_YEAR = 365.25
 
 
 # ----------------------------------------------------------------------------- least squares
 def batched_wls(
-    y: NDArray, G: NDArray, w: NDArray | None = None, min_obs: int | None = None
+    y: NDArray[Any], G: NDArray[Any], w: NDArray[Any] | None = None, min_obs: int | None = None
 ) -> NDArray[np.float64]:
     """Weighted least squares ``y[n, :] ~ G @ m[n]`` for every row ``n`` at once.
 
@@ -82,7 +82,7 @@ def batched_wls(
     return out
 
 
-def _columns(m: int, master_ix: int, columns: Sequence[int] | NDArray | None) -> NDArray[np.int64]:
+def _columns(m: int, master_ix: int, columns: Sequence[int] | NDArray[Any] | None) -> NDArray[np.int64]:
     if columns is None:
         cols = np.array([c for c in range(m) if c != master_ix], dtype=np.int64)
     else:
@@ -92,7 +92,7 @@ def _columns(m: int, master_ix: int, columns: Sequence[int] | NDArray | None) ->
     return cols
 
 
-def _ifg_weights(ifg_std_deg: NDArray | None, m: int, master_ix: int) -> NDArray[np.float64]:
+def _ifg_weights(ifg_std_deg: NDArray[Any] | None, m: int, master_ix: int) -> NDArray[np.float64]:
     """Inverse-variance weights (rad^-2) per image column from the per-ifg phase std in degrees.
 
     Accepts ``(M,)`` or ``(M-1,)`` (slaves only; the master gets the median).  Non-finite or
@@ -113,7 +113,15 @@ def _ifg_weights(ifg_std_deg: NDArray | None, m: int, master_ix: int) -> NDArray
 
 
 # ----------------------------------------------------------------------------- referencing
-def reference_mask(lonlat: NDArray, ll0: NDArray, params: PsiParams) -> NDArray[np.bool_]:
+def reference_mask(
+    lonlat: NDArray[Any],
+    ll0: NDArray[Any],
+    *,
+    ref_lon: tuple[float, float],
+    ref_lat: tuple[float, float],
+    ref_centre_lonlat: tuple[float, float],
+    ref_radius: float,
+) -> NDArray[np.bool_]:
     """Reference-area PS (StaMPS ``ps_setref``).
 
     PS strictly inside ``ref_lon`` x ``ref_lat`` (open intervals, degrees); if ``ref_radius`` is
@@ -124,16 +132,16 @@ def reference_mask(lonlat: NDArray, ll0: NDArray, params: PsiParams) -> NDArray[
     """
     lonlat = np.asarray(lonlat, dtype=np.float64)
     n = lonlat.shape[0]
-    if params.ref_radius == -math.inf:
+    if ref_radius == -math.inf:
         return np.zeros(n, dtype=bool)
-    lon0, lon1 = params.ref_lon
-    lat0, lat1 = params.ref_lat
+    lon0, lon1 = ref_lon
+    lat0, lat1 = ref_lat
     mask = (lonlat[:, 0] > lon0) & (lonlat[:, 0] < lon1) & (lonlat[:, 1] > lat0) & (lonlat[:, 1] < lat1)
-    if math.isfinite(params.ref_radius):
-        centre = llh2local(np.asarray([params.ref_centre_lonlat], dtype=np.float64), ll0)[0]
+    if math.isfinite(ref_radius):
+        centre = llh2local(np.asarray([ref_centre_lonlat], dtype=np.float64), ll0)[0]
         xy = llh2local(lonlat, ll0)
         dist = np.hypot(xy[:, 0] - centre[0], xy[:, 1] - centre[1])
-        mask &= dist <= params.ref_radius
+        mask &= dist <= ref_radius
     if n and not mask.any():
         raise ParameterError(
             "reference area (ref_lon, ref_lat, ref_centre_lonlat, ref_radius) contains no PS"
@@ -141,7 +149,7 @@ def reference_mask(lonlat: NDArray, ll0: NDArray, params: PsiParams) -> NDArray[
     return mask
 
 
-def reference(ph: NDArray, ref_mask: NDArray) -> NDArray[np.float64]:
+def reference(ph: NDArray[Any], ref_mask: NDArray[Any]) -> NDArray[np.float64]:
     """Subtract, per column, the NaN-mean of the reference PS (no-op if ``ref_mask`` is all False).
 
     Works on real (unwrapped) phases or displacements; returns a new float64 array.
@@ -160,7 +168,7 @@ def reference(ph: NDArray, ref_mask: NDArray) -> NDArray[np.float64]:
 
 # ----------------------------------------------------------------------------- deramping
 def deramp(
-    ph: NDArray, xy: NDArray, columns: Sequence[int] | NDArray | None = None
+    ph: NDArray[Any], xy: NDArray[Any], columns: Sequence[int] | NDArray[Any] | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Remove a per-column plane ``a*x_km + b*y_km + c`` (StaMPS ``ps_deramp``, degree 1).
 
@@ -187,11 +195,11 @@ def deramp(
 
 # ----------------------------------------------------------------------------- displacements
 def displacement_series(
-    ph_uw: NDArray,
-    ph_scla: NDArray,
-    C_ps_uw: NDArray,
+    ph_uw: NDArray[Any],
+    ph_scla: NDArray[Any],
+    C_ps_uw: NDArray[Any],
     master_ix: int,
-    ref_mask: NDArray,
+    ref_mask: NDArray[Any],
     wavelength: float,
     zero_master: bool,
 ) -> NDArray[np.float64]:
@@ -212,17 +220,17 @@ def displacement_series(
     return phase_to_mm(reference(ph, ref_mask), wavelength)
 
 
-def _slope_to_mm_per_year(m1: NDArray, wavelength: float) -> NDArray[np.float64]:
+def _slope_to_mm_per_year(m1: NDArray[Any], wavelength: float) -> NDArray[np.float64]:
     return -np.asarray(m1) * _DAYS_PER_YEAR * wavelength * 1000.0 / (4.0 * np.pi)
 
 
 def mean_velocity(
-    ph: NDArray,
-    day: NDArray,
+    ph: NDArray[Any],
+    day: NDArray[Any],
     master_ix: int,
     wavelength: float,
-    ifg_std_deg: NDArray | None = None,
-    columns: Sequence[int] | NDArray | None = None,
+    ifg_std_deg: NDArray[Any] | None = None,
+    columns: Sequence[int] | NDArray[Any] | None = None,
 ) -> NDArray[np.float64]:
     """Mean LOS velocity (mm/yr, positive toward the satellite) of every PS.
 
@@ -241,7 +249,7 @@ def mean_velocity(
     return _slope_to_mm_per_year(slope, wavelength)
 
 
-def _slopes(y: NDArray, t: NDArray, c: NDArray) -> NDArray[np.float64]:
+def _slopes(y: NDArray[Any], t: NDArray[Any], c: NDArray[Any]) -> NDArray[np.float64]:
     """Slopes of weighted line fits ``y ~ a + b t`` for many weight vectors at once.
 
     ``y`` (N, U) with NaN = missing, ``t`` (U,), ``c`` (U, B) weights of B fits.  Returns (N, B).
@@ -263,13 +271,13 @@ def _slopes(y: NDArray, t: NDArray, c: NDArray) -> NDArray[np.float64]:
 
 
 def mean_velocity_std(
-    ph: NDArray,
-    day: NDArray,
+    ph: NDArray[Any],
+    day: NDArray[Any],
     master_ix: int,
     wavelength: float,
     n_boot: int = 100,
     seed: int = 0,
-    columns: Sequence[int] | NDArray | None = None,
+    columns: Sequence[int] | NDArray[Any] | None = None,
 ) -> NDArray[np.float64]:
     """Bootstrap standard deviation of the mean velocity (mm/yr), StaMPS ``ps_mean_v``.
 
@@ -301,29 +309,32 @@ def mean_velocity_std(
 
 def velocity_map(
     kind: str,
-    ph_uw: NDArray,
-    ph_scla: NDArray | None,
-    C_ps_uw: NDArray | None,
-    ph_scn_slave: NDArray | None,
-    xy: NDArray,
-    day: NDArray,
+    ph_uw: NDArray[Any],
+    ph_scla: NDArray[Any] | None,
+    C_ps_uw: NDArray[Any] | None,
+    ph_scn_slave: NDArray[Any] | None,
+    xy: NDArray[Any],
+    day: NDArray[Any],
     master_ix: int,
     wavelength: float,
-    ref_mask: NDArray,
-    ifg_std_deg: NDArray | None = None,
+    ref_mask: NDArray[Any],
+    ifg_std_deg: NDArray[Any] | None = None,
     drop: Sequence[int] = (),
+    ph_tropo: NDArray | None = None,
 ) -> NDArray[np.float64]:
     """Mean velocity (mm/yr, positive toward the satellite) for a StaMPS ``ps_plot`` value type.
 
     * ``'v'``: ``ph_uw``; ``'v-o'``: deramped ``ph_uw``;
     * ``'v-d'``: ``ph_uw - ph_scla - C_ps_uw``; ``'v-do'``: ``deramp(ph_uw - ph_scla)``;
     * ``'v-ds'``: ``ph_uw - ph_scla - C_ps_uw - ph_scn_slave``;
-      ``'v-dso'``: ``deramp(ph_uw - ph_scla - ph_scn_slave)``.
+      ``'v-dso'``: ``deramp(ph_uw - ph_scla - ph_scn_slave)``;
+    * ``'v-da'``: ``ph_uw - ph_scla - C_ps_uw - ph_tropo``; ``'v-dao'``: ``deramp(ph_uw - ph_scla - ph_tropo)``
+      (``ph_tropo`` the tropospheric correction of :mod:`snapstamps.psi.tropo`, TRAIN's ``tca2``).
 
     Columns used: every image except the master and ``drop`` (0-based image columns).  The data
     are deramped (where asked) on those columns, referenced to ``ref_mask`` (per-column mean),
     then fitted by :func:`mean_velocity` with ``ifg_std_deg`` weights.  ``ref_velocity`` is not
-    added here (the caller adds ``params.ref_velocity * 1000``).
+    added here (the caller adds ``ref_velocity * 1000``).
     """
     if kind not in VELOCITY_KINDS:
         raise ParameterError(f"unknown velocity type {kind!r}; expected one of {', '.join(VELOCITY_KINDS)}")
@@ -335,6 +346,10 @@ def velocity_map(
         ph -= np.asarray(ph_scla, dtype=np.float64)
         if "o" not in kind:
             ph -= np.asarray(C_ps_uw, dtype=np.float64)[:, None]
+    if "a" in kind:
+        if ph_tropo is None:
+            raise ParameterError(f"velocity type {kind!r} needs a tropospheric correction (subtr_tropo, tropo_method)")
+        ph -= np.asarray(ph_tropo, dtype=np.float64)
     if "s" in kind:
         if ph_scn_slave is None:
             raise ParameterError(f"velocity type {kind!r} needs step 8 (SCN) results")

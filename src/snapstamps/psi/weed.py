@@ -24,14 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay, QhullError
-
-from .config import PsiParams
 
 __all__ = ["WeedResult", "delaunay_edges", "weed_ps", "arc_noise"]
 
@@ -47,7 +46,7 @@ class WeedResult:
 
 
 # ----------------------------------------------------------------------------- triangulation
-def delaunay_edges(xy: NDArray) -> NDArray[np.int64]:
+def delaunay_edges(xy: NDArray[Any]) -> NDArray[np.int64]:
     """Unique edges ``(n_edges, 2)`` (low index first, lexicographically sorted) of the Delaunay
     triangulation of the points ``xy`` (``(n, 2)``).
 
@@ -96,7 +95,7 @@ def _unique_point_edges(p: NDArray[np.float64]) -> NDArray[np.int64]:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _best_per_group(labels: NDArray[np.int64], score: NDArray) -> NDArray[np.bool_]:
+def _best_per_group(labels: NDArray[np.int64], score: NDArray[Any]) -> NDArray[np.bool_]:
     """True for the highest-``score`` member of each label group (ties: lowest index)."""
     n = labels.size
     order = np.lexsort((np.arange(n), -np.asarray(score, dtype=np.float64), labels))
@@ -107,7 +106,7 @@ def _best_per_group(labels: NDArray[np.int64], score: NDArray) -> NDArray[np.boo
     return best
 
 
-def _neighbour_groups(ij: NDArray) -> NDArray[np.int64]:
+def _neighbour_groups(ij: NDArray[Any]) -> NDArray[np.int64]:
     """Connected-component label of each pixel under 8-connectivity in (line, pixel) space."""
     ij = np.asarray(ij, dtype=np.int64)
     n = ij.shape[0]
@@ -132,19 +131,19 @@ def _neighbour_groups(ij: NDArray) -> NDArray[np.int64]:
     return connected_components(g, directed=False)[1].astype(np.int64)
 
 
-def _wrap(x: NDArray) -> NDArray:
+def _wrap(x: NDArray[Any]) -> NDArray[Any]:
     """Wrap angles (rad) to [-pi, pi)."""
     return x - (2.0 * np.pi) * np.floor((x + np.pi) / (2.0 * np.pi))
 
 
-def _wls_projector(G: NDArray, w: NDArray) -> NDArray:
+def _wls_projector(G: NDArray[Any], w: NDArray[Any]) -> NDArray[Any]:
     """``(k, U)`` matrix mapping observations to weighted-LS coefficients."""
     sw = np.sqrt(w)
     return np.linalg.pinv(G * sw[:, None]) * sw[None, :]
 
 
 def arc_noise(
-    d: NDArray, day: NDArray, bperp: NDArray, time_win: float
+    d: NDArray[Any], day: NDArray[Any], bperp: NDArray[Any], time_win: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Noise std and max |noise| (rad) of each arc's phase series.
 
@@ -199,17 +198,22 @@ def arc_noise(
 
 # ----------------------------------------------------------------------------- main
 def weed_ps(
-    ph: NDArray,
-    xy: NDArray,
-    ij: NDArray,
-    hgt: NDArray,
-    K_ps: NDArray,
-    C_ps: NDArray,
-    coh_ps: NDArray,
-    bperp: NDArray,
-    day: NDArray,
+    ph: NDArray[Any],
+    xy: NDArray[Any],
+    ij: NDArray[Any],
+    hgt: NDArray[Any],
+    K_ps: NDArray[Any],
+    C_ps: NDArray[Any],
+    coh_ps: NDArray[Any],
+    bperp: NDArray[Any],
+    day: NDArray[Any],
     master_ix: int,
-    params: PsiParams,
+    *,
+    weed_neighbours: str,
+    weed_zero_elevation: str,
+    weed_standard_dev: float,
+    weed_max_noise: float,
+    weed_time_win: float,
     drop_ifg: Sequence[int] = (),
 ) -> WeedResult:
     """Step-4 weeding of ``n`` selected PS (see the module docstring).
@@ -229,10 +233,10 @@ def weed_ps(
     if n == 0:
         return WeedResult(keep, ps_std, ps_max, 0)
 
-    if params.weed_neighbours == "y":
+    if weed_neighbours == "y":
         labels = _neighbour_groups(ij)
         keep &= _best_per_group(labels, coh)
-    if params.weed_zero_elevation == "y":
+    if weed_zero_elevation == "y":
         keep &= np.asarray(hgt, dtype=np.float64) >= 1e-6
     idx = np.flatnonzero(keep)
     if idx.size:
@@ -240,7 +244,7 @@ def weed_ps(
         dup_ok = _best_per_group(labels.ravel().astype(np.int64), coh[idx])
         keep[idx[~dup_ok]] = False
 
-    if params.weed_standard_dev >= np.pi and params.weed_max_noise >= np.pi:
+    if weed_standard_dev >= np.pi and weed_max_noise >= np.pi:
         return WeedResult(keep, ps_std, ps_max, 0)
     idx = np.flatnonzero(keep)
     edges = delaunay_edges(xy[idx])
@@ -258,7 +262,7 @@ def weed_ps(
     psi[:, master_ix] = np.exp(1j * np.asarray(C_ps, dtype=np.float64)[idx])
     psi = psi[:, cols].astype(np.complex64)
     d = psi[edges[:, 1]] * np.conj(psi[edges[:, 0]])  # (E, U) arc phases, complex64 to save memory
-    e_std, e_max = arc_noise(d, day[cols], bperp[cols], params.weed_time_win)
+    e_std, e_max = arc_noise(d, day[cols], bperp[cols], weed_time_win)
 
     nk = idx.size
     s = np.full(nk, np.inf)
@@ -268,5 +272,5 @@ def weed_ps(
         np.minimum.at(mx, edges[:, col], e_max)
     ps_std[idx] = s
     ps_max[idx] = mx
-    keep[idx] = (s < params.weed_standard_dev) & (mx < params.weed_max_noise)
+    keep[idx] = (s < weed_standard_dev) & (mx < weed_max_noise)
     return WeedResult(keep, ps_std, ps_max, int(edges.shape[0]))

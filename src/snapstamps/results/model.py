@@ -46,23 +46,34 @@ class Column:
 
 
 #: The attribute columns of ``ps_points.csv`` / ``.parquet``, in file order (the one definition).
-POINT_COLUMNS: tuple[Column, ...] = (
+POINT_COLUMNS: tuple[Column, ...] = (  # EGMS L2b order (users-and-products.md section 3.1)
     Column("pid", "int64", "", "point identifier, 1..N"),
     Column("latitude", "float64", "°", "latitude (EPSG:4326)"),
     Column("longitude", "float64", "°", "longitude (EPSG:4326)"),
+    Column("easting", "float64", "m", "easting, ETRS89-LAEA (EPSG:3035)"),
+    Column("northing", "float64", "m", "northing, ETRS89-LAEA (EPSG:3035)"),
     Column("height", "float64", "m", "DEM height + dem_error"),
+    Column("height_wgs84", "float64", "m", "height above the WGS84 ellipsoid (empty without PROJ's EGM96 grid)"),
     Column("line", "int64", "", "0-based line in the INSAR_<master> grid"),
     Column("pixel", "int64", "", "0-based pixel in the INSAR_<master> grid"),
     Column("mean_velocity", "float64", "mm/yr", "mean LOS velocity, positive toward the satellite"),
-    Column("mean_velocity_std", "float64", "mm/yr", "bootstrap standard deviation of mean_velocity"),
+    Column("mean_velocity_std", "float64", "mm/yr", "standard deviation of mean_velocity"),
+    Column("acceleration", "float64", "mm/yr²", "LOS acceleration"),
+    Column("acceleration_std", "float64", "mm/yr²", "standard deviation of acceleration"),
+    Column("seasonality", "float64", "mm", "amplitude of the annual term"),
+    Column("seasonality_std", "float64", "mm", "standard deviation of seasonality"),
+    Column("rmse", "float64", "mm", "RMS residual of the time series about the deformation model"),
     Column("temporal_coherence", "float64", "", "temporal coherence"),
     Column("amplitude_dispersion", "float64", "", "amplitude dispersion"),
     Column("incidence_angle", "float64", "°", "incidence angle"),
+    Column("los_east", "float64", "", "east component of the unit vector ground to satellite"),
+    Column("los_north", "float64", "", "north component of the unit vector ground to satellite"),
+    Column("los_up", "float64", "", "up component of the unit vector ground to satellite"),
     Column("dem_error", "float64", "m", "DEM error, positive = terrain above the DEM"),
 )
 ATTRIBUTE_COLUMNS = [c.name for c in POINT_COLUMNS]
 REQUIRED_COLUMNS = ["pid", "latitude", "longitude", "mean_velocity", "temporal_coherence"]
-DISPLACEMENT_DESCRIPTION = "LOS displacement relative to the master date (mm, positive toward the satellite)"
+DISPLACEMENT_DESCRIPTION = "LOS displacement relative to the first date (mm, positive toward the satellite)"
 
 
 def date_column(date: dt.date | str) -> str:
@@ -104,6 +115,12 @@ class PsiResult:
         return int(len(self.table))
 
     @property
+    def product_version(self) -> str | None:
+        """Version id of the products (``psi_metadata.json``), which derived outputs record."""
+        v = self.metadata.get("product_version")
+        return str(v) if v else None
+
+    @property
     def master(self) -> str | None:
         """Master (reference) date, ISO 8601."""
         return self.metadata.get("master") or self.stack.get("master")
@@ -115,7 +132,7 @@ class PsiResult:
         return pd.to_numeric(self.table[name], errors="coerce").to_numpy(dtype=np.float64)
 
     def displacements(self) -> NDArray[np.float32]:
-        """``(N, n_dates)`` float32 LOS displacement (mm) relative to the master."""
+        """``(N, n_dates)`` float32 LOS displacement (mm), as in the table (relative to the first date)."""
         if not self.date_columns:
             return np.zeros((self.n_points, 0), np.float32)
         return self.table[self.date_columns].to_numpy(dtype=np.float32)

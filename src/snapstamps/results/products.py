@@ -3,9 +3,9 @@
 Files written in the result directory (each via a temporary name and a rename):
 
 ``ps_mean_v.xy``
-    ``lon lat v`` — mean LOS velocity (mm/yr, positive toward the satellite), StaMPS value
-    type ``velocity_type`` (default ``'v-d'``: DEM error and master APS removed; no deramp,
-    no SCN), plus ``ref_velocity``.
+    ``lon lat v`` — mean LOS velocity (mm/yr, positive toward the satellite) of value type
+    ``velocity_type`` (default ``'v-daps'``: DEM error and an APS estimate that keeps
+    deformation removed; StaMPS' ``'v-d'`` etc. on request), plus ``ref_velocity``.
 ``ps_data.xy``
     ``lon lat v hgt dem_error`` (5 columns as StaMPS' ``ps_output``): v in mm/yr as above
     (StaMPS writes v_std there when a bootstrap exists — a variable-reuse bug we do not
@@ -16,10 +16,14 @@ Files written in the result directory (each via a temporary name and a rename):
     master file is zero (StaMPS' ``ps_output`` leaves the master APS residual in it; we fix it).
 ``ps_points.csv`` / ``ps_points.parquet`` (GeoParquet 1.0, WKB points, OGC:CRS84)
     the columns of :data:`snapstamps.results.model.POINT_COLUMNS`, then one column per date
-    ``YYYYMMDD`` (mm).
+    ``YYYYMMDD`` (mm, relative to the first date, EGMS).
 ``psi_metadata.json``
     conventions, units, dates, reference area, counts, adapted parameters, all parameters,
-    the file names.
+    the file names and ``product_version`` (:func:`product_version`).
+
+Writing products makes the derived outputs of the folder (quicklooks, COGs, report, viewer,
+``assets.json``) stale: :func:`write_products` rebuilds those listed in its ``assets.json``
+(:func:`snapstamps.results.derived.refresh_derived`).
 """
 
 from __future__ import annotations
@@ -36,10 +40,15 @@ from ..errors import InputError
 from ..io.atomic import atomic_path, atomic_write_text
 from .model import ATTRIBUTE_COLUMNS, is_date_column
 
-__all__ = ["write_products", "write_geoparquet", "VELOCITY_DESCRIPTIONS"]
+__all__ = ["write_products", "write_geoparquet", "product_version", "VELOCITY_DESCRIPTIONS"]
 
 #: What each StaMPS velocity type removes (``velocity_type``), as recorded in the metadata.
 VELOCITY_DESCRIPTIONS = {
+    "v-daps": "DEM error re-estimated and an APS estimate that keeps deformation removed (psi.aps); "
+    "velocity of each PS' deformation model (linear, plus acceleration/seasonal where the data support them) "
+    "at mid-span, generalised least squares with the per-date APS + noise variances",
+    "v-da": "DEM error, master APS and the tropospheric correction (tropo_method) removed",
+    "v-dao": "DEM error and the tropospheric correction removed, then a plane per interferogram",
     "v-d": "DEM error (SCLA) and master APS removed; no deramp, no SCN",
     "v-do": "DEM error removed, then a plane per interferogram (orbit ramp) removed; no SCN",
     "v-ds": "DEM error, master APS and spatially correlated noise (step 8) removed",
@@ -93,11 +102,14 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
-def write_products(out_dir: str | Path, table: pd.DataFrame, metadata: dict[str, Any]) -> dict[str, str]:
+def write_products(
+    out_dir: str | Path, table: pd.DataFrame, metadata: dict[str, Any], u_dm: np.ndarray | None = None
+) -> dict[str, str]:
     """Write every product file of ``table`` (point columns, then ``YYYYMMDD`` columns) and ``metadata``.
 
     ``metadata`` goes to ``psi_metadata.json`` with the file names added under ``files``.
-    Returns the paths by product name.
+    ``u_dm`` (N, M) mm, StaMPS' ``'u-dm'`` series (relative to the master) for ``ps_u-dm.<n>.xy``;
+    None: the table's date columns.  Returns the paths by product name.
     """
     out = Path(out_dir)
     missing = [c for c in ATTRIBUTE_COLUMNS if c not in table.columns]
@@ -116,7 +128,8 @@ def write_products(out_dir: str | Path, table: pd.DataFrame, metadata: dict[str,
               "%.7f %.7f %.4f %.4f %.4f")
     files["ps_data.xy"] = str(out / "ps_data.xy")
     for n, c in enumerate(date_cols, start=1):
-        _write_xy(out / f"ps_u-dm.{n}.xy", [lon, lat, table[c].to_numpy()], "%.7f %.7f %.4f")
+        d = table[c].to_numpy() if u_dm is None else np.asarray(u_dm)[:, n - 1]
+        _write_xy(out / f"ps_u-dm.{n}.xy", [lon, lat, d], "%.7f %.7f %.4f")
     for stale in out.glob("ps_u-dm.*.xy"):  # from an earlier run with more dates
         k = stale.name.split(".")[1]
         if not k.isdigit() or int(k) > len(date_cols):
@@ -127,8 +140,30 @@ def write_products(out_dir: str | Path, table: pd.DataFrame, metadata: dict[str,
     files["ps_points.csv"] = str(out / "ps_points.csv")
     write_geoparquet(table, out / "ps_points.parquet")
     files["ps_points.parquet"] = str(out / "ps_points.parquet")
-    meta = dict(metadata)
+    meta = {k: v for k, v in metadata.items() if k != "product_version"}
     meta["files"] = {k: Path(p).name for k, p in files.items()}
+    meta["product_version"] = product_version(out / "ps_points.csv", meta)
     atomic_write_text(out / "psi_metadata.json", json.dumps(meta, indent=2, default=_json_default) + "\n")
     files["psi_metadata.json"] = str(out / "psi_metadata.json")
+    from .derived import refresh_derived
+
+    refresh_derived(out)
     return files
+
+
+def product_version(points_csv: Path, metadata: dict[str, Any]) -> str:
+    """Version id of a set of products: SHA-256 (16 hex digits) of the point table and the metadata.
+
+    The same run gives the same id; any change of a point value, a date, the reference area or a
+    parameter gives another.  Derived outputs record the id they were made from
+    (:mod:`snapstamps.results.derived`).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(points_csv, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    clean = {k: v for k, v in metadata.items() if k not in ("product_version", "software")}
+    h.update(json.dumps(clean, sort_keys=True, default=_json_default).encode())
+    return h.hexdigest()[:16]

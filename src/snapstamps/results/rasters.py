@@ -161,7 +161,8 @@ def ps_grid_velocity_cog(result: PsiResult | str | Path, path: str | Path, cell_
     mean, cnt, _, corner = grid_points(e, n, v / 1000.0, cell)
     tags = {"product": "mean LOS velocity on the PS grid", "los_sign": "positive toward the satellite",
             "velocity_type": str(res.metadata.get("conventions", {}).get("velocity_type", "")),
-            "cell_m": f"{cell:.4f}", "n_ps": str(len(v)), "n_cells_with_several_ps": str(int((cnt > 1).sum()))}
+            "cell_m": f"{cell:.4f}", "n_ps": str(len(v)), "n_cells_with_several_ps": str(int((cnt > 1).sum())),
+            "product_version": str(res.product_version or "")}
     if coarsened:
         tags["note"] = coarsened
     write_cog(path, [mean], epsg, corner, cell, ["mean LOS velocity"], ["m/year"], tags)
@@ -179,7 +180,7 @@ def resampled_velocity_cog(result: PsiResult | str | Path, path: str | Path, cel
     desc = ["mean LOS velocity", "number of PS", "standard deviation of the PS velocities"]
     units = ["m/year", "count", "m/year"]
     tags = {"product": f"mean LOS velocity resampled to {cell_m:g} m", "los_sign": "positive toward the satellite",
-            "cell_m": f"{cell_m:g}", "n_ps": str(len(v))}
+            "cell_m": f"{cell_m:g}", "n_ps": str(len(v)), "product_version": str(res.product_version or "")}
     write_cog(path, [mean, cnt, std], epsg, corner, cell_m, desc, units, tags)
     return _cog_asset(f"mean_velocity_{cell_m:g}m", Path(path), f"Mean LOS velocity ({cell_m:g} m)",
                       f"PS velocities resampled to {cell_m:g} m cells (mean, count, std; m/yr, positive toward the "

@@ -67,6 +67,21 @@ def _table(rows: list[tuple[str, Any]], cls: str = "kv") -> str:
     return f"<table class='{cls}'>{body}</table>"
 
 
+def _date_quality_html(q: dict[str, Any] | None) -> str:
+    """Per-date noise (APS and residual, rad) from the metadata, the dates that stand out first."""
+    if not q:
+        return "<p>no per-date quality (the APS estimation did not run)</p>"
+    out = q.get("standing_out") or []
+    head = (f"<p>Dates that stand out: <b>{_e(', '.join(out))}</b></p>" if out else "<p>No date stands out.</p>")
+    rows = "".join(
+        f"<tr><td>{_e(r['date'])}{' ⚠' if r.get('stands_out') else ''}</td><td>{_e(_val(r.get('aps_std_rad')))}</td>"
+        f"<td>{_e(_val(r.get('noise_std_rad')))}</td><td>{_e(_val(r.get('total_std_rad')))}</td></tr>"
+        for r in q.get("dates", []))
+    return (head + f"<p class='sub'>{_e(q.get('method', ''))}; spatial filter scale {_e(_val(q.get('filter_scale_m')))} m</p>"
+            "<details><summary>per date</summary><table><tr><th>date</th><th>APS std (rad)</th><th>noise std (rad)</th>"
+            f"<th>total (rad)</th></tr>{rows}</table></details>")
+
+
 def _area_km2(res: PsiResult) -> float | None:
     lon, lat = res.column("longitude"), res.column("latitude")
     ok = np.isfinite(lon) & np.isfinite(lat)
@@ -122,7 +137,9 @@ def write_report(result_dir: str | Path | PsiResult, path: str | Path, assets: l
         ref_desc = "the mean of all PS (StaMPS' default)"
     ref_rows = [("reference area", ref_desc), ("reference PS", ref.get("n_reference_ps")),
                 ("centroid of the reference PS (lon, lat)", ref.get("centroid_lonlat"))]
-    stat_rows = [(k.replace("p02", "2nd percentile").replace("p98", "98th percentile").replace("_", " ") + " (mm/yr)",
+    quality_html = _date_quality_html(meta.get("date_quality"))
+    stat_rows = [("velocity type", (meta.get("conventions") or {}).get("velocity_type", "–"))]
+    stat_rows += [(k.replace("p02", "2nd percentile").replace("p98", "98th percentile").replace("_", " ") + " (mm/yr)",
                   round(v, 3)) for k, v in stats.items()]
 
     params = meta.get("parameters", {}) or {}
@@ -168,6 +185,7 @@ figcaption {{ font-size: 12px; color: #555; }} code {{ font-size: 12px; }}
 <h1>{_e(title)}</h1>
 <div class="sub">Sentinel-1 PSI (SNAP + StaMPS compatible) · snapstamps {_e(__version__)}
  (result written by {_e(now.get('name', 'snapstamps'))} {_e(now.get('version', ''))}, backend {_e(now.get('backend', '–'))})
+ · products version {_e(res.product_version or '–')}
  · velocities in mm/yr along the line of sight, positive toward the satellite</div>
 <div class="cols">
 <div><h2>Inputs</h2>{_table(inputs)}</div>
@@ -177,6 +195,8 @@ figcaption {{ font-size: 12px; color: #555; }} code {{ font-size: 12px; }}
 <div><h2>Reference area</h2>{_table(ref_rows)}</div>
 <div><h2>Velocity statistics</h2>{_table(stat_rows)}</div>
 </div>
+<h2>Per-date quality</h2>
+{quality_html}
 <h2>Quicklooks</h2>
 {''.join(figs) or '<p>none</p>'}
 <h2>Parameters</h2>

@@ -181,6 +181,7 @@ def export_viewer(
     meta = {
         "title": title or f"PSI result {res.path.name}",
         "generator": f"snapstamps {__version__}",
+        "product_version": res.product_version,
         "n_points": n,
         "dates": res.dates,
         "master": res.master,

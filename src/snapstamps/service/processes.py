@@ -101,13 +101,12 @@ class PsiProcessor(SnapstampsProcessor):
                 resolve_stack(data["stack"])
         except (StackError, StagingError) as exc:
             raise InvalidInputError(user_msg=f"input 'stack': {exc}") from exc
-        params = data.get("parameters") or {}
         from ..errors import ParameterError
-        from ..psi.config import PsiParams, resolve_name
+        from ..psi.config import updates_from_inputs
 
         try:
-            PsiParams().with_updates({resolve_name(k): v for k, v in params.items()})
-        except (ParameterError, ValueError) as exc:
+            updates_from_inputs(data)
+        except ParameterError as exc:
             raise InvalidInputError(user_msg=f"input 'parameters': {exc}") from exc
 
     def stage_in(self, data: dict[str, Any]) -> dict[str, str]:
@@ -127,12 +126,13 @@ class PsiProcessor(SnapstampsProcessor):
         job: dict[str, Any] = {}
         if not is_s3(data["stack"]):
             job["stack"] = {"class": "Directory", "path": str(resolve_stack(data["stack"]))}
-        for key in ("amplitude_dispersion", "patches", "reference_area", "unwrap_grid_size", "weed_standard_dev"):
-            if data.get(key) is not None:
-                job[key] = data[key]
-        params = data.get("parameters") or {}
-        if params:
-            job["parameters"] = [f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in params.items()]
+        # one path for every parameter: the named inputs and `parameters`, merged and checked by
+        # PsiParams, go to the CWL as NAME=JSON strings; nothing is passed for a parameter not given
+        from ..psi.config import updates_from_inputs
+
+        updates = updates_from_inputs(data)
+        if updates:
+            job["parameters"] = [f"{k}={json.dumps(v)}" for k, v in updates.items()]
         return job
 
     def execute(self, data: dict[str, Any], outputs: dict | None = None) -> tuple[str, Any]:
@@ -238,6 +238,7 @@ class InterferogramStackProcessor(SnapstampsProcessor):
         ``orbits``: a local folder, a non-empty readable ``s3://`` prefix, or omitted (``http(s)``
         folders are refused); ``backend=snap`` needs SNAP's gpt.
         """
+        from ..ifg.config import check_bbox
         from ..stac.s3io import RemoteReadError
         from ..stac.slc import (
             SlcError,
@@ -247,9 +248,10 @@ class InterferogramStackProcessor(SnapstampsProcessor):
             swath_footprints,
         )
 
-        w, s, e, n = (float(v) for v in data["bbox"])
-        if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
-            raise InvalidInputError(user_msg=f"input 'bbox': [{w}, {s}, {e}, {n}] is not W < E, S < N in lon/lat degrees")
+        try:
+            w, s, e, n = check_bbox(data["bbox"])
+        except ValueError as exc:
+            raise InvalidInputError(user_msg=f"input 'bbox': {exc}") from None
         pol = str(data.get("polarisation") or "VV")
 
         def slc(name: str, ref: str) -> Any:

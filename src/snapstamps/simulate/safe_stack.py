@@ -1,7 +1,8 @@
 """Simulator of a Sentinel-1 IW SLC SAFE stack with ground truth, on real annotation and terrain.
 
 Base: the real S1A IW1 VV annotation of 2022-01-04 (relative orbit 117) and the real Rome 30 m DEM
-from ``shared/data/s1-samples/sarsen``.  The Rome DEM lies in IW2/IW3 of that product, not IW1, so
+from ``shared/data/s1-samples/sarsen`` when they are there; otherwise a synthetic IW1 product and
+DEM generated in code (:mod:`.synthetic_base`), so that a clone of the repository alone works.  The Rome DEM lies in IW2/IW3 of that product, not IW1, so
 its values are *relocated* (same grid, same EGM96 vertical datum, new georeferencing) to straddle
 the boundary of the two simulated IW1 bursts; the relocated DEM is written with the stack.
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -50,23 +52,40 @@ from ..ifg.orbits import OrbitInterpolator, StateVectors, eof_name, from_seconds
 from ..ifg.safe import open_swath
 from ..ifg.tops import BurstRamp, ramp_phase
 
-__all__ = ["SafeSimConfig", "simulate_safe_stack", "default_base", "load_safe_truth"]
+__all__ = ["SafeSimConfig", "simulate_safe_stack", "default_base", "real_samples", "load_safe_truth"]
 
 _SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "data" / "s1-samples" / "sarsen"
 
 
-def default_base() -> tuple[Path, Path]:
-    """The Rome SAFE and DEM of ``shared/data/s1-samples/sarsen`` (env SNAPSTAMPS_S1_SAMPLES overrides)."""
-    import os
+def real_samples() -> tuple[Path, Path] | None:
+    """The real Rome SAFE and DEM of ``shared/data/s1-samples/sarsen``, or ``None`` when absent.
 
-    root = Path(os.environ.get("SNAPSTAMPS_S1_SAMPLES", "")) / "sarsen" if os.environ.get("SNAPSTAMPS_S1_SAMPLES") else _SAMPLES
-    if not root.is_dir():
-        # the project's shared/ folder beside the working directory (a checkout run from its root)
-        root = Path.cwd().resolve().parent / "shared" / "data" / "s1-samples" / "sarsen"
-    safes = sorted(root.glob("S1*_IW_SLC_*.SAFE"))
-    if not safes or not (root / "Rome-30m-DEM.tif").is_file():
-        raise InputError(f"{root}: the Rome SAFE and Rome-30m-DEM.tif base files are missing (set SNAPSTAMPS_S1_SAMPLES)")
-    return safes[0], root / "Rome-30m-DEM.tif"
+    Looked for under ``$SNAPSTAMPS_S1_SAMPLES/sarsen`` when that variable is set, else in the
+    ``shared/`` folder beside the checkout or beside the working directory.
+    """
+    env = os.environ.get("SNAPSTAMPS_S1_SAMPLES")
+    roots = [Path(env) / "sarsen"] if env else [
+        _SAMPLES, Path.cwd().resolve().parent / "shared" / "data" / "s1-samples" / "sarsen"]
+    for root in roots:
+        safes = sorted(root.glob("S1*_IW_SLC_*.SAFE")) if root.is_dir() else []
+        if safes and (root / "Rome-30m-DEM.tif").is_file():
+            return safes[0], root / "Rome-30m-DEM.tif"
+    return None
+
+
+def default_base() -> tuple[Path, Path]:
+    """The base product and DEM of the simulator: the real Rome sample when present, else synthetic.
+
+    The synthetic base (:func:`snapstamps.simulate.synthetic_base.synthetic_base`: an IW1
+    annotation with typical orbit, burst timing and TOPS parameters, and a synthetic DEM, all
+    generated in code) makes the simulator work in a clone of the repository alone.
+    """
+    real = real_samples()
+    if real is not None:
+        return real
+    from .synthetic_base import synthetic_base
+
+    return synthetic_base()
 
 
 class SafeSimConfig(BaseModel):
@@ -206,7 +225,7 @@ def simulate_safe_stack(out_dir: Path, config: SafeSimConfig | None = None, base
     # ---- relocated DEM (same values/datum, centred on the scene centre)
     dem_dir = out_dir / "dem"
     dem_dir.mkdir(exist_ok=True)
-    dem_path = dem_dir / "Rome-30m-DEM-relocated-IW1.tif"
+    dem_path = dem_dir / f"{dem0.stem}-relocated-IW1.tif"
     with rasterio.open(dem0) as ds:
         arr = ds.read(1)
         prof = ds.profile.copy()
@@ -463,7 +482,8 @@ def simulate_safe_stack(out_dir: Path, config: SafeSimConfig | None = None, base
         "timing_error_lines": [float(x / dt) for x in eps],
         "sign_conventions": "bperp = (S_sec - S_ref) . e_perp (e_perp perpendicular to the reference LOS, away from the Earth); "
         "ifg = reference x conj(secondary); velocity + toward the satellite",
-        "attribution": "Contains modified Copernicus Sentinel data 2022; Copernicus DEM GLO-30 values (relocated)",
+        "attribution": "Contains modified Copernicus Sentinel data 2022; Copernicus DEM GLO-30 values (relocated)"
+        if "Rome" in dem0.name else "synthetic base product and DEM (snapstamps.simulate.synthetic_base)",
     }
     atomic_write_text(out_dir / "truth.json", json.dumps(summary, indent=2) + "\n")
     return summary

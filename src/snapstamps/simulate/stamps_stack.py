@@ -98,6 +98,20 @@ class SimConfig(BaseModel):
     max_velocity_mm_yr: float = Field(20.0, ge=0, description="depth of the main subsidence bowl (mm/yr, away from the satellite)")
     trend_mm_yr: float = Field(2.0, description="linear LOS velocity change along track across the scene (mm/yr)")
 
+    # --- optional signals (all off by default: a default config reproduces earlier stacks exactly)
+    aps_powerlaw_rad: tuple[float, float] = Field(
+        (0.0, 0.0), description="per-date std (rad, over the PS) of a power-law atmosphere, uniform in [low, high]; 0 = off"
+    )
+    aps_powerlaw_beta: float = Field(8.0 / 3.0, gt=0, description="spectral exponent of the power-law atmosphere (PSD ~ k^-beta)")
+    tropo_rad_per_km: float = Field(
+        0.0, ge=0, description="std over dates of the height-correlated delay (rad of LOS phase per km of height); 0 = off"
+    )
+    seasonal_amplitude_mm: float = Field(0.0, ge=0, description="peak seasonal LOS amplitude (mm), smooth pattern over the scene")
+    acceleration_mm_yr2: float = Field(0.0, description="LOS acceleration at the centre of the main bowl (mm/yr^2)")
+    drop_dates: list[int] = Field(default_factory=list, description="0-based indices of the regular schedule left out (gaps)")
+    day_jitter: int = Field(0, ge=0, description="each date moved by a random whole number of days in [-jitter, jitter]")
+    delay_maps: bool = Field(False, description="write per-date zenith total delay GeoTIFFs (GACOS-style, m) to out_dir/delays/")
+
     # --- geometry (Sentinel-1 IW, spherical Earth)
     radar_frequency_hz: float = Field(5.405e9, gt=0, description="C-band carrier (Hz)")
     range_pixel_spacing_m: float = Field(2.329562, gt=0, description="slant-range pixel spacing (m)")
@@ -120,6 +134,15 @@ class SimConfig(BaseModel):
             raise ValueError("ps_scr_db must be (low, high) with low <= high")
         if isinstance(self.master, int) and not (0 <= self.master < self.n_dates):
             raise ValueError(f"master index {self.master} outside 0..{self.n_dates - 1}")
+        plo, phi = self.aps_powerlaw_rad
+        if plo < 0 or phi < plo:
+            raise ValueError("aps_powerlaw_rad must be (low, high) with 0 <= low <= high")
+        if any(not 0 <= i < self.n_dates for i in self.drop_dates):
+            raise ValueError(f"drop_dates must be indices in 0..{self.n_dates - 1}")
+        if self.n_dates - len(set(self.drop_dates)) < 4:
+            raise ValueError("fewer than 4 dates left after drop_dates")
+        if 2 * self.day_jitter >= self.day_spacing:
+            raise ValueError("day_jitter must be less than half of day_spacing (dates must stay in order)")
         if self.sar_to_earth_center_m <= self.earth_radius_m:
             raise ValueError("sar_to_earth_center_m must exceed earth_radius_m")
         far = self.near_range_m + (self.width - 1) * self.range_pixel_spacing_m
@@ -131,12 +154,22 @@ class SimConfig(BaseModel):
 
     @property
     def master_index(self) -> int:
-        """0-based index of the master among the dates."""
-        return self.n_dates // 2 if self.master == "middle" else int(self.master)
+        """0-based index of the master among the dates (after ``drop_dates``)."""
+        m = len(self.dates)
+        return m // 2 if self.master == "middle" else min(int(self.master), m - 1)
 
     @property
     def dates(self) -> list[_dt.date]:
-        return [self.start_date + _dt.timedelta(days=self.day_spacing * k) for k in range(self.n_dates)]
+        """Acquisition dates: the regular schedule, jittered by ``day_jitter``, minus ``drop_dates``."""
+        jit = np.zeros(self.n_dates, dtype=np.int64)
+        if self.day_jitter:
+            jit = np.random.default_rng([self.seed, 7]).integers(-self.day_jitter, self.day_jitter + 1, self.n_dates)
+        drop = set(self.drop_dates)
+        return [
+            self.start_date + _dt.timedelta(days=self.day_spacing * k + int(jit[k]))
+            for k in range(self.n_dates)
+            if k not in drop
+        ]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -200,6 +233,101 @@ def _terrain(x: NDArray[np.float64], y: NDArray[np.float64], cfg: SimConfig) -> 
     return np.maximum(h, 0.0)
 
 
+def _powerlaw_at(rng: np.random.Generator, x: NDArray, y: NDArray, ext: tuple[float, float, float, float], beta: float) -> NDArray[np.float64]:
+    """A power-law random field (PSD ~ k^-beta, no mean) sampled at the PS, unit std over the PS.
+
+    White noise on a grid twice the scene (50 m cells at most 512 per side) is shaped in the
+    Fourier domain by ``k^(-beta/2)`` (the zero wavenumber removed), then sampled bilinearly.
+    """
+    sx, sy = ext[1] - ext[0], ext[3] - ext[2]
+    cell = max(25.0, 2.0 * max(sx, sy) / 512.0)
+    nx, ny = int(2 * sx / cell) + 8, int(2 * sy / cell) + 8
+    kx = np.fft.fftfreq(nx, cell)[None, :]
+    ky = np.fft.fftfreq(ny, cell)[:, None]
+    k = np.hypot(kx, ky)
+    k[0, 0] = np.inf
+    f = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((ny, nx))) * k ** (-beta / 2.0)))
+    coords = np.vstack([(y - ext[2]) / cell + 2.0, (x - ext[0]) / cell + 2.0])
+    v = ndimage.map_coordinates(f, coords, order=1, mode="nearest")
+    v = v - v.mean()
+    sd = v.std()
+    return v / sd if sd > 0 else v
+
+
+def _seasonal(x: NDArray, y: NDArray, ext: tuple[float, float, float, float], cfg: SimConfig) -> tuple[NDArray, NDArray]:
+    """Seasonal amplitude (mm) and phase (rad) at the PS: a smooth patch in the upper third of the scene."""
+    x0, x1, y0, y1 = ext
+    sx, sy = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+    s = 0.2 * math.sqrt(sx * sy)
+    amp = cfg.seasonal_amplitude_mm * np.exp(-((x - (x0 + 0.5 * sx)) ** 2 + (y - (y0 + 0.25 * sy)) ** 2) / (2 * s**2))
+    phase = 0.6 + 1.2 * (y - y0) / sy  # the peak season drifts across the scene
+    return amp, phase
+
+
+def _acceleration(x: NDArray, y: NDArray, ext: tuple[float, float, float, float], cfg: SimConfig) -> NDArray[np.float64]:
+    """LOS acceleration (mm/yr^2) at the PS: the shape of the main subsidence bowl."""
+    x0, x1, y0, y1 = ext
+    sx, sy = x1 - x0, y1 - y0
+    s1 = 0.25 * math.sqrt(max(sx, 1.0) * max(sy, 1.0))
+    b1 = np.exp(-((x - (x0 + 0.40 * sx)) ** 2 + (y - (y0 + 0.35 * sy)) ** 2) / (2 * s1**2))
+    return cfg.acceleration_mm_yr2 * b1
+
+
+def _deformation(vel: NDArray, acc: NDArray, amp: NDArray, phase: NDArray, days: NDArray, t_c: float) -> NDArray[np.float64]:
+    """LOS displacement (mm) at every date: ``v (t - t_c) + a/2 (t - t_c)^2 + A sin(2 pi t + phase)``, t in years.
+
+    ``t`` counts from ``t_c`` (the middle of the span), so ``v`` is the velocity at mid-span,
+    the mean velocity of the linear + quadratic part; the seasonal term uses calendar years
+    (day 0 = proleptic 1 January of year 1).
+    """
+    t = (days - t_c) / 365.25
+    yr = days / 365.25
+    return (
+        vel[:, None] * t[None, :]
+        + 0.5 * acc[:, None] * t[None, :] ** 2
+        + amp[:, None] * np.sin(2 * np.pi * yr[None, :] + phase[:, None])
+    )
+
+
+def _write_delay_maps(folder: Path, g: "_Geometry", cfg: SimConfig, dates: list[_dt.date], ztd_slope: NDArray) -> None:
+    """Per-date zenith total delay GeoTIFFs (m, EPSG:4326), ``YYYYMMDD.ztd.tif``, as GACOS delivers them.
+
+    The delay is ``2.3 + ztd_slope_k * h`` on the synthetic terrain, on a lon/lat grid covering
+    the scene with a margin (ground coordinates from the inverse of the scene's rotation).
+    """
+    import rasterio
+    from rasterio.transform import from_origin
+
+    x0, x1, y0, y1 = g.extent()
+    cx = np.array([x0, x0, x1, x1])
+    cy = np.array([y0, y1, y0, y1])
+    lon, lat = g.lonlat(cx, cy)
+    pad_lon, pad_lat = 0.1 * np.ptp(lon) + 0.002, 0.1 * np.ptp(lat) + 0.002
+    n = 200
+    lon0, lat1 = lon.min() - pad_lon, lat.max() + pad_lat
+    dlon, dlat = (np.ptp(lon) + 2 * pad_lon) / n, (np.ptp(lat) + 2 * pad_lat) / n
+    glon = lon0 + (np.arange(n) + 0.5) * dlon
+    glat = lat1 - (np.arange(n) + 0.5) * dlat
+    GL, GT = np.meshgrid(glon, glat)
+    e = np.radians(GL - g.lon0) * g.R * math.cos(math.radians(g.lat0))
+    nn = np.radians(GT - g.lat0) * g.R
+    # (e, n) = y * along + x * across, with orthonormal along/across
+    yy = e * g.along[0] + nn * g.along[1]
+    xx = e * g.across[0] + nn * g.across[1]
+    h = _terrain(xx, yy, cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    for d, c in zip(dates, ztd_slope):
+        data = (2.3 + c * h).astype(np.float32)
+        path = folder / f"{yyyymmdd(d)}.ztd.tif"
+        with atomic_path(path) as tmp:
+            with rasterio.open(
+                tmp, "w", driver="GTiff", width=n, height=n, count=1, dtype="float32", crs="EPSG:4326",
+                transform=from_origin(lon0, lat1, dlon, dlat),
+            ) as ds:
+                ds.write(data, 1)
+                ds.update_tags(units="m", quantity="zenith total delay")
+
+
 class _Geometry:
     """Per-pixel geometry helpers built from the par as read back from disk."""
 
@@ -252,8 +380,9 @@ def simulate_stamps_stack(
     cfg = config
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    L, W, M = cfg.length, cfg.width, cfg.n_dates
+    L, W = cfg.length, cfg.width
     dates = cfg.dates
+    M = len(dates)
     mix = cfg.master_index
     mdate = dates[mix]
     ms = yyyymmdd(mdate)
@@ -344,10 +473,38 @@ def simulate_stamps_stack(
             f = _gaussian_field(np.random.default_rng([cfg.seed, 2, k]), (ny, nx), sigma_cells)
             aps_ps[k] = cfg.aps_std_mm * ndimage.map_coordinates(f, coords, order=1, mode="nearest")
 
-        # --- ifg phase model at the PS (n_ps, M), master column 0
+        # --- optional signals: power-law atmosphere, height-correlated delay, seasonal and accelerating motion
         days = np.array([d.toordinal() for d in dates], dtype=np.float64)
+        ps_hgt = _terrain(ps_x, ps_y, cfg)
+        mm_per_rad = lam * 1000.0 / (4.0 * np.pi)
+        aps_pl = np.zeros((M, n_ps))
+        if cfg.aps_powerlaw_rad[1] > 0 and n_ps > 1:
+            sig = np.random.default_rng([cfg.seed, 3]).uniform(*cfg.aps_powerlaw_rad, M)
+            for k in range(M):
+                aps_pl[k] = _powerlaw_at(np.random.default_rng([cfg.seed, 4, k]), ps_x, ps_y, ext, cfg.aps_powerlaw_beta)
+            aps_pl *= (sig * mm_per_rad)[:, None]
+        # zenith total delay (m) per date: 2.3 m at sea level, a per-date lapse of the delay with height
+        inc_c = float(np.median(g.inc))
+        ztd_slope = np.zeros(M)
+        if cfg.tropo_rad_per_km > 0:
+            rad_km = np.random.default_rng([cfg.seed, 5]).normal(0.0, cfg.tropo_rad_per_km, M)
+            ztd_slope = rad_km / 1000.0 * mm_per_rad / 1000.0 * math.cos(inc_c)  # m of zenith delay per m of height
+        ztd_slope = -2.3 / 7000.0 + ztd_slope
+        ps_inc = g.inc[ps_pixel]
+        # a delay lengthens the path: apparent motion away from the satellite (negative), LOS = zenith / cos(inc)
+        tropo_ps = -1000.0 * (ztd_slope[:, None] * ps_hgt[None, :]) / np.cos(ps_inc)[None, :] if cfg.tropo_rad_per_km > 0 else np.zeros((M, n_ps))
+        aps_ps = aps_ps + aps_pl + tropo_ps
+        seas_amp, seas_phase = _seasonal(ps_x, ps_y, ext, cfg)
+        acc = _acceleration(ps_x, ps_y, ext, cfg)
+
+        # --- ifg phase model at the PS (n_ps, M), master column 0
         dt_yr = (days - days[mix]) / 365.25
-        disp = vel[:, None] * dt_yr[None, :]  # mm toward the satellite, relative to master
+        t_c = 0.5 * (days[0] + days[-1])  # velocity = slope at mid-span, acceleration about it
+        if cfg.acceleration_mm_yr2 == 0 and cfg.seasonal_amplitude_mm == 0:
+            disp = vel[:, None] * dt_yr[None, :]  # mm toward the satellite, relative to master
+        else:
+            defo = _deformation(vel, acc, seas_amp, seas_phase, days, t_c)  # (n_ps, M) mm
+            disp = defo - defo[:, mix : mix + 1]
         aps_rel = aps_ps.T - aps_ps[mix][:, None]  # (n_ps, M)
         bperp_full = np.insert(ps_bperp.astype(np.float64), mix, 0.0, axis=1)
         model = geo.mm_to_phase(disp + aps_rel, lam) + K[:, None] * bperp_full
@@ -415,7 +572,7 @@ def simulate_stamps_stack(
         "ps_line": ps_line,
         "ps_pixel": ps_pixel,
         "ps_lonlat": np.column_stack([lon_ps, lat_ps]),
-        "ps_hgt": _terrain(ps_x, ps_y, cfg).astype(np.float32),
+        "ps_hgt": ps_hgt.astype(np.float32),
         "ps_velocity_mm_yr": vel,
         "ps_dem_error_m": dem_err,
         "ps_scr": 10.0 ** (scr_db / 10.0),
@@ -427,6 +584,14 @@ def simulate_stamps_stack(
         "ps_bperp_m": ps_bperp,
         "ps_phase_model": model,
         "aps_ps_mm": aps_ps,
+        "aps_powerlaw_ps_mm": aps_pl,
+        "tropo_ps_mm": tropo_ps,
+        "ztd_slope_m_per_m": ztd_slope,
+        "ps_acceleration_mm_yr2": acc,
+        "ps_seasonal_amplitude_mm": seas_amp,
+        "ps_seasonal_phase_rad": seas_phase,
+        "ps_displacement_mm": disp,
+        "velocity_reference_day": np.array(t_c),
         "bperp": bperp_full_centre,
         "velocity_grid_mm_yr": vgrid,
         "velocity_grid_lines": gl,
@@ -454,6 +619,8 @@ def simulate_stamps_stack(
         "phase = mm_to_phase(d_k - d_m + aps_k - aps_m) + K * bperp_k",
     }
     atomic_write_text(out_dir / "truth.json", json.dumps(summary, indent=2) + "\n")
+    if cfg.delay_maps:
+        _write_delay_maps(out_dir / "delays", g, cfg, dates, ztd_slope)
     report(1.0)
     return insar
 

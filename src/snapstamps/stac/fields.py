@@ -69,8 +69,60 @@ def platform(sensor: str | None) -> str | None:
     return sensor.split()[0].strip().lower() or None
 
 
+#: ``processing:level`` per item type.  L1: radar geometry, complex data (the coregistered SLC
+#: stack, the wrapped interferograms); L2: geophysical variables at the measurement points (PS
+#: velocities and time series, the StaMPS exports); L3: variables resampled on a map grid (the
+#: velocity COGs).
+PROCESSING_LEVELS = {"stack": "L1", "interferogram": "L1", "ps-points": "L2", "stamps-exports": "L2",
+                     "rasters": "L3"}
+
+
+def relative_orbit(product_name: str) -> int | None:
+    """Relative orbit (track) of a Sentinel-1A/B product from the absolute orbit in its name."""
+    import re
+
+    m = re.match(r"S1([AB])_\w{2}_\w{4}_\w{4}_\d{8}T\d{6}_\d{8}T\d{6}_(\d{6})_", product_name or "")
+    if not m:
+        return None
+    offset = {"A": 73, "B": 27}[m.group(1)]
+    return (int(m.group(2)) - offset) % 175 + 1
+
+
+def stack_summary_fields(summary: dict[str, Any]) -> dict[str, Any]:
+    """Stack facts of an ``ifg_stack.json``: polarisation, swath, relative orbit, orbit state, platform."""
+    out: dict[str, Any] = {}
+    if summary.get("polarisation"):
+        out["polarisation"] = str(summary["polarisation"])
+    if summary.get("subswath"):
+        out["swath"] = str(summary["subswath"])
+    ref = str(summary.get("reference") or "")
+    rel = summary.get("relative_orbit") or relative_orbit(ref)
+    if rel:
+        out["relative_orbit"] = int(rel)
+    if summary.get("pass"):
+        out["orbit_state"] = str(summary["pass"]).lower()
+    plat = summary.get("platform") or (ref[:3] if ref.startswith("S1") else None)
+    if plat:
+        out["platform"] = f"sentinel-1{str(plat)[-1].lower()}"
+    return out
+
+
+def file_fields(path: Any) -> dict[str, Any]:
+    """``file:size`` and ``file:checksum`` (SHA2-256 multihash, hex) of a file (file v2.1.0)."""
+    import hashlib
+    from pathlib import Path
+
+    p = Path(path)
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"file:size": p.stat().st_size, "file:checksum": "1220" + h.hexdigest()}
+
+
 def processing_fields(lineage: str, level: str = "L3") -> dict[str, Any]:
-    """``processing:*`` provenance fields for a product made by this snapstamps version."""
+    """``processing:*`` provenance fields for a product made by this snapstamps version (``level``:
+    see :data:`PROCESSING_LEVELS`)."""
     return {
         "processing:level": level,
         "processing:lineage": lineage,

@@ -88,7 +88,7 @@ def _link_href(href: str) -> str:
 def _asset(href: str, title: str, roles: list[str], media: str, path: Path) -> Any:
     import pystac
 
-    extra = {"file:size": path.stat().st_size} if path.is_file() else {}
+    extra = fields.file_fields(path) if path.is_file() else {}
     return pystac.Asset(href, title=title, media_type=media, roles=roles, extra_fields=extra)
 
 
@@ -129,7 +129,18 @@ def build_ifg_stack_catalog(gathered: list[Path], out_dir: Path, input_items: di
         ref_product = str(summary.get("reference") or "")
         pairs = sorted(summary.get("pairs") or [], key=lambda p: p["date"])
         sid = f"stack-{ref}-{swath}" if swath else f"stack-{ref}"
+        facts = fields.stack_summary_fields(summary)
+        track: dict[str, Any] = {}
+        if facts.get("platform"):
+            track["platform"] = facts["platform"]
+        # the insar proposal's schema rejects sat:* next to insar:* (see stac/psi.py): snapstamps:* here,
+        # sat:* on the psi items made from this stack
+        if facts.get("relative_orbit"):
+            track["snapstamps:relative_orbit"] = facts["relative_orbit"]
+        if facts.get("orbit_state"):
+            track["snapstamps:orbit_state"] = facts["orbit_state"]
         extra = {
+            **track,
             "snapstamps:reference_product": ref_product,
             "snapstamps:secondary_products": [p.get("secondary") for p in pairs],
             "snapstamps:n_lines": summary.get("n_lines"),
@@ -170,8 +181,10 @@ def build_ifg_stack_catalog(gathered: list[Path], out_dir: Path, input_items: di
                 "snapstamps:reference_product": ref_product,
                 "snapstamps:secondary_product": p.get("secondary"),
                 **fields.sar_fields(polarisation=pol, swath=swath or None),
+                **track,
                 **fields.processing_fields("TOPS coregistration (DEM-assisted, ESD), interferogram with "
-                                           "topographic phase removed, deburst (snapstamps native engine)"),
+                                           "topographic phase removed, deburst (snapstamps native engine)",
+                                           level=fields.PROCESSING_LEVELS["interferogram"]),
             }
             if abs(days) >= 1:
                 props["insar:temporal_baseline"] = abs(days)

@@ -87,7 +87,7 @@ def _asset(path: Path, item_id: str, title: str, roles: list[str], files: dict[s
 
     files[f"{item_id}/{path.name}"] = path
     media = MEDIA.get(path.suffix.lower())
-    props = {"file:size": path.stat().st_size}
+    props = fields.file_fields(path)
     props.update(extra or {})
     return pystac.Asset(f"./{path.name}", title=title, media_type=media, roles=roles, extra_fields=props)
 
@@ -177,9 +177,11 @@ def _attach_job_outputs(cat: Any, points: Any, geom: dict[str, Any], bbox: list[
             if ritem is None:
                 # proj:* per asset (UTM); the item-level EPSG:4326 fields would contradict them
                 rprops = {k: v for k, v in common.items() if not k.startswith("proj:")}
+                rprops["processing:level"] = fields.PROCESSING_LEVELS["rasters"]
+                rext = base_ext + [EXT["raster"]] + ([EXT["sat"]] if any(k.startswith("sat:") for k in rprops) else [])
                 ritem = pystac.Item(f"{cat.id}-rasters", geom, bbox, when,
                                     dict(rprops, title="Mean LOS velocity rasters (Cloud-Optimized GeoTIFF)"),
-                                    stac_extensions=base_ext + [EXT["raster"]])
+                                    stac_extensions=rext)
                 cat.add_item(ritem)
             asset = _asset(src, ritem.id, a.get("title") or key, roles, files, extra)
             asset.media_type = media
@@ -220,8 +222,12 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
                       swath: str | None = None, quicklooks_dir: Path | None = None) -> Path:
     """Publish the STAC catalog of the psi run in ``result_dir`` into ``out_dir``.
 
-    ``stack_ref`` (the stack given to psi, e.g. the stack catalog URL) is recorded as a
-    ``derived_from`` link.  ``quicklooks_dir`` is where ``snapstamps quicklooks RESULT --out DIR``
+    Every item gets a ``derived_from`` link to the input stack: ``stack_ref`` when it is a URL
+    or an existing path (made an absolute URI), else the stack item (or ``INSAR_<master>``
+    directory) that psi's step 0 recorded in ``stack.json`` (``stack_source``).  The stack's
+    polarisation, sub-swath, relative orbit, orbit state and platform recorded there become
+    ``sar:polarizations``, ``sar:beam_ids``, ``sat:relative_orbit``, ``sat:orbit_state`` and
+    ``platform``; ``polarisation`` and ``swath`` given here must agree with them.  ``quicklooks_dir`` is where ``snapstamps quicklooks RESULT --out DIR``
     wrote the quicklooks, COGs, report and viewer (default: ``result_dir`` itself); with its
     ``assets.json`` they are published as described in :func:`_attach_job_outputs`.
     Returns the path of ``catalog.json``.
@@ -240,6 +246,13 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
         raise CatalogError(f"{csv}: missing")
     res = load_result(result_dir)
     meta, stack = res.metadata, res.stack
+    source: dict[str, Any] = dict(stack.get("stack_source") or {})
+    for name, given in (("polarisation", polarisation), ("swath", swath)):
+        known = source.get(name)
+        if given and known and str(given).upper() != str(known).upper():
+            raise CatalogError(f"--{name} {given} differs from the stack's {known} ({source.get('href')})")
+    polarisation = polarisation or source.get("polarisation")
+    swath = swath or source.get("swath")
     bbox, geom, stats = _footprint(res)
     dates = [dt.date.fromisoformat(d) for d in meta["dates"]]
     master = dt.date.fromisoformat(meta["master"])
@@ -265,10 +278,13 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
         "snapstamps:reference_area": _finite(meta.get("reference_area")),
         "snapstamps:adapted_parameters": meta.get("adapted_parameters", []),
     }
-    plat = fields.platform(meta.get("sensor") or stack.get("sensor"))
+    plat = source.get("platform") or fields.platform(meta.get("sensor") or stack.get("sensor"))
     if plat:
         common["platform"] = plat
-    state = fields.orbit_state(heading)
+    state = source.get("orbit_state") or fields.orbit_state(heading)
+    sat: dict[str, Any] = {"sat:orbit_state": state} if state else {}
+    if source.get("relative_orbit"):
+        sat["sat:relative_orbit"] = int(source["relative_orbit"])
     if heading is not None:
         common["view:azimuth"] = round(float(heading) % 360.0, 3)
     when = dt.datetime.combine(master, dt.time(), tzinfo=dt.timezone.utc)
@@ -283,9 +299,8 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
 
     # -- point product item: sar + sat + processing + view + projection (+ file)
     pid = f"{cid}-ps-points"
-    pprops = dict(common, title="PS points: velocities and time series (CSV, GeoParquet)")
-    if state:
-        pprops["sat:orbit_state"] = state
+    pprops = dict(common, title="PS points: velocities and time series (CSV, GeoParquet)", **sat)
+    pprops["processing:level"] = fields.PROCESSING_LEVELS["ps-points"]
     points = pystac.Item(pid, geom, bbox, when, pprops, stac_extensions=base_ext + [EXT["sat"]])
     points.add_asset("ps_points_csv", _asset(csv, pid, "PS table (CSV)", ["data"], files,
                                              {"description": columns_description()}))
@@ -302,6 +317,7 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
     sid = f"{cid}-stamps-exports"
     sprops = dict(common, title="StaMPS text exports (ps_mean_v.xy, ps_data.xy, ps_u-dm.<n>.xy)")
     sprops["insar:reference_datetime"] = fields.iso(master)
+    sprops["processing:level"] = fields.PROCESSING_LEVELS["stamps-exports"]
     exports = pystac.Item(sid, geom, bbox, when, sprops, stac_extensions=base_ext + [EXT["insar"]])
     for name, title in (("ps_mean_v.xy", "lon lat mean LOS velocity (mm/yr)"),
                         ("ps_data.xy", "lon lat velocity (mm/yr) DEM height (m) DEM error (m)")):
@@ -327,14 +343,35 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
     texts: dict[str, str] = {}
     extras = Path(quicklooks_dir) if quicklooks_dir else result_dir
     if (extras / "assets.json").is_file():
-        ritem = _attach_job_outputs(cat, points, geom, bbox, when, common, base_ext, extras, result_dir,
-                                    files, texts)
+        from ..results.derived import check_derived, refresh_derived
 
-    if stack_ref:
+        stale = check_derived(result_dir, extras)
+        if stale and extras.resolve() == result_dir.resolve():
+            refresh_derived(result_dir)  # made from earlier products: rebuild them, never publish a mix
+        elif stale:
+            raise CatalogError(f"{stale}; run `snapstamps quicklooks {result_dir} --out {extras}` again")
+        ritem = _attach_job_outputs(cat, points, geom, bbox, when, dict(common, **sat), base_ext, extras,
+                                    result_dir, files, texts)
+
+    href = _stack_href(stack_ref, source)
+    if href:
         for item in cat.get_items():
-            item.add_link(pystac.Link("derived_from", str(stack_ref), media_type="application/json",
-                                      title="input stack"))
+            item.add_link(pystac.Link("derived_from", href, media_type="application/geo+json"
+                                      if href.endswith(".json") else None, title="input stack"))
     return save_catalog_atomic(cat, Path(out_dir), files, texts)
+
+
+def _stack_href(stack_ref: str | None, source: dict[str, Any]) -> str | None:
+    """The input stack as a URI that resolves from anywhere (see :func:`build_psi_catalog`)."""
+    if stack_ref:
+        text = str(stack_ref)
+        if "://" in text:
+            return text
+        p = Path(text)
+        if p.exists():
+            p = p / "catalog.json" if p.is_dir() and (p / "catalog.json").is_file() else p
+            return p.resolve().as_uri()
+    return source.get("href")
 
 
 def catalog_outputs(catalog_json: Path) -> dict[str, Any]:

@@ -25,6 +25,11 @@ from . import fields
 
 STAMPS_EXPORT_ROLE = "stamps-export"
 
+#: Stack items resolved in this process, by resolved ``INSAR_<master>`` path: (item href, properties).
+#: :func:`stack_properties` reads them, so a psi run on a stack catalog keeps the catalog's facts
+#: even when the ``INSAR_<master>`` directory lives elsewhere.
+_RESOLVED: dict[Path, tuple[str, dict[str, Any]]] = {}
+
 
 class StackError(SnapstampsError):
     """The stack reference cannot be resolved to an ``INSAR_<master>`` directory."""
@@ -76,6 +81,9 @@ def resolve_stack(ref: str | Path, swath: str | None = None) -> Path:
             if STAMPS_EXPORT_ROLE in (asset.roles or []):
                 beams = item.properties.get("sar:beam_ids") or [None]
                 found.append((beams[0], Path(_local_path(asset.get_absolute_href() or asset.href))))
+                href = item.get_self_href() or str(cat.resolve())
+                _RESOLVED[found[-1][1].resolve()] = (Path(href).resolve().as_uri() if "://" not in href else href,
+                                                    dict(item.properties))
     if swath:
         found = [f for f in found if f[0] == swath]
     if not found:
@@ -87,6 +95,60 @@ def resolve_stack(ref: str | Path, swath: str | None = None) -> Path:
     if not is_insar_dir(insar):
         raise StackError(f"{cat}: its stack asset {insar} is not an INSAR_<date> directory")
     return insar.resolve()
+
+
+def stack_properties(insar_dir: str | Path) -> dict[str, Any]:
+    """What a psi result keeps of its input stack, found beside the ``INSAR_<master>`` directory.
+
+    Looks for a STAC stack item next to the directory (its ``stamps-export`` asset pointing at
+    it: the layout of the stack catalogs written here), else for the ``ifg_stack.json`` of an
+    ``ifg-stack``/``ifg-stack-gather`` output.  Returns (keys present only when known)
+    ``href`` (absolute ``file://`` URI of the stack item, else of the directory), ``polarisation``,
+    ``swath``, ``relative_orbit``, ``orbit_state`` and ``platform``.
+    """
+    import json
+
+    insar = Path(insar_dir).resolve()
+    out: dict[str, Any] = {"href": insar.as_uri()}
+    if insar in _RESOLVED:
+        href, props = _RESOLVED[insar]
+        out["href"] = href
+        return _with_item_properties(out, props)
+    for cand in sorted(insar.parent.glob("*.json")):
+        try:
+            doc = json.loads(cand.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(doc, dict) or doc.get("type") != "Feature":
+            continue
+        for asset in (doc.get("assets") or {}).values():
+            href = str(asset.get("href", ""))
+            if STAMPS_EXPORT_ROLE in (asset.get("roles") or []) and \
+                    _local_path(href if "://" in href or Path(href).is_absolute() else cand.parent / href).resolve() == insar:
+                out["href"] = cand.resolve().as_uri()
+                return _with_item_properties(out, doc.get("properties") or {})
+    summary = insar.parent / "ifg_stack.json"
+    if summary.is_file():
+        try:
+            js = json.loads(summary.read_text())
+        except ValueError:
+            return out
+        out.update(fields.stack_summary_fields(js))
+    return out
+
+
+def _with_item_properties(out: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    pols, beams = props.get("sar:polarizations") or [], props.get("sar:beam_ids") or []
+    if pols:
+        out["polarisation"] = pols[0]
+    if beams:
+        out["swath"] = beams[0]
+    for key, name in (("snapstamps:relative_orbit", "relative_orbit"), ("sat:relative_orbit", "relative_orbit"),
+                      ("snapstamps:orbit_state", "orbit_state"), ("sat:orbit_state", "orbit_state"),
+                      ("platform", "platform")):
+        if props.get(key) is not None:
+            out[name] = props[key]
+    return out
 
 
 def _stack_dates(insar: Path) -> tuple[dt.date, list[dt.date]]:
@@ -121,7 +183,8 @@ def stack_item(insar: Path, swath: str | None = None, polarisation: str | None =
         "insar:reference_datetime": fields.iso(master),
         "snapstamps:dates": [d.isoformat() for d in dates],
         **fields.sar_fields(polarisation=polarisation, swath=swath),
-        **fields.processing_fields("StaMPS export (INSAR_<master>): coregistered SLCs and interferograms"),
+        **fields.processing_fields("StaMPS export (INSAR_<master>): coregistered SLCs and interferograms",
+                                   level=fields.PROCESSING_LEVELS["stack"]),
     }
     props.update(extra or {})
     item = pystac.Item(item_id, geometry=None, bbox=None, datetime=when, properties=props,

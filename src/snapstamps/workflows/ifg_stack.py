@@ -30,16 +30,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from ..ifg import geocoding as G
+from ..ifg.config import IfgStackOptions
 from ..ifg.deburst import deburst_plan, plan_to_json
 from ..ifg.dem import open_dem
 from ..ifg.download import is_dem_auto
@@ -54,39 +55,10 @@ from ..io.stamps_export import yyyymmdd
 
 __all__ = ["IfgStackOptions", "run_ifg_stack"]
 
-
-@dataclass
-class IfgStackOptions:
-    """Options of :func:`run_ifg_stack` (the CLI's ``ifg-stack`` flags).
-
-    ``reference`` is one product or the consecutive slices of the reference date; among
-    ``secondaries``, products of one date are slices of that date and are assembled.
-    ``block_lines`` bounds memory: geometry, resampling and interferogram run on blocks of
-    that many output lines, written to the output rasters as they are produced.  ``dem="auto"`` downloads the GLO-30 DEM of the AOI into ``OUT/dem/``;
-    ``download_orbits`` fetches missing EOF files into ``orbits`` (default ``OUT/orbits``), see
-    :mod:`snapstamps.ifg.download`; ``require_precise_orbits`` makes a missing EOF file an error
-    instead of the annotation-orbit fallback.
-    """
-
-    reference: Path | list[Path]
-    secondaries: list[Path]
-    subswath: str
-    polarisation: str
-    bbox: tuple[float, float, float, float]
-    dem: Path | str
-    out: Path
-    orbits: Path | None = None
-    esd: bool = True
-    deramp: bool = True
-    taps: int = 16
-    geometry_step: int = 32
-    block_lines: int = 256
-    extra: dict = field(default_factory=dict)
-    download_orbits: bool = False
-    require_precise_orbits: bool = False
+log = logging.getLogger("snapstamps")
 
 
-def _orbit_for(sw: Swath, orbit_dir: Path | None, log, download: bool = False, require_eof: bool = False, state: dict | None = None) -> StateVectors:
+def _orbit_for(sw: Swath, orbit_dir: Path | None, download: bool = False, require_eof: bool = False, state: dict | None = None) -> StateVectors:
     """The orbit of ``sw``: an EOF file of ``orbit_dir`` covering the bursts, else the annotation orbit.
 
     ``download``: when no file covers the bursts, fetch one into ``orbit_dir``
@@ -115,7 +87,7 @@ def _orbit_for(sw: Swath, orbit_dir: Path | None, log, download: bool = False, r
 
                 try:
                     eof = fetch_orbit(sw.info.mission, start, stop, Path(orbit_dir))
-                    log(f"orbit {sw.info.date}: downloaded {eof.name} into {orbit_dir}")
+                    log.info("orbit %s: downloaded %s into %s", sw.info.date, eof.name, orbit_dir)
                 except DownloadError as exc:
                     why = str(exc)
                     if exc.offline:
@@ -124,11 +96,11 @@ def _orbit_for(sw: Swath, orbit_dir: Path | None, log, download: bool = False, r
             sv = parse_eof(eof, epoch=sw.epoch).crop(t0, t1, 120.0)
             if not sv.covers(t0, t1, 3):
                 raise InputError(f"{eof}: the orbit file does not cover {sw.info.name} (too short: needs state vectors on both sides of the scene)")
-            log(f"orbit {sw.info.date}: {eof.name}")
+            log.info("orbit %s: %s", sw.info.date, eof.name)
             return sv
         if require_eof:
             raise InputError(f"{sw.info.name}: no precise or restituted orbit file ({why}); --require-precise-orbits forbids the annotation orbit")
-        log(f"{'warning: ' if download else ''}orbit {sw.info.date}: {why}, annotation orbit used")
+        (log.warning if download else log.info)("orbit %s: %s, annotation orbit used", sw.info.date, why)
     elif require_eof:
         raise InputError(f"{sw.info.name}: no orbit folder (--orbits DIR or --download-orbits); --require-precise-orbits forbids the annotation orbit")
     if not sw.orbit.covers(t0, t1, 3):
@@ -146,7 +118,7 @@ def _check_track(ref: Swath, sec: Swath) -> None:
         raise InputError(f"{b.name}: same date as the reference (give slices of the reference date with --reference)")
 
 
-def _aoi_check(ref: Swath, ref_orbit, opts) -> None:
+def _aoi_check(ref: Swath, ref_orbit: OrbitInterpolator, opts: IfgStackOptions) -> None:
     """AOI against the burst extents at height 0 (before the DEM is read)."""
     w, s_, e, n = opts.bbox
     lon, lat = np.meshgrid(np.linspace(w, e, 5), np.linspace(s_, n, 5))
@@ -190,7 +162,7 @@ def check_measurements(sw: Swath) -> None:
 
 def _group_inputs(opts: IfgStackOptions, cache: Path) -> tuple[list[Path], list[list[Path]]]:
     """Reference slices and the secondaries grouped by date (slices of one date together)."""
-    refs = [opts.reference] if isinstance(opts.reference, (str, Path)) else list(opts.reference)
+    refs = list(opts.reference)
     for p in [*refs, *opts.secondaries]:
         if Path(p).suffix.lower() == ".zip" or Path(p).is_dir() or Path(p).name.lower() == "manifest.safe":
             resolve_safe(Path(p), cache, ("manifest.safe", "annotation/"))
@@ -202,13 +174,15 @@ def _group_inputs(opts: IfgStackOptions, cache: Path) -> tuple[list[Path], list[
     return ref_groups[0], group_by_date(list(opts.secondaries), cache)
 
 
-def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = None, on_stage: Callable[[str], None] | None = None) -> dict:
+def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None = None) -> dict:
     """Run the pipeline; returns a summary dict (``insar_dir``, ESD shifts, baselines, timings).
 
-    ``on_stage(name)`` is called when a stage starts (``checks``, ``geometry``, ``esd``,
+    ``opts`` needs one sub-swath, a bbox and a DEM file or ``auto`` (:class:`ParameterError` otherwise).
+
+    Progress lines (orbits, DEM, per pair and burst) go to the ``snapstamps`` logger
+    (:mod:`snapstamps.progress`).  ``on_stage(name)`` is called when a stage starts (``checks``, ``geometry``, ``esd``,
     ``resample_ifg``, ``export``) and with ``"done"`` at the end (benchmarks hook memory there).
     """
-    log = log or (lambda s: None)
     stage = on_stage or (lambda s: None)
     stage_t: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -220,6 +194,12 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         t_stage[0], t_stage[1] = now, name
         stage(name)
 
+    if opts.bbox is None:
+        raise ParameterError("the native engine needs the area of interest (bbox W S E N)")
+    if not (is_dem_auto(opts.dem) or opts.external_dem):
+        raise ParameterError(f"dem {opts.dem!r}: the native engine needs a DEM file or auto")
+    subswath = opts.subswath
+    bbox = opts.bbox
     stage("checks")
     out = Path(opts.out)
     cache = out / ".safe-cache"
@@ -229,14 +209,12 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     secs = [open_date(g, opts.subswath, opts.polarisation, need_measurement=True, cache=cache) for g in sec_groups]
     for s in secs:
         _check_track(ref, s)
-    w, s_, e, n = opts.bbox
-    if not (w < e and s_ < n):
-        raise InputError(f"bbox {opts.bbox}: must be W S E N with W < E and S < N")
-    orbit_dir = opts.orbits if opts.orbits is not None or not opts.download_orbits else out / "orbits"
+    w, s_, e, n = bbox
+    orbit_dir = opts.orbits_dir if opts.orbits_dir is not None or not opts.download_orbits else out / "orbits"
     orb_state: dict = {}
 
     def orbit_of(sw: Swath) -> StateVectors:
-        return _orbit_for(sw, orbit_dir, log, download=opts.download_orbits, require_eof=opts.require_precise_orbits, state=orb_state)
+        return _orbit_for(sw, orbit_dir, download=opts.download_orbits, require_eof=opts.require_precise_orbits, state=orb_state)
 
     ref_orbit = OrbitInterpolator(orbit_of(ref))
     shifts = [float((np.datetime64(s.epoch, "ns") - np.datetime64(ref.epoch, "ns")).astype(np.int64)) * 1e-9 for s in secs]
@@ -246,10 +224,10 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     if is_dem_auto(opts.dem):
         from ..ifg.download import build_dem
 
-        dem_path = build_dem(opts.bbox, out)
-        log(f"DEM: {dem_path} (Copernicus GLO-30, ellipsoidal heights)")
-    dem = open_dem(dem_path, opts.bbox)
-    cov = dem.covers(opts.bbox)
+        dem_path = build_dem(bbox, out)
+        log.info("DEM: %s (Copernicus GLO-30, ellipsoidal heights)", dem_path)
+    dem = open_dem(dem_path, bbox)
+    cov = dem.covers(bbox)
     if cov < 0.99:
         raise InputError(f"{dem_path}: the DEM covers only {100 * cov:.0f} % of the area of interest")
     # AOI in reference radar coordinates
@@ -278,7 +256,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         check_measurements(sw)
     W = s1 - s0 + 1
     L = sum(sg.n_lines for sg in plan)
-    log(f"reference {ref.info.date}, {len(secs)} secondaries, {len(plan)} bursts, AOI {L} lines x {W} samples")
+    log.info("reference %s, %d secondaries, %d bursts, AOI %d lines x %d samples", ref.info.date, len(secs), len(plan), L, W)
     samples = s0 + np.arange(W)
     r_samples = ref.slant_range(samples)
     lam = ref.wavelength
@@ -319,7 +297,7 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
     # ESD overlaps: only their line indices are kept; the pixels are read again per pair and
     # overlap, so memory does not grow with the number of overlaps either.
     overlaps = []
-    if opts.esd and len(plan) > 1:
+    if opts.esd is not False and len(plan) > 1:
         for a_, b_ in itertools.pairwise(plan):
             ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
             j0 = bb.first_valid_line
@@ -392,17 +370,17 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
             shift, esd_info = 0.0, []
             if overlaps:
                 shift, esd_info = esd_pair(k, sec)
-                log(f"pair {ref.info.date}-{sec.info.date}: ESD azimuth shift {shift / ref.dt:+.4f} lines")
+                log.info("pair %s-%s: ESD azimuth shift %+.4f lines", ref.info.date, sec.info.date, shift / ref.dt)
             next_stage("resample_ifg")
             with writer.pair(sec.info.date) as put_pair:
-                for i, a, m, o in blocks:
+                for i, a, m, _ in blocks:
                     sg = plan[i]
                     t_sec, r_sec = block_geometry(i, a, m, k)
                     s_img = resample_sec(k, sec, sg.burst_id, t_sec, r_sec, shift)
                     put_pair(s_img, interferogram(ref_block(i, a, m), s_img, r_samples[None, :], r_sec, lam))
                     del t_sec, r_sec, s_img
                     if a + m >= sg.n_lines:
-                        log(f"pair {ref.info.date}-{sec.info.date}: burst {sg.burst_id} done ({i + 1}/{len(plan)})")
+                        log.info("pair %s-%s: burst %s done (%d/%d)", ref.info.date, sec.info.date, sg.burst_id, i + 1, len(plan))
             b, bperp_c = pair_base(ref_orbit, sec_orbits[k], float(t_out[0]), float(t_out[-1]), float(r_samples[j_c]), shifts[k])
             writer.write_base(sec.info.date, b)
             bases.append({"C": b.C, "N": b.N, "C_rate": b.C_rate, "N_rate": b.N_rate, "bperp_centre_m": bperp_c})
@@ -417,8 +395,11 @@ def run_ifg_stack(opts: IfgStackOptions, log: Callable[[str], None] | None = Non
         "insar_dir": str(insar),
         "reference": ref.info.name,
         "reference_slices": [Path(p).name for p in ref.slices],
-        "subswath": opts.subswath,
+        "subswath": subswath,
         "polarisation": opts.polarisation,
+        "relative_orbit": ref.info.relative_orbit,
+        "pass": ref.info.pass_direction,
+        "platform": ref.info.mission,
         "first_sample": s0,
         "n_samples": W,
         "n_lines": L,

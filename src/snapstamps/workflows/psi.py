@@ -139,6 +139,9 @@ def step_prep(run: PsiRun, mask_file: Path | None) -> None:
         },
         "baselines": stack.baseline_array().tolist(),
     }
+    from ..stac.stack import stack_properties
+
+    info["stack_source"] = stack_properties(run.insar_dir)  # carried to the STAC items of the result
     with step_progress("step 0: prep (candidates)", run.show_progress) as prog:
         summary = run_prep(stack, run.out_dir, run.params, mask_file, prog)
     info["prep"] = summary
@@ -206,8 +209,10 @@ def step_gamma(run: PsiRun, patch_dir: Path) -> None:
     bperp = np.delete(state.bperp, state.master_ix)
     wavelength = run.params.lambda_ or run.stack_info()["geometry"]["wavelength"]
     with step_progress(f"step 2: gamma estimation {patch_dir.name}", run.show_progress) as prog:
-        res = _kernel("gamma").estimate_gamma(
-            ph_slaves, state.bperp_mat, bperp, state.xy, state.da, state.inc, wavelength, params, progress=prog
+        kernel = _kernel("gamma").estimate_gamma
+        res = kernel(
+            ph_slaves, state.bperp_mat, bperp, state.xy, state.da, state.inc, wavelength, progress=prog,
+            **params.kernel_args(kernel),
         )
     save_dataclass(patch_dir / "pm1.npz", res)
 
@@ -223,9 +228,10 @@ def step_select(run: PsiRun, patch_dir: Path) -> None:
     ph_slaves = np.delete(state.ph, state.master_ix, axis=1)
     bperp = np.delete(state.bperp, state.master_ix)
     with step_progress(f"step 3: PS selection {patch_dir.name}", run.show_progress) as prog:
-        res = _kernel("select").select_ps(
-            ph_slaves, state.bperp_mat, bperp, state.xy, state.da, gres, params,
-            drop_ifg=_slave_cols(run, state.master_ix), progress=prog,
+        kernel = _kernel("select").select_ps
+        res = kernel(
+            ph_slaves, state.bperp_mat, bperp, state.xy, state.da, gres,
+            drop_ifg=_slave_cols(run, state.master_ix), progress=prog, **params.kernel_args(kernel),
         )
     save_dataclass(patch_dir / "select1.npz", res)
     log.info("%s: %d initially selected, %d kept after re-estimation", patch_dir.name, len(res.ix), int(np.sum(res.keep_ix)))
@@ -241,9 +247,10 @@ def step_weed(run: PsiRun, patch_dir: Path) -> None:
     K, C, coh = sres.K_ps2[keep], sres.C_ps2[keep], sres.coh_ps2[keep]
     with step_progress(f"step 4: weeding {patch_dir.name}", run.show_progress):
         if sub.n_ps >= 3:
-            w = _kernel("weed").weed_ps(
-                sub.ph, sub.xy, sub.ij, sub.hgt, K, C, coh, sub.bperp, sub.day, sub.master_ix, run.params,
-                drop_ifg=run.drop_images(),
+            kernel = _kernel("weed").weed_ps
+            w = kernel(
+                sub.ph, sub.xy, sub.ij, sub.hgt, K, C, coh, sub.bperp, sub.day, sub.master_ix,
+                drop_ifg=run.drop_images(), **run.params.kernel_args(kernel),
             )
             wkeep = np.asarray(w.keep, dtype=bool)
             save_npz(patch_dir / "weed1.npz", {"keep": wkeep, "ps_std": w.ps_std, "ps_max": w.ps_max})
@@ -291,13 +298,27 @@ def step_unwrap(run: PsiRun) -> None:
             f"PS area is {ext:.0f} m across; snaphu's prefilter needs {params.unwrap_gold_n_win} cells per dimension",
         )
         params = params.with_updates({"unwrap_grid_size": g})
+    from ..io.snaphu import run_snaphu  # the external solver, behind its I/O adapter
+
     drop = set(run.drop_images())
     uw_cols = [c for c in range(st.ph.shape[1]) if c != st.master_ix and c not in drop]
+    tropo = run.out_dir / "tropo2.npz"
+    ph_tropo = None
+    if params.subtr_tropo == "y" and tropo.exists():  # StaMPS: a correction from an earlier step 7 is
+        ph_tropo = load_npz(tropo)["ph_tropo"].astype(np.float64)  # removed before unwrapping, added back after
+        if ph_tropo.shape == ph_w.shape:
+            ph_w = ph_w * np.exp(-1j * ph_tropo)
+        else:
+            ph_tropo = None
     with step_progress("step 6: 3-D unwrapping", run.show_progress) as prog:
-        res = _kernel("unwrap").unwrap_3d(
+        kernel = _kernel("unwrap").unwrap_3d
+        res = kernel(
             ph_w, st.xy, st.day, st.master_ix, st.bperp, float(np.mean(st.inc)),
-            _wavelength(run), params, unwrap_ifg=uw_cols, progress=prog,
+            _wavelength(run), unwrap_ifg=uw_cols, progress=prog, unwrap_grid=run_snaphu,
+            **params.kernel_args(kernel),
         )
+    if ph_tropo is not None:
+        res.ph_uw = (res.ph_uw + ph_tropo).astype(res.ph_uw.dtype)
     save_dataclass(run.out_dir / "phuw2.npz", res)
 
 
@@ -308,7 +329,7 @@ def _wavelength(run: PsiRun) -> float:
 def reference_mask(run: PsiRun, ps: PsSet) -> np.ndarray:
     from ..psi.velocity import reference_mask as _ref
 
-    return _ref(ps.state.lonlat, ps.state.ll0, run.params)
+    return _ref(ps.state.lonlat, ps.state.ll0, **run.params.kernel_args(_ref))
 
 
 def step_scla(run: PsiRun) -> None:
@@ -317,11 +338,82 @@ def step_scla(run: PsiRun) -> None:
     std = load_npz(run.out_dir / "ifgstd2.npz", needed_by="step 7")["ifg_std"]
     ref = reference_mask(run, ps)
     params = run.params
+    ph_uw = uw.ph_uw
+    ph_tropo = tropo_correction(run, ps, uw.ph_uw)
+    if ph_tropo is not None and params.subtr_tropo == "y":  # StaMPS: the TRAIN correction is subtracted in step 7
+        ph_uw = uw.ph_uw - ph_tropo
     with step_progress("step 7: SCLA and master APS", run.show_progress):
-        res = _kernel("scla").calc_scla(uw.ph_uw, ps.state.bperp_full(), ps.state.day, ps.state.master_ix, std, ref, ps.state.xy, params)
+        calc_scla = _kernel("scla").calc_scla
+        res = calc_scla(ph_uw, ps.state.bperp_full(), ps.state.day, ps.state.master_ix, std, ref, ps.state.xy,
+                        **params.kernel_args(calc_scla))
         smooth = _kernel("scla").smooth_scla(res, ps.state.xy, ps.state.bperp_full())
     save_dataclass(run.out_dir / "scla2.npz", res)
     save_dataclass(run.out_dir / "scla_smooth2.npz", smooth)
+    step_aps(run, ps, ph_uw, ref)
+
+
+def tropo_correction(run: PsiRun, ps: PsSet, ph_uw: np.ndarray) -> np.ndarray | None:
+    """TRAIN-style correction of ``tropo_method`` (``psi.tropo``) when ``subtr_tropo='y'`` or an
+    'a' velocity type asks for it; saved as ``tropo2.npz`` (None, and no file, otherwise)."""
+    p = run.params
+    path = run.out_dir / "tropo2.npz"
+    if p.subtr_tropo != "y" and p.velocity_type not in ("v-da", "v-dao"):
+        path.unlink(missing_ok=True)
+        return None
+    tr = _kernel("tropo")
+    st = ps.state
+    cols = _kernel("scla").scla_columns(st.ph.shape[1], drop_ifg_index=p.drop_ifg_index, scla_drop_index=p.scla_drop_index)
+    method = tr.TROPO_METHODS[p.tropo_method]
+    with step_progress(f"step 7: tropospheric correction ({p.tropo_method})", run.show_progress):
+        if method == "linear":
+            ph, _ = tr.linear_phase_topography(ph=ph_uw, hgt=st.hgt, xy=st.xy, master_ix=st.master_ix, band=p.tropo_band_m, columns=cols)
+        elif method == "powerlaw":
+            ph = tr.powerlaw(ph=ph_uw, hgt=st.hgt, xy=st.xy, master_ix=st.master_ix, band=p.tropo_band_m,
+                             alpha=p.tropo_powerlaw_alpha, h0=p.tropo_powerlaw_h0, columns=cols)
+        else:
+            from ..io.delay_maps import find_delay_maps, sample_delay_maps
+
+            if not p.tropo_delay_dir:
+                raise ParameterError(f"tropo_method {p.tropo_method!r} needs tropo_delay_dir (a folder of per-date delay GeoTIFFs)")
+            dates = [dt.date.fromisoformat(d) for d in run.stack_info()["dates"]]
+            z = sample_delay_maps(find_delay_maps(Path(p.tropo_delay_dir), dates), st.lonlat)
+            ph = tr.delay_maps_phase(zenith_delay=z, inc=st.inc, wavelength=_wavelength(run), master_ix=st.master_ix)
+    save_npz(path, {"ph_tropo": ph.astype(np.float32)})
+    return ph
+
+
+def ensure_aps(out_dir: Path, params: PsiParams) -> None:
+    """Run the APS estimation on the merged state in ``out_dir`` when ``aps2.npz`` is missing
+    (StaMPS backend results)."""
+    run = PsiRun(out_dir=Path(out_dir), params=params, show_progress=False)
+    if (run.out_dir / "aps2.npz").exists():
+        return
+    ps = _load_merged(run, "APS estimation")
+    uw = load_dataclass(run.out_dir / "phuw2.npz", _kernel("unwrap").UnwrapResult, needed_by="APS estimation")
+    step_aps(run, ps, uw.ph_uw, reference_mask(run, ps))
+
+
+def step_aps(run: PsiRun, ps: PsSet, ph_uw: np.ndarray, ref: np.ndarray) -> None:
+    """APS estimate that keeps deformation (``psi.aps``), run with step 7; writes ``aps2.npz``."""
+    st = ps.state
+    p = run.params
+    cols = _kernel("scla").scla_columns(st.ph.shape[1], drop_ifg_index=p.drop_ifg_index, scla_drop_index=p.scla_drop_index)
+    with step_progress("step 7: APS estimation (deformation kept)", run.show_progress):
+        try:
+            res = _kernel("aps").estimate_aps(
+                ph=ph_uw, bperp_full=st.bperp_full(), day=st.day, master_ix=st.master_ix, xy=st.xy, columns=cols,
+                ref_mask=ref, model=p.aps_deformation_model, filter_scale=p.aps_filter_wavelength,
+                max_iter=p.aps_max_iterations, tol=p.aps_convergence,
+            )
+        except ValueError as exc:
+            if p.velocity_type == "v-daps":
+                raise ParameterError(f"velocity_type 'v-daps': {exc}; choose a StaMPS velocity_type such as 'v-d'") from exc
+            log.warning("APS estimation skipped: %s", exc)
+            (run.out_dir / "aps2.npz").unlink(missing_ok=True)
+            return
+    save_dataclass(run.out_dir / "aps2.npz", res)
+    log.info("APS: filter scale %.0f m, %d iterations%s", float(res.filter_scale), int(res.n_iter),
+             "" if bool(res.converged) else " (not converged)")
 
 
 def step_scn(run: PsiRun) -> None:
@@ -329,9 +421,10 @@ def step_scn(run: PsiRun) -> None:
     uw = load_dataclass(run.out_dir / "phuw2.npz", _kernel("unwrap").UnwrapResult, needed_by="step 8")
     sc = load_dataclass(run.out_dir / "scla2.npz", _kernel("scla").SclaResult, needed_by="step 8")
     with step_progress("step 8: spatially correlated noise", run.show_progress):
-        res = _kernel("scn").scn_filter(
-            uw.ph_uw, sc.ph_scla, sc.C_ps_uw, ps.state.xy, ps.state.day, ps.state.master_ix, run.params, sc.ph_ramp,
-            local_linear=run.params.scn_local_linear == "y",
+        kernel = _kernel("scn").scn_filter
+        res = kernel(
+            uw.ph_uw, sc.ph_scla, sc.C_ps_uw, ps.state.xy, ps.state.day, ps.state.master_ix, ph_ramp=sc.ph_ramp,
+            local_linear=run.params.scn_local_linear == "y", **run.params.kernel_args(kernel),
         )
     save_dataclass(run.out_dir / "scn2.npz", res)
 
@@ -388,6 +481,9 @@ def run_psi(
     params = PsiParams.load(out_dir / "parms.json")
     if param_updates:
         params = params.with_updates(param_updates)
+    from ..psi.config import check_native_support
+
+    check_native_support(params)
     run = PsiRun(out_dir=out_dir, params=params, insar_dir=insar_dir, show_progress=show_progress)
     prev = out_dir / "adaptations.json"
     if prev.exists() and start > 0:

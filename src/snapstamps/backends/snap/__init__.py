@@ -1,4 +1,4 @@
-"""SNAP backend of the interferogram stack: gpt graphs generated from :class:`IfgStackConfig`.
+"""SNAP backend of the interferogram stack: gpt graphs generated from :class:`IfgStackOptions`.
 
 - :func:`write_graphs` writes every graph, a ``jobs.json`` manifest and a ``run_gpt.sh`` script
   without running anything (``snapstamps snap-graphs``);
@@ -14,7 +14,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from ...ifg.config import IfgStackConfig
+from ...ifg.config import IfgStackOptions
 from .gpt import GptError, detect_snap_version, find_gpt, gpt_command, run_gpt
 from .graphs import GptJob, SnapProfile, plan_chain
 
@@ -23,12 +23,12 @@ __all__ = ["GptError", "SnapProfile", "plan_chain", "write_graphs", "run_snap_st
 log = logging.getLogger("snapstamps")
 
 
-def snap_available(cfg: IfgStackConfig | None = None) -> bool:
+def snap_available(cfg: IfgStackOptions | None = None) -> bool:
     """True when a gpt executable is found."""
     return find_gpt(cfg.gpt if cfg else None) is not None
 
 
-def _profile(cfg: IfgStackConfig, gpt: Path | None) -> SnapProfile:
+def _profile(cfg: IfgStackOptions, gpt: Path | None) -> SnapProfile:
     version = cfg.snap_version
     if version is None and gpt is not None:
         version = detect_snap_version(gpt)
@@ -37,7 +37,7 @@ def _profile(cfg: IfgStackConfig, gpt: Path | None) -> SnapProfile:
     return SnapProfile.parse(version)
 
 
-def write_graphs(cfg: IfgStackConfig, graphs_dir: Path | None = None) -> list[Path]:
+def write_graphs(cfg: IfgStackOptions, graphs_dir: Path | None = None) -> list[Path]:
     """Write the graphs, ``jobs.json`` and ``run_gpt.sh`` into ``graphs_dir`` (default ``OUT/graphs``)."""
     gdir = Path(graphs_dir) if graphs_dir else Path(cfg.out) / "graphs"
     gdir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,7 @@ def write_graphs(cfg: IfgStackConfig, graphs_dir: Path | None = None) -> list[Pa
     return written
 
 
-def _script(cfg: IfgStackConfig, jobs: list[GptJob], gdir: Path) -> str:
+def _script(cfg: IfgStackOptions, jobs: list[GptJob], gdir: Path) -> str:
     opts = gpt_command(Path("gpt"), Path("GRAPH"), cfg.gpt, cfg.orbits_dir)[2:]
     lines = [
         "#!/bin/sh",
@@ -84,7 +84,7 @@ def _script(cfg: IfgStackConfig, jobs: list[GptJob], gdir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_snap_stack(cfg: IfgStackConfig, resume: bool = True) -> Path:
+def run_snap_stack(cfg: IfgStackOptions, resume: bool = True) -> Path:
     """Run the whole chain with gpt; return the validated ``INSAR_<reference>`` folder."""
     gpt = find_gpt(cfg.gpt)
     if gpt is None:

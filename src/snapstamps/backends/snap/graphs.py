@@ -1,4 +1,4 @@
-"""SNAP gpt graphs of the Sentinel-1 PSI chain, generated from an :class:`IfgStackConfig`.
+"""SNAP gpt graphs of the Sentinel-1 PSI chain, generated from an :class:`IfgStackOptions`.
 
 The graphs are written by this module with :mod:`xml.etree.ElementTree` from the operator and
 parameter facts of ``shared/reference/snap-chain.md`` §2; no snap2stamps template is used.
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ...errors import ParameterError
-from ...ifg.config import ORBIT_TYPES, IfgStackConfig
+from ...ifg.config import ORBIT_TYPES, IfgStackOptions
 
 PARAMETERS_CLASS = "com.bc.ceres.binding.dom.XppDomElement"
 #: SNAP version assumed when none is given or detected (snap2stamps v2's target).
@@ -141,28 +141,28 @@ def _abs(p: Path | str) -> str:
     return str(Path(p).expanduser().resolve())
 
 
-def _dem_params(cfg: IfgStackConfig) -> dict[str, Any]:
+def _dem_params(cfg: IfgStackOptions) -> dict[str, Any]:
     if cfg.external_dem:
         return {
             "demName": "External DEM",
             "externalDEMFile": _abs(cfg.dem),
             "externalDEMNoDataValue": float(cfg.dem_nodata),
         }
-    return {"demName": cfg.dem, "externalDEMNoDataValue": float(cfg.dem_nodata)}
+    return {"demName": cfg.snap_dem_name, "externalDEMNoDataValue": float(cfg.dem_nodata)}
 
 
 def _write(g: Graph, source: str, output: Path, node_id: str = "Write") -> str:
     return g.node(node_id, "Write", [source], file=_abs(output), formatName="BEAM-DIMAP")
 
 
-def _orbit(g: Graph, cfg: IfgStackConfig, source: str) -> str:
+def _orbit(g: Graph, cfg: IfgStackOptions, source: str) -> str:
     return g.node(
         "Apply-Orbit-File", "Apply-Orbit-File", [source],
         orbitType=ORBIT_TYPES[cfg.orbit_type], polyDegree=3, continueOnFail=cfg.orbit_continue_on_fail,
     )
 
 
-def _split(g: Graph, cfg: IfgStackConfig, source: str, subswath: str) -> str:
+def _split(g: Graph, cfg: IfgStackOptions, source: str, subswath: str) -> str:
     wkt = cfg.aoi_wkt()
     if wkt is not None:
         first, last = 1, ALL_BURSTS
@@ -177,7 +177,7 @@ def _split(g: Graph, cfg: IfgStackConfig, source: str, subswath: str) -> str:
     )
 
 
-def split_graph(cfg: IfgStackConfig, slices: list[Path], subswath: str, output: Path) -> str:
+def split_graph(cfg: IfgStackOptions, slices: list[Path], subswath: str, output: Path) -> str:
     """Split + orbit graph of one acquisition (assembling its slices when there are several)."""
     if not slices:
         raise ParameterError("an acquisition needs at least one product")
@@ -192,7 +192,7 @@ def split_graph(cfg: IfgStackConfig, slices: list[Path], subswath: str, output: 
     return g.to_xml()
 
 
-def _topo(g: Graph, cfg: IfgStackConfig, source: str) -> str:
+def _topo(g: Graph, cfg: IfgStackOptions, source: str) -> str:
     return g.node(
         "TopoPhaseRemoval", "TopoPhaseRemoval", [source],
         orbitDegree=3, **_dem_params(cfg), tileExtensionPercent="100",
@@ -200,26 +200,26 @@ def _topo(g: Graph, cfg: IfgStackConfig, source: str) -> str:
     )
 
 
-def _subset(g: Graph, cfg: IfgStackConfig, source: str, node_id: str) -> str:
+def _subset(g: Graph, cfg: IfgStackOptions, source: str, node_id: str) -> str:
     return g.node(
         node_id, "Subset", [source],
         geoRegion=cfg.aoi_wkt(), subSamplingX=1, subSamplingY=1, fullSwath=False, copyMetadata=True,
     )
 
 
-def do_subset(cfg: IfgStackConfig) -> bool:
+def do_subset(cfg: IfgStackOptions) -> bool:
     """True when the debursted products are cropped to the AOI."""
     return cfg.bbox is not None and cfg.subset_to_aoi
 
 
-def use_esd(cfg: IfgStackConfig) -> bool:
+def use_esd(cfg: IfgStackOptions) -> bool:
     """ESD is on unless switched off or a single burst is processed (it needs burst overlaps)."""
     if cfg.esd is not None:
         return cfg.esd
     return not (cfg.bbox is None and cfg.bursts is not None and cfg.bursts[0] == cfg.bursts[1])
 
 
-def _esd_params(cfg: IfgStackConfig, profile: SnapProfile) -> dict[str, Any]:
+def _esd_params(cfg: IfgStackOptions, profile: SnapProfile) -> dict[str, Any]:
     p: dict[str, Any] = {
         "fineWinWidthStr": "512", "fineWinHeightStr": "512",
         "fineWinAccAzimuth": "16", "fineWinAccRange": "16", "fineWinOversampling": "128",
@@ -238,7 +238,7 @@ def _esd_params(cfg: IfgStackConfig, profile: SnapProfile) -> dict[str, Any]:
 
 
 def coreg_ifg_graph(
-    cfg: IfgStackConfig, profile: SnapProfile, reference: Path, secondary: Path,
+    cfg: IfgStackOptions, profile: SnapProfile, reference: Path, secondary: Path,
     ifg_out: Path, coreg_out: Path, single_swath: bool,
 ) -> str:
     """Coregistration + interferogram graph of one pair and sub-swath (two Write nodes)."""
@@ -270,7 +270,7 @@ def coreg_ifg_graph(
     return g.to_xml()
 
 
-def export_graph(cfg: IfgStackConfig, coreg: list[Path], ifg: list[Path], target: Path) -> str:
+def export_graph(cfg: IfgStackOptions, coreg: list[Path], ifg: list[Path], target: Path) -> str:
     """StaMPS export graph of one pair: one product per sub-swath in ``coreg`` and ``ifg``."""
     if len(coreg) != len(ifg) or not coreg:
         raise ParameterError("export needs one coreg and one ifg product per sub-swath")
@@ -315,7 +315,7 @@ def _d(d: dt.date) -> str:
     return d.strftime("%Y%m%d")
 
 
-def plan_chain(cfg: IfgStackConfig, profile: SnapProfile) -> list[GptJob]:
+def plan_chain(cfg: IfgStackOptions, profile: SnapProfile) -> list[GptJob]:
     """Every gpt job of the stack, in an order that respects their dependencies."""
     out = Path(cfg.out)
     ref = cfg.reference_date

@@ -193,5 +193,9 @@ def write_native_products(out_dir: Path, params: PsiParams, insar_dir: Path | No
         "heading": info["geometry"]["heading"], "lambda": info["geometry"]["wavelength"],
         "platform": info["sensor"].split()[0] if info.get("sensor") else None,
     })
+    if params.velocity_type == "v-daps":  # the APS estimate runs on StaMPS' unwrapped phase
+        from ...workflows.psi import ensure_aps
+
+        ensure_aps(Path(out_dir), params)
     return write_run_products(Path(out_dir), params, adaptations=list(adaptations or []), backend="stamps",
                               software=extra_meta)

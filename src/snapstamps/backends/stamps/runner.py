@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ...errors import SnapstampsError
+from ...errors import ExternalToolError, SnapstampsError
 from ...psi.config import PsiParams
 
 log = logging.getLogger("snapstamps")
@@ -39,7 +39,9 @@ WRAPPER_BIN = HERE / "bin"
 #: PsiParams fields that are not StaMPS parameters (prep arguments, native-only knobs, values from the data).
 NOT_SETPARM = frozenset(
     {"da_thresh", "rg_patches", "az_patches", "rg_overlap", "az_overlap", "prep_block_lines",
-     "n_rand", "rand_seed", "heading", "lambda", "platform", "scn_local_linear", "velocity_type"}
+     "n_rand", "rand_seed", "heading", "lambda", "platform", "scn_local_linear", "velocity_type",
+     "aps_deformation_model", "aps_filter_wavelength", "aps_max_iterations", "aps_convergence",
+     "tropo_delay_dir", "tropo_band_m", "tropo_powerlaw_alpha", "tropo_powerlaw_h0"}
 )
 
 Engine = Literal["octave", "matlab"]
@@ -173,10 +175,10 @@ def _snaphu_dir() -> Path | None:
     if shutil.which("snaphu"):
         return None
     try:
-        from ...psi.unwrap import snaphu_executable
+        from ...io.snaphu import snaphu_executable
 
         return snaphu_executable().parent
-    except (ImportError, FileNotFoundError):
+    except ExternalToolError:
         return None
 
 
