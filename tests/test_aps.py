@@ -33,8 +33,8 @@ import pytest
 
 from snapstamps.evaluate import evaluate
 from snapstamps.psi import aps
-from snapstamps.psi.scn import scn_filter
 from snapstamps.psi.config import PsiParams
+from snapstamps.psi.scn import scn_filter
 from snapstamps.simulate.stamps_stack import SimConfig, load_truth, simulate_stamps_stack
 
 # ----------------------------------------------------------------------------- kernels
@@ -103,7 +103,8 @@ def test_aps_estimate_keeps_deformation_where_the_stamps_filter_eats_it():
     assert np.sqrt(np.mean(res.ph_aps.astype(float) ** 2)) < 0.10 * np.sqrt(np.mean(sig**2))
     assert bool(res.converged)
     # StaMPS' step 8 on the same data takes a good part of the deformation for atmosphere
-    scn = scn_filter(ph, np.zeros_like(ph), np.zeros(len(ph)), xy, day, mi, PsiParams(scn_wavelength=100.0))
+    scn = scn_filter(ph, np.zeros_like(ph), np.zeros(len(ph)), xy, day, mi,
+                     **PsiParams(scn_wavelength=100.0).kernel_args(scn_filter))
     scn_rms = np.sqrt(np.mean((scn.ph_scn_slave - scn.ph_scn_slave.mean(axis=0)) ** 2))
     assert scn_rms > 3 * np.sqrt(np.mean(res.ph_aps.astype(float) ** 2))
 

@@ -18,7 +18,7 @@ from snapstamps.ifg.safe import open_swath
 from snapstamps.simulate.safe_stack import SafeSimConfig, default_base, load_safe_truth, simulate_safe_stack
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kept_burst_ids() -> list[int]:
     """Burst ids of the bursts the simulator keeps by default (3 and 4) in its base product."""
     base = open_swath(default_base()[0], "IW1", "VV")

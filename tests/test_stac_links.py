@@ -16,12 +16,12 @@ import pytest
 pystac = pytest.importorskip("pystac")
 pytest.importorskip("jsonschema")
 
-from snapstamps.cli import main
-from snapstamps.results.derived import make_job_outputs
-from snapstamps.stac.fields import PROCESSING_LEVELS, relative_orbit
-from snapstamps.stac.psi import build_psi_catalog
-from snapstamps.stac.stack import stack_properties, write_stack_catalog
-from snapstamps.stac.validate import validate_catalog
+from snapstamps.cli import main  # noqa: E402 (after the importorskip guards)
+from snapstamps.results.derived import make_job_outputs  # noqa: E402 (after the importorskip guards)
+from snapstamps.stac.fields import PROCESSING_LEVELS, relative_orbit  # noqa: E402 (after the importorskip guards)
+from snapstamps.stac.psi import build_psi_catalog  # noqa: E402 (after the importorskip guards)
+from snapstamps.stac.stack import stack_properties, write_stack_catalog  # noqa: E402 (after the importorskip guards)
+from snapstamps.stac.validate import validate_catalog  # noqa: E402 (after the importorskip guards)
 
 pytestmark = pytest.mark.slow
 

@@ -13,11 +13,11 @@ import json
 import numpy as np
 import pytest
 
+from snapstamps.errors import ParameterError
 from snapstamps.io.delay_maps import find_delay_maps, sample_delay_maps
 from snapstamps.psi import geometry as geo
 from snapstamps.psi.tropo import delay_maps_phase, linear_phase_topography, powerlaw
 from snapstamps.simulate.stamps_stack import SimConfig, load_truth, simulate_stamps_stack
-from snapstamps.errors import ParameterError
 
 
 def _scene(seed=0, n=4000, m=20):

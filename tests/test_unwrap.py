@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from snapstamps.errors import ParameterError
+from snapstamps.io.snaphu import run_snaphu
 from snapstamps.psi.config import PsiParams
 from snapstamps.psi.goldstein import goldstein_filter
-from snapstamps.io.snaphu import run_snaphu
 from snapstamps.psi.unwrap import (
     arc_look_angle_error,
     n_trial_wraps_unwrap,

@@ -70,7 +70,7 @@ def run_snaphu(
         try:
             proc = subprocess.run(
                 [os.fspath(exe), "-d", "-f", "snaphu.conf", "snaphu.in", str(n_j)],
-                cwd=d, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cwd=d, capture_output=True, text=True,
             )
         except OSError as exc:
             raise ExternalToolError(f"{exe}: cannot run snaphu ({exc.strerror or exc})") from None

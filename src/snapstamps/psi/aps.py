@@ -39,7 +39,7 @@ handled through the per-PS normal equations).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,7 +72,7 @@ ModelName = Literal["auto", "linear", "acceleration", "seasonal", "full"]
 
 # ----------------------------------------------------------------------------- design and fits
 def design_matrix(
-    *, day: NDArray, t_ref: float, bperp: NDArray | None, acceleration: bool, seasonal: bool
+    *, day: NDArray[Any], t_ref: float, bperp: NDArray[Any] | None, acceleration: bool, seasonal: bool
 ) -> NDArray[np.float64]:
     """Design ``(U, k)`` or ``(N, U, k)`` of the per-PS model, columns in this order:
 
@@ -103,14 +103,14 @@ def design_matrix(
 class ModelFit:
     """Per-PS weighted least-squares fit of ``y (N, U) ~ G m``."""
 
-    coef: NDArray  # (N, k), NaN where too few observations
-    cov: NDArray  # (N, k, k), (G^T W G)^-1 (unit-variance-weight covariance)
-    rss: NDArray  # (N,) weighted residual sum of squares
-    n_obs: NDArray  # (N,) finite observations used
-    residual: NDArray  # (N, U) y - G m (NaN where y is NaN)
+    coef: NDArray[Any]  # (N, k), NaN where too few observations
+    cov: NDArray[Any]  # (N, k, k), (G^T W G)^-1 (unit-variance-weight covariance)
+    rss: NDArray[Any]  # (N,) weighted residual sum of squares
+    n_obs: NDArray[Any]  # (N,) finite observations used
+    residual: NDArray[Any]  # (N, U) y - G m (NaN where y is NaN)
 
 
-def fit_model(*, y: NDArray, G: NDArray, w: NDArray | None = None) -> ModelFit:
+def fit_model(*, y: NDArray[Any], G: NDArray[Any], w: NDArray[Any] | None = None) -> ModelFit:
     """Weighted LS per row, batched through the normal equations (NaN entries drop out).
 
     ``G`` is ``(U, k)`` shared or ``(N, U, k)`` per row; ``w`` ``(U,)`` or ``(N, U)`` weights.
@@ -137,7 +137,7 @@ def fit_model(*, y: NDArray, G: NDArray, w: NDArray | None = None) -> ModelFit:
 
 
 def select_terms(
-    *, y: NDArray, day: NDArray, t_ref: float, bperp: NDArray, w: NDArray | None, allowed: tuple[str, ...]
+    *, y: NDArray[Any], day: NDArray[Any], t_ref: float, bperp: NDArray[Any], w: NDArray[Any] | None, allowed: tuple[str, ...]
 ) -> NDArray[np.int64]:
     """Per-PS choice among the deformation models ``allowed`` (names of :data:`MODEL_TERMS`).
 
@@ -158,8 +158,8 @@ def select_terms(
 
 
 def _fit_selected(
-    *, y: NDArray, day: NDArray, t_ref: float, bperp: NDArray, w: NDArray | None, allowed: tuple[str, ...], choice: NDArray
-) -> tuple[NDArray, NDArray, NDArray]:
+    *, y: NDArray[Any], day: NDArray[Any], t_ref: float, bperp: NDArray[Any], w: NDArray[Any] | None, allowed: tuple[str, ...], choice: NDArray[Any]
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """Fit each PS with its chosen model; return (C, K, deformation (N, U)) in the units of ``y``."""
     n, u = y.shape
     C = np.full(n, np.nan)
@@ -182,7 +182,7 @@ def _fit_selected(
 
 
 # ----------------------------------------------------------------------------- spatial filter
-def _grid_index(xy: NDArray, sigma: float, max_cells: int) -> tuple[NDArray, tuple[int, int], float]:
+def _grid_index(xy: NDArray[Any], sigma: float, max_cells: int) -> tuple[NDArray[Any], tuple[int, int], float]:
     lo = xy.min(axis=0)
     ext = np.ptp(xy, axis=0)
     cell = max(sigma / 2.0, float(np.sqrt((ext[0] + 8 * sigma) * (ext[1] + 8 * sigma) / max_cells)))
@@ -194,10 +194,10 @@ def _grid_index(xy: NDArray, sigma: float, max_cells: int) -> tuple[NDArray, tup
 
 def loo_gaussian_filter(
     *,
-    xy: NDArray,
-    values: NDArray,
+    xy: NDArray[Any],
+    values: NDArray[Any],
     sigma: float,
-    point_weights: NDArray | None = None,
+    point_weights: NDArray[Any] | None = None,
     max_cells: int = 2_000_000,
     leave_one_out: bool = True,
 ) -> NDArray[np.float64]:
@@ -248,7 +248,7 @@ def loo_gaussian_filter(
     return out
 
 
-def choose_filter_scale(*, xy: NDArray, residual: NDArray, candidates: NDArray | None = None) -> tuple[float, dict[float, float]]:
+def choose_filter_scale(*, xy: NDArray[Any], residual: NDArray[Any], candidates: NDArray[Any] | None = None) -> tuple[float, dict[float, float]]:
     """The Gaussian scale (m) minimising the leave-one-out prediction error of ``residual`` (N, U).
 
     Candidates default to a geometric series from twice the median nearest-neighbour spacing
@@ -268,7 +268,7 @@ def choose_filter_scale(*, xy: NDArray, residual: NDArray, candidates: NDArray |
         pred = loo_gaussian_filter(xy=xy, values=residual, sigma=float(sig))
         e = (np.asarray(residual) - pred) ** 2
         errs[float(sig)] = float(np.nanmean(e)) if np.isfinite(e).any() else np.inf
-    best = min(errs, key=errs.get)
+    best = min(errs, key=lambda k: errs[k])
     return best, errs
 
 
@@ -277,21 +277,21 @@ def choose_filter_scale(*, xy: NDArray, residual: NDArray, candidates: NDArray |
 class ApsResult:
     """APS estimate and the deformation-model fit of ``N`` PS over ``M`` images."""
 
-    ph_aps: NDArray  # (N, M) float32 rad, atmosphere (slave minus master) per image; 0 at the master / unused images
-    K_ps: NDArray  # (N,) rad/m, DEM error re-estimated on the phase with the APS removed
-    C_ps: NDArray  # (N,) rad, constant (master APS)
-    model_ix: NDArray  # (N,) int, index into ``models`` of each PS' deformation model
-    models: NDArray  # (P,) str, names of the candidate models (MODEL_TERMS keys)
-    weights: NDArray  # (M,) 1/rad^2 per image used in the fits; 0 at the master / unused images
-    sigma_aps: NDArray  # (M,) rad, spatial std of the APS estimate per image (NaN where unused)
-    sigma_noise: NDArray  # (M,) rad, std of what is left (noise) per image (NaN where unused)
-    filter_scale: NDArray  # () m, Gaussian scale of the spatial filter
-    t_ref: NDArray  # () day, reference time of the model (mid-span)
-    n_iter: NDArray  # () iterations run
-    converged: NDArray  # () bool
+    ph_aps: NDArray[Any]  # (N, M) float32 rad, atmosphere (slave minus master) per image; 0 at the master / unused images
+    K_ps: NDArray[Any]  # (N,) rad/m, DEM error re-estimated on the phase with the APS removed
+    C_ps: NDArray[Any]  # (N,) rad, constant (master APS)
+    model_ix: NDArray[Any]  # (N,) int, index into ``models`` of each PS' deformation model
+    models: NDArray[Any]  # (P,) str, names of the candidate models (MODEL_TERMS keys)
+    weights: NDArray[Any]  # (M,) 1/rad^2 per image used in the fits; 0 at the master / unused images
+    sigma_aps: NDArray[Any]  # (M,) rad, spatial std of the APS estimate per image (NaN where unused)
+    sigma_noise: NDArray[Any]  # (M,) rad, std of what is left (noise) per image (NaN where unused)
+    filter_scale: NDArray[Any]  # () m, Gaussian scale of the spatial filter
+    t_ref: NDArray[Any]  # () day, reference time of the model (mid-span)
+    n_iter: NDArray[Any]  # () iterations run
+    converged: NDArray[Any]  # () bool
 
 
-def _mean_leverage(*, day: NDArray, t_ref: float, w: NDArray, allowed: tuple[str, ...], choice: NDArray) -> NDArray[np.float64]:
+def _mean_leverage(*, day: NDArray[Any], t_ref: float, w: NDArray[Any], allowed: tuple[str, ...], choice: NDArray[Any]) -> NDArray[np.float64]:
     """Leverage ``h_kk`` of every date in the weighted fit of the deformation model (constant and
     time terms, no baseline term), averaged over the PS' chosen models.  (U,)"""
     counts = np.bincount(choice, minlength=len(allowed)).astype(np.float64)
@@ -306,7 +306,7 @@ def _mean_leverage(*, day: NDArray, t_ref: float, w: NDArray, allowed: tuple[str
     return lev / max(counts.sum(), 1.0)
 
 
-def _reference(ph: NDArray, ref_mask: NDArray | None) -> NDArray:
+def _reference(ph: NDArray[Any], ref_mask: NDArray[Any] | None) -> NDArray[Any]:
     if ref_mask is None or not np.any(ref_mask):
         return ph
     return ph - np.nanmean(ph[np.asarray(ref_mask, bool)], axis=0, keepdims=True)
@@ -314,13 +314,13 @@ def _reference(ph: NDArray, ref_mask: NDArray | None) -> NDArray:
 
 def estimate_aps(
     *,
-    ph: NDArray,
-    bperp_full: NDArray,
-    day: NDArray,
+    ph: NDArray[Any],
+    bperp_full: NDArray[Any],
+    day: NDArray[Any],
     master_ix: int,
-    xy: NDArray,
-    columns: NDArray,
-    ref_mask: NDArray | None = None,
+    xy: NDArray[Any],
+    columns: NDArray[Any],
+    ref_mask: NDArray[Any] | None = None,
     model: ModelName = "auto",
     filter_scale: float = 0.0,
     max_iter: int = 10,
@@ -368,7 +368,7 @@ def estimate_aps(
     it = 0
     choice = np.zeros(n, dtype=np.int64)
     pw = np.ones(n)
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (it is reported after the loop)
         yc = y - S
         choice = select_terms(y=yc, day=d, t_ref=t_ref, bperp=b, w=w, allowed=allowed) if len(allowed) > 1 else choice
         C, K, D = _fit_selected(y=yc, day=d, t_ref=t_ref, bperp=b, w=w, allowed=allowed, choice=choice)
@@ -417,7 +417,7 @@ def estimate_aps(
 
 
 # ----------------------------------------------------------------------------- per-PS products
-def _ar1(res: NDArray) -> NDArray[np.float64]:
+def _ar1(res: NDArray[Any]) -> NDArray[np.float64]:
     """Lag-1 autocorrelation of each row of a residual series (NaN-aware, consecutive finite pairs)."""
     a, b = res[:, :-1], res[:, 1:]
     ok = np.isfinite(a) & np.isfinite(b)
@@ -430,15 +430,15 @@ def _ar1(res: NDArray) -> NDArray[np.float64]:
 
 def fit_point_model(
     *,
-    ph: NDArray,
-    day: NDArray,
-    columns: NDArray,
+    ph: NDArray[Any],
+    day: NDArray[Any],
+    columns: NDArray[Any],
     t_ref: float,
     wavelength: float,
-    weights: NDArray | None = None,
+    weights: NDArray[Any] | None = None,
     acceleration: bool = True,
     seasonal: bool = True,
-) -> dict[str, NDArray]:
+) -> dict[str, NDArray[Any]]:
     """EGMS-style model terms of every PS from a corrected phase series (DEM error, APS removed).
 
     Fits ``[1, tau, (tau^2/2), (sin, cos)]`` per PS over ``columns`` with ``weights`` (per
@@ -471,7 +471,7 @@ def fit_point_model(
     else:
         cov = f.cov
     var = cov * (s2 * infl)[:, None, None]
-    out: dict[str, NDArray] = {
+    out: dict[str, NDArray[Any]] = {
         "mean_velocity": f.coef[:, 1],
         "mean_velocity_std": np.sqrt(var[:, 1, 1]),
         "rmse": np.sqrt(np.nanmean(np.where(fin, f.residual, np.nan) ** 2, axis=1)),
@@ -495,7 +495,7 @@ def fit_point_model(
     return out
 
 
-def date_quality(*, sigma_aps: NDArray, sigma_noise: NDArray, z_threshold: float = 3.0) -> dict[str, NDArray]:
+def date_quality(*, sigma_aps: NDArray[Any], sigma_noise: NDArray[Any], z_threshold: float = 3.0) -> dict[str, NDArray[Any]]:
     """Per-date quality: total phase noise ``hypot(sigma_aps, sigma_noise)`` (rad) and the dates
     that stand out (robust z-score above ``z_threshold``: median and 1.4826 MAD over the dates).
     """
@@ -512,16 +512,16 @@ def date_quality(*, sigma_aps: NDArray, sigma_noise: NDArray, z_threshold: float
 
 def point_products(
     *,
-    ph_corrected: NDArray,
-    ph_dem_corrected: NDArray,
-    day: NDArray,
-    columns: NDArray,
+    ph_corrected: NDArray[Any],
+    ph_dem_corrected: NDArray[Any],
+    day: NDArray[Any],
+    columns: NDArray[Any],
     t_ref: float,
     wavelength: float,
-    weights: NDArray,
-    model_ix: NDArray,
-    models: NDArray,
-) -> dict[str, NDArray]:
+    weights: NDArray[Any],
+    model_ix: NDArray[Any],
+    models: NDArray[Any],
+) -> dict[str, NDArray[Any]]:
     """EGMS point columns of every PS (mm, mm/yr, mm/yr^2; positive toward the satellite).
 
     ``ph_corrected`` (N, M) has the DEM error, the constant and the APS estimate removed,
@@ -546,7 +546,7 @@ def point_products(
     n = ph_corrected.shape[0]
     span = float(np.ptp(np.asarray(day, np.float64)[cols])) if cols.size else 0.0
     seas_ok = span >= _DAYS_PER_YEAR
-    kw = dict(day=day, columns=cols, t_ref=t_ref, wavelength=wavelength, weights=weights)
+    kw: dict[str, Any] = dict(day=day, columns=cols, t_ref=t_ref, wavelength=wavelength, weights=weights)
     out = {"mean_velocity": np.full(n, np.nan), "mean_velocity_std": np.full(n, np.nan)}
     for j, name in enumerate(np.asarray(models).tolist()):
         sel = np.flatnonzero(np.asarray(model_ix) == j)

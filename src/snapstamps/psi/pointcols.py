@@ -5,13 +5,15 @@ Pure functions over per-PS arrays (angles in radians or degrees as named; length
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = ["los_unit_vector", "laea_europe", "ellipsoidal_height"]
 
 
-def los_unit_vector(*, inc: NDArray, heading_deg: float) -> tuple[NDArray, NDArray, NDArray]:
+def los_unit_vector(*, inc: NDArray[Any], heading_deg: float) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """East, north and up components of the unit vector from the ground to the satellite.
 
     Right-looking SAR: the satellite is to the left of the ground point, seen along the
@@ -24,7 +26,7 @@ def los_unit_vector(*, inc: NDArray, heading_deg: float) -> tuple[NDArray, NDArr
     return s * np.sin(az), s * np.cos(az), np.cos(inc)
 
 
-def laea_europe(*, lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
+def laea_europe(*, lon: NDArray[Any], lat: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
     """Easting and northing (m) in ETRS89-LAEA (EPSG:3035) of WGS84 lon/lat (deg)."""
     from pyproj import Transformer
 
@@ -33,7 +35,7 @@ def laea_europe(*, lon: NDArray, lat: NDArray) -> tuple[NDArray, NDArray]:
     return np.asarray(e, dtype=np.float64), np.asarray(n, dtype=np.float64)
 
 
-def ellipsoidal_height(*, lon: NDArray, lat: NDArray, height: NDArray) -> tuple[NDArray, str]:
+def ellipsoidal_height(*, lon: NDArray[Any], lat: NDArray[Any], height: NDArray[Any]) -> tuple[NDArray[Any], str]:
     """WGS84 ellipsoidal height (m) of orthometric (EGM96) ``height``, and a note saying how.
 
     Needs PROJ's EGM96 geoid grid (``us_nga_egm96_15.tif`` from PROJ-data, or any PROJ data

@@ -19,6 +19,8 @@ the phase-topography methods; the band should exclude the deformation's scales.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -31,11 +33,11 @@ TROPO_METHODS = {"a_l": "linear", "a_linear": "linear", "a_p": "powerlaw", "a_po
                  "a_gacos": "delay_maps", "a_ext": "delay_maps"}
 
 
-def _smooth(xy: NDArray, v: NDArray, sigma: float) -> NDArray[np.float64]:
+def _smooth(xy: NDArray[Any], v: NDArray[Any], sigma: float) -> NDArray[np.float64]:
     return loo_gaussian_filter(xy=xy, values=v, sigma=sigma, leave_one_out=False)
 
 
-def bandpass(*, xy: NDArray, values: NDArray, band: tuple[float, float]) -> NDArray[np.float64]:
+def bandpass(*, xy: NDArray[Any], values: NDArray[Any], band: tuple[float, float]) -> NDArray[np.float64]:
     """Spatial band-pass of per-PS ``values`` (N, U): Gaussian smoothing at ``band[0]`` m minus at ``band[1]`` m."""
     lo, hi = band
     if not 0 < lo < hi:
@@ -45,13 +47,13 @@ def bandpass(*, xy: NDArray, values: NDArray, band: tuple[float, float]) -> NDAr
     return _smooth(xy, v, lo) - _smooth(xy, v, hi)
 
 
-def _slave_cols(m: int, master_ix: int, columns: NDArray | None) -> NDArray[np.int64]:
+def _slave_cols(m: int, master_ix: int, columns: NDArray[Any] | None) -> NDArray[np.int64]:
     cols = np.arange(m) if columns is None else np.asarray(columns, dtype=np.int64)
     return cols[cols != master_ix]
 
 
 def linear_phase_topography(
-    *, ph: NDArray, hgt: NDArray, xy: NDArray, master_ix: int, band: tuple[float, float], columns: NDArray | None = None
+    *, ph: NDArray[Any], hgt: NDArray[Any], xy: NDArray[Any], master_ix: int, band: tuple[float, float], columns: NDArray[Any] | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Linear phase-topography correction (rad) ``K_k * h`` per image, and ``K_k`` (rad/m), (M,).
 
@@ -76,14 +78,14 @@ def linear_phase_topography(
 
 def powerlaw(
     *,
-    ph: NDArray,
-    hgt: NDArray,
-    xy: NDArray,
+    ph: NDArray[Any],
+    hgt: NDArray[Any],
+    xy: NDArray[Any],
     master_ix: int,
     band: tuple[float, float],
     alpha: float,
     h0: float,
-    columns: NDArray | None = None,
+    columns: NDArray[Any] | None = None,
 ) -> NDArray[np.float64]:
     """Power-law correction (rad): ``K_k (h0 - h)^alpha`` per image, TRAIN's power-law relation.
 
@@ -100,7 +102,7 @@ def powerlaw(
     return est
 
 
-def delay_maps_phase(*, zenith_delay: NDArray, inc: NDArray, wavelength: float, master_ix: int) -> NDArray[np.float64]:
+def delay_maps_phase(*, zenith_delay: NDArray[Any], inc: NDArray[Any], wavelength: float, master_ix: int) -> NDArray[np.float64]:
     """Interferometric phase (rad, N x M) of per-date zenith delays ``zenith_delay`` (M, N) in m.
 
     Slant delay ``z / cos(inc)``; the interferogram master x conj(slave) carries

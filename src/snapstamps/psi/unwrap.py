@@ -29,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
@@ -441,7 +440,10 @@ def unwrap_3d(
 
     report = progress or (lambda f: None)
     if unwrap_grid is None:
-        from ..io.snaphu import run_snaphu as unwrap_grid
+        from ..io.snaphu import run_snaphu
+
+        unwrap_grid = run_snaphu
+    solve = unwrap_grid
     day_rel = day[cols] - day[master_ix]
     order = np.argsort(day_rel, kind="stable")  # process ifgs by slave date
     cols = cols[order]
@@ -502,7 +504,7 @@ def unwrap_3d(
         ph_grid = ph_nodes[:, k]
         ph_grid = np.where(np.abs(ph_grid) > 0, ph_grid, 1.0)[owner]
         row_cost, col_cost = stat_costs(conn, offset_cycle[:, k], sigsq, nostats)
-        return unwrap_grid(ph_grid, row_cost, col_cost)
+        return solve(ph_grid, row_cost, col_cost)
 
     done = 0
     n_k = cols.size

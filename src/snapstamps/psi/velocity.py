@@ -320,7 +320,7 @@ def velocity_map(
     ref_mask: NDArray[Any],
     ifg_std_deg: NDArray[Any] | None = None,
     drop: Sequence[int] = (),
-    ph_tropo: NDArray | None = None,
+    ph_tropo: NDArray[Any] | None = None,
 ) -> NDArray[np.float64]:
     """Mean velocity (mm/yr, positive toward the satellite) for a StaMPS ``ps_plot`` value type.
 

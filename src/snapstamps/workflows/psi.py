@@ -362,7 +362,8 @@ def tropo_correction(run: PsiRun, ps: PsSet, ph_uw: np.ndarray) -> np.ndarray | 
         return None
     tr = _kernel("tropo")
     st = ps.state
-    cols = _kernel("scla").scla_columns(st.ph.shape[1], drop_ifg_index=p.drop_ifg_index, scla_drop_index=p.scla_drop_index)
+    scla_columns = _kernel("scla").scla_columns
+    cols = scla_columns(st.ph.shape[1], **p.kernel_args(scla_columns))
     method = tr.TROPO_METHODS[p.tropo_method]
     with step_progress(f"step 7: tropospheric correction ({p.tropo_method})", run.show_progress):
         if method == "linear":
@@ -397,7 +398,8 @@ def step_aps(run: PsiRun, ps: PsSet, ph_uw: np.ndarray, ref: np.ndarray) -> None
     """APS estimate that keeps deformation (``psi.aps``), run with step 7; writes ``aps2.npz``."""
     st = ps.state
     p = run.params
-    cols = _kernel("scla").scla_columns(st.ph.shape[1], drop_ifg_index=p.drop_ifg_index, scla_drop_index=p.scla_drop_index)
+    scla_columns = _kernel("scla").scla_columns
+    cols = scla_columns(st.ph.shape[1], **p.kernel_args(scla_columns))
     with step_progress("step 7: APS estimation (deformation kept)", run.show_progress):
         try:
             res = _kernel("aps").estimate_aps(
