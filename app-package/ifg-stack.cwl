@@ -30,7 +30,8 @@ $graph:
     deramp/reramp, ESD, interferogram, topographic phase removal, deburst, StaMPS export) over
     secondary x sub-swath (flat cross product, one secondary per run), gathers the runs of each
     sub-swath into one INSAR_<reference> stack with `snapstamps ifg-stack-gather` (scattered over
-    the sub-swaths), and publishes them as a STAC stack catalog: the workflow output, a Directory
+    the sub-swaths; without `subswaths`, the step `choose_subswaths` picks those whose bursts the
+    bbox touches from the reference's annotation), and publishes them as a STAC stack catalog: the workflow output, a Directory
     holding catalog.json, one stack item per sub-swath (the INSAR_<reference> directory, which the
     psi workflow takes as `stack`) and one item per reference/secondary/sub-swath (coregistered
     secondary, interferogram, insar:* baselines and dates, links to the input items).
@@ -96,13 +97,11 @@ $graph:
     label: hrefs of the secondaries' STAC items, in the order of secondaries
     id: '#ifg-stack/secondary_items'
   - type:
-      type: array
+    - 'null'
+    - type: array
       items: string
-    default:
-    - IW1
-    - IW2
-    - IW3
-    label: sub-swaths (each must cover the area of interest)
+    label: sub-swaths (each must cover the area of interest); default those whose bursts the bbox touches
+      (read from the reference's annotation)
     id: '#ifg-stack/subswaths'
   steps:
   - run: '#ifg-stack-catalog'
@@ -120,6 +119,20 @@ $graph:
     out:
     - '#ifg-stack/catalog/stack'
     id: '#ifg-stack/catalog'
+  - run: '#ifg-subswaths'
+    when: $(inputs.subswaths === null)
+    in:
+    - source: '#ifg-stack/bbox'
+      id: '#ifg-stack/choose_subswaths/bbox'
+    - source: '#ifg-stack/polarisation'
+      id: '#ifg-stack/choose_subswaths/polarisation'
+    - source: '#ifg-stack/reference'
+      id: '#ifg-stack/choose_subswaths/reference'
+    - source: '#ifg-stack/subswaths'
+      id: '#ifg-stack/choose_subswaths/subswaths'
+    out:
+    - '#ifg-stack/choose_subswaths/subswaths'
+    id: '#ifg-stack/choose_subswaths'
   - run: '#ifg-dem'
     when: $(inputs.dem === null && inputs.backend === "native")
     in:
@@ -139,7 +152,10 @@ $graph:
       id: '#ifg-stack/gather/pair_subswaths'
     - source: '#ifg-stack/pair/pair'
       id: '#ifg-stack/gather/pairs'
-    - source: '#ifg-stack/subswaths'
+    - source:
+      - '#ifg-stack/subswaths'
+      - '#ifg-stack/choose_subswaths/subswaths'
+      pickValue: first_non_null
       id: '#ifg-stack/gather/subswath'
     out:
     - '#ifg-stack/gather/stack'
@@ -169,7 +185,10 @@ $graph:
       id: '#ifg-stack/pair/reference'
     - source: '#ifg-stack/secondaries'
       id: '#ifg-stack/pair/secondary'
-    - source: '#ifg-stack/subswaths'
+    - source:
+      - '#ifg-stack/subswaths'
+      - '#ifg-stack/choose_subswaths/subswaths'
+      pickValue: first_non_null
       id: '#ifg-stack/pair/subswath'
     out:
     - '#ifg-stack/pair/pair'
@@ -492,3 +511,57 @@ $graph:
     outputBinding:
       glob: stack
     id: '#ifg-stack-catalog/ifg-stack-catalog/stack'
+- class: CommandLineTool
+  id: '#ifg-subswaths'
+  label: the sub-swaths whose bursts cover the area of interest
+  doc: |
+    `snapstamps aoi-subswaths --bbox W S E N REFERENCE`: reads the reference's annotation (no
+    pixels) and prints the sub-swaths whose burst footprints (valid area, from the geolocation
+    grid) intersect the area of interest, as a JSON list; an area touching no burst is a one-line
+    error. Burst-extracted products (empty burst lists) give their one sub-swath. The ifg-stack
+    workflow runs it when no sub-swaths are given.
+  requirements:
+  - class: InlineJavascriptRequirement
+  hints:
+  - dockerPull: ghcr.io/snapstamps/snapstamps:0.1.0
+    class: DockerRequirement
+  - coresMin: 1
+    coresMax: 1
+    ramMin: 512
+    outdirMin: 64
+    class: ResourceRequirement
+  baseCommand:
+  - snapstamps
+  - --quiet
+  - aoi-subswaths
+  stdout: subswaths.json
+  inputs:
+  - type:
+      type: array
+      items: float
+    doc: W S E N (lon/lat degrees)
+    inputBinding:
+      position: 1
+      prefix: --bbox
+    id: '#ifg-subswaths/ifg-subswaths/bbox'
+  - type: string
+    default: VV
+    inputBinding:
+      position: 1
+      prefix: --polarisation
+    id: '#ifg-subswaths/ifg-subswaths/polarisation'
+  - type: Directory
+    doc: reference SLC, SAFE directory
+    inputBinding:
+      position: 2
+    id: '#ifg-subswaths/ifg-subswaths/reference'
+  outputs:
+  - type:
+      type: array
+      items: string
+    doc: sub-swaths touched by the area of interest, e.g. ["IW2", "IW3"]
+    outputBinding:
+      glob: subswaths.json
+      loadContents: true
+      outputEval: $(JSON.parse(self[0].contents))
+    id: '#ifg-subswaths/ifg-subswaths/subswaths'

@@ -184,7 +184,7 @@ def test_open_points_geo(stepwise: dict) -> None:
             snapstamps.open_points(stepwise["out"], geo=True)
     else:
         g = snapstamps.open_points(stepwise["out"], geo=True)
-        assert g.crs.to_epsg() in (4326, None) and np.allclose(g.geometry.x, g["longitude"])
+        assert g.crs.to_epsg() == 4326 and np.allclose(g.geometry.x, g["longitude"]) and np.allclose(g.geometry.y, g["latitude"])
 
 
 def test_a_resumed_run_gives_the_products_of_one_run(sim: tuple[Path, dict], stepwise: dict, tmp_path: Path) -> None:

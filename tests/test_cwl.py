@@ -120,7 +120,7 @@ def test_cwltool_runs_ifg_stack_package_on_simulated_safe_stack(tmp_path: Path) 
     job = {
         "reference": {"class": "Directory", "path": str(sim / ref)},
         "secondaries": [{"class": "Directory", "path": str(sim / p)} for p in secs],
-        "subswaths": ["IW1"], "polarisation": "VV",
+        "polarisation": "VV",  # no subswaths: chosen from the bbox (IW1, the simulator's one)
         "bbox": [c[0] - 0.015, c[1] - 0.01, c[0] + 0.015, c[1] + 0.01],
         "dem": {"class": "File", "path": str(sim / s["dem"])},
         "orbits": {"class": "Directory", "path": str(sim / "orbits")},

@@ -113,3 +113,19 @@ def test_stack_facts_beside_an_ifg_stack_output(tmp_path) -> None:
     assert facts == {"href": insar.resolve().as_uri(), "swath": "IW3", "polarisation": "VV",
                      "relative_orbit": relative_orbit(name), "platform": "sentinel-1a"}
     assert relative_orbit(name) == (51914 - 73) % 175 + 1
+
+
+def test_stack_catalog_of_an_ifg_stack_output_keeps_its_facts(tmp_path) -> None:
+    from snapstamps.simulate.stamps_stack import SimConfig, simulate_stamps_stack
+
+    insar = simulate_stamps_stack(tmp_path / "sim", SimConfig(width=40, length=60, n_dates=4, seed=1))
+    name = "S1B_IW_SLC__1SDV_20200101T170557_20200101T170624_019000_023E5A_ABCD.SAFE"
+    (insar.parent / "ifg_stack.json").write_text(json.dumps(
+        {"subswath": "IW1", "polarisation": "VV", "reference": name, "pass": "ASCENDING"}))
+    cat = write_stack_catalog([insar], tmp_path / "cat")
+    item = next(pystac.Catalog.from_file(str(cat)).get_items())
+    p = item.properties
+    assert p["sar:beam_ids"] == ["IW1"] and p["sar:polarizations"] == ["VV"] and p["platform"] == "sentinel-1b"
+    assert p["snapstamps:relative_orbit"] == (19000 - 27) % 175 + 1 and p["snapstamps:orbit_state"] == "ascending"
+    assert p["processing:level"] == "L1"
+    assert validate_catalog(cat).ok

@@ -5,9 +5,10 @@ module                       commands
 ===========================  =====================================================
 :mod:`.simulate`             ``simulate stamps-stack``, ``simulate safe-stack``
 :mod:`.psi`                  ``psi``, ``psi-params``, ``demo``
-:mod:`.ifg`                  ``ifg-stack``, ``ifg-stack-gather``, ``ifg-stack-dem``, ``stack-overview``
+:mod:`.ifg`                  ``ifg-stack``, ``ifg-stack-gather``, ``ifg-stack-dem``, ``stack-overview``, ``aoi-subswaths``
 :mod:`.snap`                 ``snap-graphs``
 :mod:`.results`              ``quicklooks``, ``viewer export``
+:mod:`.importers`            ``import``
 :mod:`.stac`                 ``stac validate|catalog|stack-catalog|ifg-stack-catalog|resolve-stack|resolve-slc|search``
 :mod:`.serve`                ``serve``
 ===========================  =====================================================
@@ -27,12 +28,12 @@ import sys
 from .. import __version__
 from ..errors import SnapstampsError
 from ..progress import setup_logging
-from . import ifg, psi, results, serve, simulate, snap, stac
+from . import ifg, importers, psi, results, serve, simulate, snap, stac
 
 __all__ = ["build_parser", "main"]
 
 #: Command groups, in the order of ``snapstamps --help``.
-COMMAND_GROUPS = (simulate, psi, ifg, snap, results, serve, stac)
+COMMAND_GROUPS = (simulate, psi, ifg, snap, results, importers, serve, stac)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,8 +19,8 @@ def add_stack_options(p: argparse.ArgumentParser) -> None:
                    help="reference acquisition: one or more slices (zip, .SAFE or manifest.safe)")
     p.add_argument("--secondaries", nargs="+", required=True, metavar="PRODUCT",
                    help="secondary products; slices of one date are assembled")
-    p.add_argument("--subswaths", nargs="+", required=True, choices=get_args(Subswath),
-                   help="sub-swaths (several are merged)")
+    p.add_argument("--subswaths", nargs="+", choices=get_args(Subswath),
+                   help="sub-swaths (several are merged); default: those whose bursts the --bbox touches (read from the reference's annotation)")
     p.add_argument("--polarisation", default=_FIELDS["polarisation"].default, choices=get_args(Polarisation))
     p.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"),
                    help="area of interest, lon/lat degrees: bursts and the final subset")
@@ -52,8 +52,15 @@ def config_from_args(args: argparse.Namespace) -> Any:
                          timeout_s=args.gpt_timeout, aux_data_path=args.aux_data)
     except ValidationError as exc:
         raise ParameterError(f"gpt options: {exc}".splitlines()[0]) from exc
+    subswaths = args.subswaths
+    if not subswaths:
+        if not args.bbox:
+            raise ParameterError("--subswaths or --bbox is needed (the sub-swaths are chosen from the area of interest)")
+        from ..ifg.overview import subswaths_for_aoi
+
+        subswaths = subswaths_for_aoi([Path(p) for p in args.reference], tuple(args.bbox), args.polarisation)
     return IfgStackOptions.build(
-        reference=args.reference, secondaries=args.secondaries, subswaths=args.subswaths,
+        reference=args.reference, secondaries=args.secondaries, subswaths=subswaths,
         polarisation=args.polarisation, bbox=tuple(args.bbox) if args.bbox else None,
         bursts=tuple(args.bursts) if args.bursts else None, subset_to_aoi=not args.no_subset,
         dem=args.dem, dem_nodata=args.dem_nodata, orbit_type=args.orbit_type, orbits_dir=args.orbits_dir,

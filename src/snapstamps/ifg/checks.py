@@ -1,11 +1,62 @@
-"""Accuracy of an ifg-stack result against the SAFE simulator's truth (tests, demo, benchmark)."""
+"""Checks of an interferogram stack: the ones that need no pixels (before a run), and the accuracy
+of an ifg-stack result against the SAFE simulator's truth (tests, demo, benchmark)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+
+from ..errors import InputError
+
+
+def preflight(reference, secondaries, subswath: str, polarisation: str = "VV", bbox=None, orbits: Path | None = None,
+              cache: Path | None = None) -> dict:
+    """The ifg-stack checks that need no pixels, from the annotation (and EOF files) alone.
+
+    Products readable; the sub-swath holds bursts on every date (burst-extracted products: the
+    empty sub-swaths are an error naming the product); one track, distinct dates; an orbit (EOF
+    file of ``orbits``, else the annotation's) covering every date's bursts; with ``bbox`` the
+    AOI inside the reference bursts; the reference's bursts over the AOI present on every date
+    (matched by burst id).  Returns a summary (dates, burst ids); raises :class:`InputError`.
+    """
+    from ..workflows.ifg_stack import _aoi_check, _check_track, _orbit_for
+    from .orbits import OrbitInterpolator
+    from .overview import aoi_bursts
+    from .safe import group_by_date, open_date
+
+    refs = [reference] if isinstance(reference, (str, Path)) else list(reference)
+    ref_groups = group_by_date([Path(p) for p in refs], cache)
+    if len(ref_groups) != 1:
+        raise InputError(f"reference: {len(ref_groups)} dates given; slices of the reference must be of one date")
+    sec_groups = group_by_date([Path(p) for p in secondaries], cache)
+    if not sec_groups:
+        raise InputError("no secondary product")
+    ref = open_date(ref_groups[0], subswath, polarisation, cache=cache)
+    secs = [open_date(g, subswath, polarisation, cache=cache) for g in sec_groups]
+    for s in secs:
+        _check_track(ref, s)
+    for sw in [ref, *secs]:
+        _orbit_for(sw, orbits, lambda _m: None)
+    ids = [b.burst_id for b in ref.bursts]
+    if bbox is not None:
+        _aoi_check(ref, OrbitInterpolator(ref.orbit), SimpleNamespace(bbox=tuple(bbox), subswath=subswath.upper()))
+        ids = aoi_bursts({subswath.upper(): ref}, bbox).get(subswath.upper(), [])
+        if not ids:
+            raise InputError(f"bbox {list(bbox)}: touches no {subswath.upper()} burst of {ref.info.name}")
+    for s in secs:
+        missing = [i for i in ids if s.burst_by_id(i) is None]
+        if missing:
+            raise InputError(f"{s.info.name}: bursts {missing} of the reference are missing (no match by burst id)")
+    return {
+        "reference": ref.info.name,
+        "secondaries": [s.info.name for s in secs],
+        "subswath": subswath.upper(),
+        "burst_ids": ids,
+        "dates": [str(ref.info.date)] + [str(s.info.date) for s in secs],
+    }
 
 
 

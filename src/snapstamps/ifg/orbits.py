@@ -3,9 +3,10 @@
 Times are float seconds relative to an ``epoch`` (``numpy.datetime64[ns]``) so that float64
 keeps sub-nanosecond precision over a pass.  Positions and velocities are Earth-fixed (ECEF, m).
 
-The interpolator is *local*: for every query time it fits a polynomial (default degree 7, i.e.
-8 nodes) to the state vectors nearest to that time, positions and velocities jointly (Hermite
-style), never one polynomial over a whole day of POEORB vectors.
+The interpolator is *local*: a query time between two state vectors is served by the Hermite
+polynomial (positions and velocities) through the few vectors around that interval (default 4,
+degree 7), never one polynomial over a whole day of POEORB vectors; it passes exactly through the
+given vectors and is continuous (position and velocity) where its window changes.
 """
 
 from __future__ import annotations
@@ -69,47 +70,53 @@ class StateVectors:
 
 
 class OrbitInterpolator:
-    """Local polynomial (Hermite-type) interpolation of state vectors.
+    """Local Hermite interpolation of state vectors, exact at the vectors and C1 across windows.
 
-    For each query the ``n_nodes`` vectors nearest in time are used; a polynomial of degree
-    ``2 n_nodes - 1`` capped at 9 is fitted by least squares to positions *and* velocities
-    (the derivative constraint), so the interpolated velocity is the derivative of the
-    interpolated position.  Queries are grouped by their node window (vectorised).
+    A query time in the interval ``[t_i, t_i+1)`` between two vectors is served by the polynomial
+    of degree ``2 n - 1`` that passes through the positions *and* velocities of the ``n`` vectors
+    around that interval (``n / 2`` on each side, fewer sides at the ends of the list).  The
+    polynomial is interpolating, not fitted: at every given vector the position and velocity are
+    returned exactly (to rounding), and since two neighbouring windows share the vector between
+    their intervals, position and velocity are continuous where the window changes.  The
+    interpolated velocity is the derivative of the interpolated position.  Queries are grouped by
+    interval (vectorised).  Positions are interpolated relative to the window's mean position and
+    in a scaled time variable, which keeps the Hermite system well conditioned.
     """
 
-    def __init__(self, sv: StateVectors, n_nodes: int = 6) -> None:
+    def __init__(self, sv: StateVectors, n_nodes: int = 4) -> None:
         if sv.time.size < 2:
             raise InputError(f"orbit ({sv.source}): fewer than 2 state vectors")
         self.sv = sv
         self.n = int(min(n_nodes, sv.time.size))
-        self.deg = int(min(2 * self.n - 1, 9))
-        self._cache: dict[int, tuple[float, float, NDArray[np.float64]]] = {}
+        self.deg = 2 * self.n - 1
+        self._cache: dict[int, tuple[float, float, NDArray[np.float64], NDArray[np.float64]]] = {}
 
     @property
     def epoch(self) -> np.datetime64:
         return self.sv.epoch
 
-    def _coeffs(self, start: int) -> tuple[float, float, NDArray[np.float64]]:
+    def _coeffs(self, start: int) -> tuple[float, float, NDArray[np.float64], NDArray[np.float64]]:
         if start in self._cache:
             return self._cache[start]
-        t = self.sv.time[start : start + self.n]
+        sl = slice(start, start + self.n)
+        t = self.sv.time[sl]
         tc = float(t.mean())
-        ts = float(max(np.ptp(t), 1.0)) / 2.0
+        ts = float(max(np.ptp(t), 1e-3)) / 2.0
         x = (t - tc) / ts
         k = np.arange(self.deg + 1)
         A_pos = x[:, None] ** k[None, :]
-        A_vel = np.where(k[None, :] > 0, k[None, :] * x[:, None] ** np.maximum(k[None, :] - 1, 0), 0.0) / ts
+        A_vel = np.where(k[None, :] > 0, k[None, :] * x[:, None] ** np.maximum(k[None, :] - 1, 0), 0.0)
+        p0 = self.sv.position[sl].mean(axis=0)
         A = np.vstack([A_pos, A_vel])
-        b = np.vstack([self.sv.position[start : start + self.n], self.sv.velocity[start : start + self.n]])
-        # weight velocities to the same scale as positions over the window
-        w = np.concatenate([np.ones(self.n), np.full(self.n, ts)])
-        c, *_ = np.linalg.lstsq(A * w[:, None], b * w[:, None], rcond=None)
-        self._cache[start] = (tc, ts, c)
+        b = np.vstack([self.sv.position[sl] - p0, self.sv.velocity[sl] * ts])  # d/dx = ts d/dt
+        c = np.linalg.solve(A, b)
+        self._cache[start] = (tc, ts, p0, c)
         return self._cache[start]
 
     def _starts(self, t: NDArray[np.float64]) -> NDArray[np.int64]:
-        i = np.searchsorted(self.sv.time, t)
-        s = i - self.n // 2
+        # interval [t_i, t_i+1) -> nodes i - n/2 + 1 .. i + n/2 (clipped at the ends of the list)
+        i = np.searchsorted(self.sv.time, t, side="right") - 1
+        s = i - (self.n // 2 - 1)
         return np.clip(s, 0, self.sv.time.size - self.n).astype(np.int64)
 
     def evaluate(self, t, derivatives: int = 1) -> tuple[NDArray[np.float64], ...]:
@@ -121,9 +128,9 @@ class OrbitInterpolator:
         k = np.arange(self.deg + 1)
         for s in np.unique(starts):
             m = starts == s
-            tc, ts, c = self._coeffs(int(s))
+            tc, ts, p0, c = self._coeffs(int(s))
             x = (flat[m] - tc) / ts
-            out[0][m] = (x[:, None] ** k[None, :]) @ c
+            out[0][m] = p0 + (x[:, None] ** k[None, :]) @ c
             if derivatives >= 1:
                 d1 = np.where(k > 0, k * x[:, None] ** np.maximum(k - 1, 0), 0.0) / ts
                 out[1][m] = d1 @ c

@@ -7,11 +7,18 @@ pointing away from the Earth; the convention StaMPS' ``.base`` files and the psi
 ``btemp_days`` = secondary date - reference date.  The suggested reference maximises the stack's
 modelled coherence ``sum_k (1 - |B_k| / B_crit) exp(-|T_k| / T_c)`` (SNAP's InSAR optimal-master
 criterion, with ``B_crit = 5 km`` and ``T_c = 1 year``), i.e. it minimises the total baseline.
+
+Sub-swaths whose burst list is empty (burst-extracted products) are skipped and reported
+(``skipped_subswaths``); a product without any burst is an error.  ``footprints`` is a GeoJSON
+FeatureCollection of the reference's burst polygons (valid lines and samples, corners interpolated
+in the annotation's geolocation grid); with an AOI, ``aoi`` lists the sub-swaths and burst ids
+whose polygons intersect it (:func:`aoi_bursts`, :func:`subswaths_for_aoi`,
+:func:`subswath_covering_aoi` for an engine of one sub-swath).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +26,7 @@ import numpy as np
 from ..errors import InputError
 from . import geocoding as G
 from .orbits import OrbitInterpolator
-from .safe import Swath, group_by_date, open_date, product_info, resolve_safe
+from .safe import Swath, burst_polygon, group_by_date, open_date, product_info, resolve_safe
 
 B_CRIT_M = 5000.0
 T_C_DAYS = 365.0
@@ -27,13 +34,18 @@ T_C_DAYS = 365.0
 
 @dataclass
 class Acquisition:
-    """One acquisition date: its product (or consecutive slices, assembled) and sub-swaths."""
+    """One acquisition date: its product (or consecutive slices, assembled) and sub-swaths.
+
+    ``skipped`` names the sub-swaths left out and why (e.g. the empty sub-swaths of a
+    burst-extracted product).
+    """
 
     product: Path
     name: str
     date: str
     swaths: dict[str, Swath]
     slices: tuple[str, ...] = ()
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def _check_same_track(acqs: list[Acquisition]) -> None:
@@ -50,7 +62,11 @@ def _check_same_track(acqs: list[Acquisition]) -> None:
 
 
 def read_acquisitions(products: list[Path], polarisation: str | None = None, cache: Path | None = None) -> list[Acquisition]:
-    """Acquisitions of ``products``, one per date: consecutive slices of a date are assembled."""
+    """Acquisitions of ``products``, one per date: consecutive slices of a date are assembled.
+
+    Sub-swaths without bursts are skipped (and listed in ``Acquisition.skipped``); a product
+    with no burst in any sub-swath raises :class:`InputError`.
+    """
     acqs = []
     for group in group_by_date([Path(p) for p in products], cache):
         safes = [resolve_safe(Path(p), cache) for p in group]
@@ -60,12 +76,20 @@ def read_acquisitions(products: list[Path], polarisation: str | None = None, cac
         if not anns:
             raise InputError(f"{safes[0].name}: no IW SLC annotation files")
         pol = polarisation or ("VV" if "VV" in pols else pols[0])
-        swaths = {}
-        for sub in sorted({a.name.split("-")[1].upper() for a in anns if a.name.split("-")[3].upper() == pol}):
-            swaths[sub] = open_date(group, sub, pol, cache=cache)
-        if not swaths:
+        swaths: dict[str, Swath] = {}
+        skipped: dict[str, str] = {}
+        subs = sorted({a.name.split("-")[1].upper() for a in anns if a.name.split("-")[3].upper() == pol})
+        if not subs:
             raise InputError(f"{safes[0].name}: polarisation {pol} not in the product")
-        acqs.append(Acquisition(Path(group[0]), safes[0].name, str(info.date), swaths, tuple(s.name for s in safes)))
+        for sub in subs:
+            sw = open_date(group, sub, pol, cache=cache, require_bursts=False)
+            if sw.bursts:
+                swaths[sub] = sw
+            else:
+                skipped[sub] = "empty burst list in the annotation"
+        if not swaths:
+            raise InputError(f"{safes[0].name}: no usable burst: every sub-swath ({', '.join(subs)}) has an empty burst list")
+        acqs.append(Acquisition(Path(group[0]), safes[0].name, str(info.date), swaths, tuple(s.name for s in safes), skipped))
     _check_same_track(acqs)
     return acqs
 
@@ -94,8 +118,14 @@ def pair_baseline(ref: Swath, sec: Swath, burst_ids: list[int] | None = None) ->
     return float(bp), float(bpa)
 
 
-def stack_overview(products: list[Path], reference: Path | None = None, polarisation: str | None = None, cache: Path | None = None) -> dict:
-    """The overview dict (see the module docstring); JSON-ready."""
+def stack_overview(products: list[Path], reference: Path | None = None, polarisation: str | None = None, cache: Path | None = None,
+                   aoi: tuple[float, float, float, float] | None = None) -> dict:
+    """The overview dict (see the module docstring); JSON-ready.
+
+    Adds ``skipped_subswaths`` (per product, sub-swaths left out and why), ``footprints`` (a
+    GeoJSON FeatureCollection of the reference's burst polygons) and, with ``aoi`` (W, S, E, N),
+    ``aoi`` with the sub-swaths and burst ids the area touches.
+    """
     acqs = read_acquisitions(products, polarisation, cache)
     if len(acqs) < 2:
         raise InputError("stack-overview needs at least two products")
@@ -141,6 +171,13 @@ def stack_overview(products: list[Path], reference: Path | None = None, polarisa
                 "common_bursts": len(ids),
             })
     info0 = next(iter(acqs[0].swaths.values())).info
+    ref_acq = acqs[ref_i]
+    extra: dict = {
+        "skipped_subswaths": {a.name: a.skipped for a in acqs if a.skipped},
+        "footprints": burst_features(ref_acq.swaths, ref_acq.name),
+    }
+    if aoi is not None:
+        extra["aoi"] = {"bbox": list(aoi), "subswaths": aoi_bursts(ref_acq.swaths, aoi)}
     return {
         "reference": acqs[ref_i].name,
         "suggested_reference": acqs[best].name,
@@ -151,4 +188,80 @@ def stack_overview(products: list[Path], reference: Path | None = None, polarisa
         "common_bursts": {s: common_bursts(acqs, s) for s in subs},
         "pairs": pairs,
         "sign_convention": "bperp_m = (S_secondary - S_reference) . e_perp, e_perp perpendicular to the reference LOS pointing away from the Earth; btemp_days = secondary - reference",
+        **extra,
     }
+
+
+def burst_features(swaths: dict[str, Swath], product: str = "") -> dict:
+    """GeoJSON FeatureCollection (EPSG:4326) of the bursts' valid-area polygons of ``swaths``."""
+    feats = []
+    for sub, sw in sorted(swaths.items()):
+        for b in sw.bursts:
+            ring = burst_polygon(sw, b)
+            if ring is None:
+                continue
+            feats.append({
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in ring]]},
+                "properties": {"product": product, "subswath": sub, "burst_id": b.burst_id, "burst_index": b.index},
+            })
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def check_aoi(aoi) -> tuple[float, float, float, float]:
+    """``aoi`` as (W, S, E, N) floats in lon/lat degrees, or :class:`InputError`."""
+    try:
+        w, s_, e, n = (float(x) for x in aoi)
+    except (TypeError, ValueError):
+        raise InputError(f"aoi {aoi!r}: expected four numbers W S E N (lon/lat degrees)") from None
+    if not (np.isfinite([w, s_, e, n]).all() and -180 <= w < e <= 180 and -90 <= s_ < n <= 90):
+        raise InputError(f"aoi {aoi!r}: must be W S E N in lon/lat degrees with W < E and S < N")
+    return w, s_, e, n
+
+
+def aoi_bursts(swaths: dict[str, Swath], aoi) -> dict[str, list[int]]:
+    """Burst ids per sub-swath whose valid-area polygon intersects the AOI box (sub-swaths touched only)."""
+    from shapely.geometry import Polygon, box
+
+    w, s_, e, n = check_aoi(aoi)
+    area = box(w, s_, e, n)
+    out: dict[str, list[int]] = {}
+    for sub, sw in sorted(swaths.items()):
+        ids = []
+        for b in sw.bursts:
+            ring = burst_polygon(sw, b)
+            if ring is not None and Polygon(ring).intersects(area):
+                ids.append(b.burst_id)
+        if ids:
+            out[sub] = ids
+    return out
+
+
+def subswaths_for_aoi(products: list[Path], aoi, polarisation: str | None = None, cache: Path | None = None) -> list[str]:
+    """The sub-swaths of the first product (date) whose bursts cover part of the AOI; :class:`InputError` if none."""
+    acq = read_acquisitions(list(products)[:1], polarisation, cache)[0]
+    hit = aoi_bursts(acq.swaths, aoi)
+    if not hit:
+        raise InputError(f"aoi {list(aoi)}: touches no burst of {acq.name} (sub-swaths {', '.join(acq.swaths)})")
+    return sorted(hit)
+
+
+def subswath_covering_aoi(products: list[Path], aoi, polarisation: str | None = None, cache: Path | None = None) -> str:
+    """The one sub-swath for an engine that processes one: the only one the AOI touches, or the one
+    whose bursts contain the whole AOI; :class:`InputError` naming the candidates otherwise."""
+    from shapely.geometry import Polygon, box
+    from shapely.ops import unary_union
+
+    acq = read_acquisitions(list(products)[:1], polarisation, cache)[0]
+    hit = aoi_bursts(acq.swaths, aoi)
+    if not hit:
+        raise InputError(f"aoi {list(aoi)}: touches no burst of {acq.name} (sub-swaths {', '.join(acq.swaths)})")
+    if len(hit) == 1:
+        return next(iter(hit))
+    area = box(*check_aoi(aoi))
+    full = [sub for sub in hit
+            if unary_union([Polygon(burst_polygon(acq.swaths[sub], b)) for b in acq.swaths[sub].bursts if b.burst_id in hit[sub]]).contains(area)]
+    if len(full) >= 1:
+        return full[0]
+    raise InputError(f"aoi {list(aoi)}: spans sub-swaths {', '.join(sorted(hit))} of {acq.name} and none covers it whole; "
+                     "the native engine processes one sub-swath: give --subswath, or use the snap backend (merges sub-swaths)")

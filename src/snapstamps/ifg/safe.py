@@ -1,9 +1,9 @@
 """Sentinel-1 IW SLC SAFE reading: products, sub-swath metadata, bursts, burst windows.
 
-Reading goes through xarray-sentinel (``engine="sentinel-1"``) for the product attributes, the
-orbit, the azimuth FM-rate and Doppler-centroid records and the measurement; the per-burst
-valid-sample windows, burst ids and processing bandwidths, which xarray-sentinel does not
-expose, are parsed from the annotation XML.  A ``.zip`` product is unpacked (only the manifest,
+Everything is parsed from the annotation XML (product attributes, orbit state vectors, azimuth
+FM-rate and data Doppler-centroid records, burst list with valid-sample windows and burst ids,
+processing bandwidths, geolocation grid), so an annotation file alone is enough for the
+metadata (:func:`read_annotation`); pixels are read with rasterio.  A ``.zip`` product is unpacked (only the manifest,
 annotation and the selected measurement) into a cache folder first: xarray-sentinel's zip access
 is unreliable.
 """
@@ -11,7 +11,9 @@ is unreliable.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import shutil
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
@@ -25,7 +27,7 @@ from .geocoding import SPEED_OF_LIGHT
 from .orbits import StateVectors, to_seconds
 from .tops import BurstRamp
 
-__all__ = ["Burst", "Swath", "open_swath", "open_date", "assemble_slices", "group_by_date", "product_info", "resolve_safe", "ProductInfo"]
+__all__ = ["Burst", "Swath", "open_swath", "read_annotation", "annotation_orbit", "annotation_ramp_records", "burst_ramp", "open_date", "assemble_slices", "burst_polygon", "burst_footprint", "group_by_date", "product_info", "resolve_safe", "ProductInfo"]
 
 _NAME_RE = re.compile(r"(S1[ABCD])_(IW|EW|SM|S\d)_(SLC_|GRDH|GRDM|RAW_)_\d\w{3}_(\d{8}T\d{6})_(\d{8}T\d{6})_(\d{6})_([0-9A-F]{6})_([0-9A-F]{4})", re.I)
 
@@ -37,8 +39,18 @@ def _safe_root(path: Path) -> Path:
     return p
 
 
+def default_cache() -> Path:
+    """Where zipped products are unpacked when no cache folder is given: a per-user folder of the
+    system's temporary directory (never beside the zip, which may be read-only or shared data)."""
+    import tempfile
+
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"snapstamps-safe-cache-{uid}"
+
+
 def resolve_safe(product: Path, cache: Path | None = None, members: tuple[str, ...] = ("manifest.safe", "annotation/")) -> Path:
-    """A SAFE folder for ``product`` (folder, manifest.safe or .zip unpacked into ``cache``)."""
+    """A SAFE folder for ``product`` (folder, manifest.safe or .zip unpacked into ``cache``,
+    default :func:`default_cache`)."""
     p = _safe_root(Path(product))
     if not p.exists():
         raise InputError(f"{product}: product not found")
@@ -53,22 +65,36 @@ def resolve_safe(product: Path, cache: Path | None = None, members: tuple[str, .
     except zipfile.BadZipFile:
         raise InputError(f"{p}: corrupt zip file") from None
     with zf:
-        names = zf.namelist()
-        roots = {n.split("/")[0] for n in names if n.split("/")[0].upper().endswith(".SAFE")}
+        # macOS archive metadata (__MACOSX/, ._*) is not part of the product
+        names = [n for n in zf.namelist() if not n.startswith("__MACOSX/") and not n.rsplit("/", 1)[-1].startswith("._")]
+        # the .SAFE folder, at the top or below one folder level (some archives wrap it)
+        roots = set()
+        for n in names:
+            parts = n.split("/")
+            for depth in range(min(2, len(parts) - 1)):
+                if parts[depth].upper().endswith(".SAFE"):
+                    roots.add("/".join(parts[: depth + 1]))
+                    break
         if len(roots) != 1:
             raise InputError(f"{p}: zip does not hold exactly one .SAFE folder")
-        root = roots.pop()
-        dest = Path(cache) if cache is not None else p.parent / ".safe-cache"
+        root_path = roots.pop()
+        root = root_path.rsplit("/", 1)[-1]
+        dest = Path(cache) if cache is not None else default_cache()
         for n in names:
-            rel = n[len(root) + 1 :]
+            if not n.startswith(root_path + "/"):
+                continue
+            rel = n[len(root_path) + 1 :]
             if not rel or n.endswith("/"):
                 continue
             if any(rel == m or (m.endswith("/") and rel.startswith(m)) or fnmatch.fnmatch(rel, m) for m in members):
                 target = dest / root / rel
-                if not target.exists():
+                if not target.exists() or target.stat().st_size != zf.getinfo(n).file_size:
+                    # a temporary name, then a rename: a concurrent reader never sees half a file
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(n) as src, open(target, "wb") as dst:
-                        dst.write(src.read())
+                    part = target.with_name(f".{target.name}.{os.getpid()}.part")
+                    with zf.open(n) as src, open(part, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    os.replace(part, target)
         return dest / root
 
 
@@ -257,46 +283,120 @@ def _swath_attributes(root: ET.Element, ann: Path) -> dict:
     return out
 
 
-def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurement: bool = False, cache: Path | None = None) -> Swath:
-    """Read one sub-swath of one product.  Raises :class:`InputError` with the product named
-    when the sub-swath or polarisation is absent or the annotation is unreadable."""
-    import warnings
+def _xml_times(root: ET.Element, path: str, tag: str) -> list[np.datetime64]:
+    return [np.datetime64(e.findtext(tag).strip(), "ns") for e in root.findall(path)]
 
-    import xarray as xr
 
-    subswath, polarisation = subswath.upper(), polarisation.upper()
-    # annotation and manifest suffice for the metadata; the one measurement file is unpacked from a zip
-    # only when the pixels will be read
-    members: tuple[str, ...] = ("manifest.safe", "annotation/")
-    if need_measurement:
-        members += (f"measurement/s1?-{subswath.lower()}-slc-{polarisation.lower()}-*",)
-    safe = resolve_safe(Path(product), cache, members)
-    info = product_info(safe)
-    if info.mode != "IW":
-        raise InputError(f"{safe.name}: mode {info.mode}, only IW SLC products are supported")
-    ann = _annotation_file(safe, subswath, polarisation)
-    if not ann.is_file():
-        have = sorted({p.name.split("-")[1].upper() + "/" + p.name.split("-")[3].upper() for p in (safe / "annotation").glob("s1?-*.xml")})
-        raise InputError(f"{safe.name}: sub-swath {subswath} polarisation {polarisation} not in the product (has {', '.join(have) or 'none'})")
-    group = f"{subswath}/{polarisation}"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+def _poly(e: ET.Element, tag: str, legacy: tuple[str, ...]) -> tuple[float, ...]:
+    """A polynomial record: ``<tag count=..>c0 c1 ..</tag>``, or the older IPF's ``<c0>``, ``<c1>``... elements."""
+    text = e.findtext(tag)
+    if text is not None and text.split():
+        return tuple(float(x) for x in text.split())
+    vals = [e.findtext(k) for k in legacy]
+    return tuple(float(v) for v in vals if v is not None)
+
+
+def annotation_orbit(root: ET.Element, epoch: np.datetime64, ann: Path | str = "annotation") -> StateVectors:
+    """The annotation's orbit state vectors (``generalAnnotation/orbitList``), times in s since ``epoch``."""
+    orbs = root.findall("generalAnnotation/orbitList/orbit")
+    if len(orbs) < 2:
+        raise InputError(f"{ann}: fewer than 2 orbit state vectors in the annotation")
+    try:
+        t = np.array([np.datetime64(o.findtext("time").strip(), "ns") for o in orbs])
+        pos = np.array([[float(o.findtext(f"position/{k}")) for k in "xyz"] for o in orbs])
+        vel = np.array([[float(o.findtext(f"velocity/{k}")) for k in "xyz"] for o in orbs])
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InputError(f"{ann}: malformed orbit state vector ({exc})") from None
+    return StateVectors(np.datetime64(epoch, "ns"), to_seconds(t, epoch), pos, vel, "annotation")
+
+
+def annotation_ramp_records(root: ET.Element, epoch: np.datetime64, ann: Path | str = "annotation") -> dict:
+    """Azimuth FM-rate and data Doppler-centroid records: times (s since ``epoch``), ``t0`` and coefficients."""
+    out: dict = {}
+    for key, path, tag, legacy in (
+        ("fm", "generalAnnotation/azimuthFmRateList/azimuthFmRate", "azimuthFmRatePolynomial", ("c0", "c1", "c2")),
+        ("dc", "dopplerCentroid/dcEstimateList/dcEstimate", "dataDcPolynomial", ()),
+    ):
+        recs = root.findall(path)
+        if not recs:
+            raise InputError(f"{ann}: no {path.rsplit('/', 1)[-1]} records in the annotation")
         try:
-            orb = xr.open_dataset(safe, engine="sentinel-1", group=group + "/orbit")
-            fm = xr.open_dataset(safe, engine="sentinel-1", group=group + "/azimuth_fm_rate")
-            dc = xr.open_dataset(safe, engine="sentinel-1", group=group + "/dc_estimate")
-        except Exception as exc:  # xarray-sentinel raises many kinds
-            raise InputError(f"{safe.name}: cannot read {group} with xarray-sentinel ({type(exc).__name__}: {exc})") from None
-    root = ET.parse(ann).getroot()
+            out[key + "_t"] = to_seconds(np.array([np.datetime64(r.findtext("azimuthTime").strip(), "ns") for r in recs]), epoch)
+            out[key + "_t0"] = np.array([float(r.findtext("t0")) for r in recs])
+            out[key + "_c"] = [_poly(r, tag, legacy) for r in recs]
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise InputError(f"{ann}: malformed {path.rsplit('/', 1)[-1]} record ({exc})") from None
+        if any(len(c) == 0 for c in out[key + "_c"]):
+            raise InputError(f"{ann}: empty {tag} in the annotation")
+    return out
+
+
+def burst_ramp(sw: "Swath", t_mid: float, records: dict) -> BurstRamp:
+    """The TOPS ramp of the burst whose mid line is at ``t_mid`` (records nearest that time)."""
+    v = float(np.linalg.norm(np.asarray(sw.orbit.velocity)[np.argmin(np.abs(sw.orbit.time - t_mid))]))
+    k = int(np.argmin(np.abs(records["fm_t"] - t_mid)))
+    j = int(np.argmin(np.abs(records["dc_t"] - t_mid)))
+    return BurstRamp(
+        t_mid=t_mid,
+        ks=2.0 * v * sw.steering_rate / sw.wavelength,
+        fm_t0=float(records["fm_t0"][k]),
+        fm_coeffs=tuple(float(c) for c in records["fm_c"][k]),
+        dc_t0=float(records["dc_t0"][j]),
+        dc_coeffs=tuple(float(c) for c in records["dc_c"][j]),
+        tau_mid=sw.tau0 + (sw.n_samples / 2.0) / sw.fs,
+    )
+
+
+# ESA's burst id map (Sentinel-1 burst ID definition): orbit period 12 days / 175 orbits, burst
+# cycle T_beam, preamble T_pre; bursts are counted from the ascending node by the mid-burst time
+# of IW2.  Times from a burst's sensing start to that of the next sub-swath's burst (IW1->IW2,
+# IW2->IW3) are the nominal IW timing.
+_T_ORB = 12 * 86400 / 175
+_T_BEAM = 2.758273
+_T_PRE = 2.299849
+_IW_STEP = (0.832, 1.078)
+
+
+def _relative_burst_id(root: ET.Element, burst: ET.Element, subswath: str, relative_orbit: int) -> int:
+    """ESA relative burst id from the burst's sensing time and the ascending-node time, or -1."""
+    anx = root.findtext(".//imageInformation/ascendingNodeTime")
+    sensing = burst.findtext("sensingTime")
+    if not anx or not sensing or relative_orbit < 1 or not subswath.upper().startswith("IW") or not subswath[-1:].isdigit():
+        return -1
+    k = int(subswath[-1])
+    t = float(to_seconds(np.datetime64(sensing.strip(), "ns"), np.datetime64(anx.strip(), "ns")))
+    t_iw1 = t - sum(_IW_STEP[: k - 1])  # sensing start of the IW1 burst of this cycle
+    t_mid_iw2 = t_iw1 + _IW_STEP[0] + _IW_STEP[1] / 2.0
+    dt_b = t_mid_iw2 + (relative_orbit - 1) * _T_ORB
+    return 1 + int(np.floor((dt_b - _T_PRE) / _T_BEAM))
+
+
+def read_annotation(ann: Path, info: ProductInfo | None = None, measurement: Path | None = None, *, require_bursts: bool = True) -> Swath:
+    """One sub-swath from its annotation XML alone (orbit, timing, TOPS ramp records, bursts, GCPs).
+
+    ``info`` defaults to facts parsed from the annotation header (for an annotation file without
+    its SAFE).  With ``require_bursts`` an annotation without bursts (e.g. the empty sub-swaths of
+    a burst-extracted product) raises :class:`InputError`; otherwise the swath has no bursts.
+    """
+    ann = Path(ann)
+    try:
+        root = ET.parse(ann).getroot()
+    except FileNotFoundError:
+        raise InputError(f"{ann}: annotation file not found") from None
+    except ET.ParseError as exc:
+        raise InputError(f"{ann}: not a valid annotation XML ({exc})") from None
     a = _swath_attributes(root, ann)
+    subswath = (root.findtext("adsHeader/swath") or ann.name.split("-")[1]).strip().upper()
+    polarisation = (root.findtext("adsHeader/polarisation") or ann.name.split("-")[3]).strip().upper()
+    if info is None:
+        start = np.datetime64((root.findtext("adsHeader/startTime") or a["product_first_line_utc_time"]).strip(), "ns")
+        stop = np.datetime64((root.findtext("adsHeader/stopTime") or a["product_first_line_utc_time"]).strip(), "ns")
+        pas = (root.findtext("generalAnnotation/productInformation/pass") or "").strip().upper()
+        info = ProductInfo(ann, ann.name, (root.findtext("adsHeader/missionId") or "S1?").strip().upper(),
+                           (root.findtext("adsHeader/mode") or "IW").strip().upper(), start, stop,
+                           int(root.findtext("adsHeader/absoluteOrbitNumber") or -1), -1, pas, (subswath,), (polarisation,))
     epoch = np.datetime64(str(np.datetime64(a["product_first_line_utc_time"], "D")), "ns")
-    orbit = StateVectors(epoch, to_seconds(orb["azimuth_time"].values, epoch), orb["position"].values.T, orb["velocity"].values.T, "annotation")
-    mpath = None
-    meas = sorted((safe / "measurement").glob(ann.stem + ".tif*"))
-    if meas:
-        mpath = meas[0]
-    elif need_measurement:
-        raise InputError(f"{safe.name}: measurement file of {group} missing")
+    orbit = annotation_orbit(root, epoch, ann)
     az_bw = float(root.findtext(".//azimuthProcessing/processingBandwidth") or 327.0)
     rg_bw = float(root.findtext(".//rangeProcessing/processingBandwidth") or 56.5e6)
     freq = float(a["radar_frequency"]) * 1e9
@@ -305,7 +405,7 @@ def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurem
         subswath=subswath,
         polarisation=polarisation,
         annotation=ann,
-        measurement=mpath,
+        measurement=measurement,
         epoch=epoch,
         n_samples=int(a["number_of_samples"]),
         n_lines=int(a["number_of_lines"]),
@@ -322,14 +422,9 @@ def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurem
         incidence_mid=float(a.get("incidence_angle_mid_swath", 35.0)),
         orbit=orbit,
     )
-    fm_t = to_seconds(fm["azimuth_time"].values, epoch)
-    fm_t0 = fm["t0"].values
-    fm_c = fm["azimuth_fm_rate_polynomial"].values
-    dc_t = to_seconds(dc["azimuth_time"].values, epoch)
-    dc_t0 = dc["t0"].values
-    dc_c = dc["data_dc_polynomial"].values
-    tau_mid = sw.tau0 + (sw.n_samples / 2.0) / sw.fs
-    for i, b in enumerate(root.findall(".//swathTiming/burstList/burst")):
+    bursts = root.findall(".//swathTiming/burstList/burst")
+    records = annotation_ramp_records(root, epoch, ann) if bursts else {}
+    for i, b in enumerate(bursts):
         t0 = float(to_seconds(np.datetime64(b.findtext("azimuthTime"), "ns"), epoch))
         fvs = _ints(b.findtext("firstValidSample"))
         lvs = _ints(b.findtext("lastValidSample"))
@@ -338,22 +433,13 @@ def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurem
             continue
         bid_text = b.findtext("burstId")
         n = sw.lines_per_burst
-        t_mid = t0 + sw.dt * n / 2.0
-        v = np.linalg.norm(np.asarray(sw.orbit.velocity)[np.argmin(np.abs(sw.orbit.time - t_mid))])
-        k = int(np.argmin(np.abs(fm_t - t_mid)))
-        j = int(np.argmin(np.abs(dc_t - t_mid)))
-        ramp = BurstRamp(
-            t_mid=t_mid,
-            ks=2.0 * v * sw.steering_rate / sw.wavelength,
-            fm_t0=float(fm_t0[k]),
-            fm_coeffs=tuple(float(c) for c in fm_c[k]),
-            dc_t0=float(dc_t0[j]),
-            dc_coeffs=tuple(float(c) for c in dc_c[j]),
-            tau_mid=tau_mid,
-        )
+        if bid_text and bid_text.strip().lstrip("-").isdigit():
+            bid = int(bid_text)
+        else:  # IPF before 3.40: no burstId in the annotation, derive ESA's relative burst id from the timing
+            bid = _relative_burst_id(root, b, subswath, info.relative_orbit)
         burst = Burst(
             index=i,
-            burst_id=int(bid_text) if bid_text and bid_text.strip().lstrip("-").isdigit() else -1,
+            burst_id=bid,
             t0=t0,
             line0=i * n,
             n_lines=n,
@@ -361,12 +447,12 @@ def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurem
             last_valid_line=int(valid[-1]),
             first_valid_sample=int(fvs[valid].max()),
             last_valid_sample=int(lvs[valid].min()),
-            ramp=ramp,
+            ramp=burst_ramp(sw, t0 + sw.dt * n / 2.0, records),
         )
         burst._dt = sw.dt
         sw.bursts.append(burst)
-    if not sw.bursts:
-        raise InputError(f"{ann}: no bursts in the annotation")
+    if not sw.bursts and require_bursts:
+        raise InputError(f"{ann}: no bursts in the annotation (sub-swath {subswath} is empty in this product)")
     gcp = {}
     pts = root.findall(".//geolocationGrid/geolocationGridPointList/geolocationGridPoint")
     if pts:
@@ -378,16 +464,68 @@ def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurem
     return sw
 
 
+def open_swath(product: Path, subswath: str, polarisation: str, *, need_measurement: bool = False, cache: Path | None = None,
+               require_bursts: bool = True) -> Swath:
+    """Read one sub-swath of one product.  Raises :class:`InputError` with the product named
+    when the sub-swath or polarisation is absent, the annotation is unreadable, or (with
+    ``require_bursts``) the sub-swath holds no burst."""
+    subswath, polarisation = subswath.upper(), polarisation.upper()
+    # annotation and manifest suffice for the metadata; the one measurement file is unpacked from a zip
+    # only when the pixels will be read
+    members: tuple[str, ...] = ("manifest.safe", "annotation/")
+    if need_measurement:
+        members += (f"measurement/s1?-{subswath.lower()}-slc-{polarisation.lower()}-*",)
+    safe = resolve_safe(Path(product), cache, members)
+    info = product_info(safe)
+    if info.mode != "IW":
+        raise InputError(f"{safe.name}: mode {info.mode}, only IW SLC products are supported")
+    ann = _annotation_file(safe, subswath, polarisation)
+    if not ann.is_file():
+        have = sorted({p.name.split("-")[1].upper() + "/" + p.name.split("-")[3].upper() for p in (safe / "annotation").glob("s1?-*.xml")})
+        raise InputError(f"{safe.name}: sub-swath {subswath} polarisation {polarisation} not in the product (has {', '.join(have) or 'none'})")
+    mpath = None
+    meas = sorted((safe / "measurement").glob(ann.stem + ".tif*"))
+    if meas:
+        mpath = meas[0]
+    elif need_measurement:
+        raise InputError(f"{safe.name}: measurement file of {subswath}/{polarisation} missing")
+    return read_annotation(ann, info, mpath, require_bursts=require_bursts)
+
+
 def burst_footprint(sw: Swath, burst: Burst) -> tuple[float, float, float, float]:
     """Approximate lon/lat bounds (W, S, E, N) of a burst's valid area from the annotation GCPs."""
-    g = sw.gcp or {}
-    if not g:
+    ring = burst_polygon(sw, burst)
+    if ring is None:
         return (-180.0, -90.0, 180.0, 90.0)
-    l0, l1 = burst.line0 + burst.first_valid_line, burst.line0 + burst.last_valid_line
-    m = (g["line"] >= l0 - sw.lines_per_burst * 0.05) & (g["line"] <= l1 + sw.lines_per_burst * 0.05)
-    if m.sum() < 2:
-        m = np.ones_like(g["line"], bool)
-    return float(g["longitude"][m].min()), float(g["latitude"][m].min()), float(g["longitude"][m].max()), float(g["latitude"][m].max())
+    lon, lat = zip(*ring)
+    return float(min(lon)), float(min(lat)), float(max(lon)), float(max(lat))
+
+
+def burst_polygon(sw: Swath, burst: Burst) -> list[tuple[float, float]] | None:
+    """Closed lon/lat ring of a burst's valid area (corners of its valid lines and samples).
+
+    The corners are interpolated (linearly in line and pixel) from the annotation's geolocation
+    grid at height 0 of the grid; None when the annotation has no grid.
+    """
+    g = sw.gcp or {}
+    if not g or len(g.get("line", ())) < 3:
+        return None
+    from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
+
+    pts = np.column_stack([g["line"], g["pixel"]]).astype(np.float64)
+    l0 = burst.line0 + burst.first_valid_line
+    l1 = burst.line0 + burst.last_valid_line
+    s0, s1 = burst.first_valid_sample, burst.last_valid_sample
+    corners = np.array([[l0, s0], [l0, s1], [l1, s1], [l1, s0]], np.float64)
+    out = []
+    for key in ("longitude", "latitude"):
+        v = LinearNDInterpolator(pts, g[key])(corners)
+        bad = ~np.isfinite(v)
+        if bad.any():  # a corner just outside the grid's hull (last line of the last burst)
+            v[bad] = NearestNDInterpolator(pts, g[key])(corners[bad])
+        out.append(v)
+    ring = [(float(x), float(y)) for x, y in zip(*out)]
+    return ring + [ring[0]]
 
 
 def assemble_slices(slices: list[Swath]) -> Swath:
@@ -476,7 +614,19 @@ def group_by_date(products: list[Path], cache: Path | None = None) -> list[list[
     return [[p for _, p in sorted(v, key=lambda x: x[0])] for _, v in sorted(groups.items(), key=lambda kv: kv[0])]
 
 
-def open_date(products: list[Path] | Path, subswath: str, polarisation: str, *, need_measurement: bool = False, cache: Path | None = None) -> Swath:
-    """One sub-swath of one date, from one product or several consecutive slices (assembled)."""
+def open_date(products: list[Path] | Path, subswath: str, polarisation: str, *, need_measurement: bool = False, cache: Path | None = None,
+              require_bursts: bool = True) -> Swath:
+    """One sub-swath of one date, from one product or several consecutive slices (assembled).
+
+    Slices whose sub-swath holds no burst (burst-extracted products) are left out; with
+    ``require_bursts`` a date without any burst in the sub-swath raises :class:`InputError`.
+    """
     ps = [products] if isinstance(products, (str, Path)) else list(products)
-    return assemble_slices([open_swath(p, subswath, polarisation, need_measurement=need_measurement, cache=cache) for p in ps])
+    sws = [open_swath(p, subswath, polarisation, need_measurement=need_measurement, cache=cache, require_bursts=False) for p in ps]
+    with_bursts = [sw for sw in sws if sw.bursts]
+    if not with_bursts:
+        if require_bursts:
+            names = ", ".join(sw.info.name for sw in sws)
+            raise InputError(f"{names}: sub-swath {subswath.upper()} {polarisation.upper()} holds no burst (empty burst list in the annotation)")
+        return sws[0]
+    return assemble_slices(with_bursts)

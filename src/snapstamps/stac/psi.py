@@ -266,10 +266,13 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
         "instruments": ["c-sar"],
         **fields.sar_fields(polarisation=polarisation, swath=swath),
         **fields.processing_fields(
-            "Persistent Scatterer Interferometry (StaMPS PSI steps 1-8, snapstamps native backend): "
+            "Imported StaMPS result (" + str(meta.get("software", {}).get("imported_from", "")) + ")"
+            if meta.get("software", {}).get("backend") == "import"
+            else "Persistent Scatterer Interferometry (StaMPS PSI steps 1-8, snapstamps native backend): "
             f"mean LOS velocity type '{meta.get('conventions', {}).get('velocity_type', 'v-d')}'"
         ),
-        "view:incidence_angle": round(stats["incidence_angle"], 3),
+        # NaN is not JSON: an imported result without incidence angles has none
+        **({"view:incidence_angle": round(stats["incidence_angle"], 3)} if math.isfinite(stats["incidence_angle"]) else {}),
         "proj:code": "EPSG:4326",
         "proj:bbox": bbox,
         "snapstamps:master": meta["master"],
@@ -288,7 +291,8 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
     if heading is not None:
         common["view:azimuth"] = round(float(heading) % 360.0, 3)
     when = dt.datetime.combine(master, dt.time(), tzinfo=dt.timezone.utc)
-    base_ext = [EXT["sar"], EXT["processing"], EXT["view"], EXT["projection"], EXT["file"]]
+    base_ext = [EXT["sar"], EXT["processing"], *([EXT["view"]] if any(k.startswith("view:") for k in common) else []),
+                EXT["projection"], EXT["file"]]
 
     cat = pystac.Catalog(
         cid, f"Persistent scatterers of the Sentinel-1 stack INSAR_{master:%Y%m%d} "
@@ -301,7 +305,8 @@ def build_psi_catalog(result_dir: Path, out_dir: Path, catalog_id: str | None = 
     pid = f"{cid}-ps-points"
     pprops = dict(common, title="PS points: velocities and time series (CSV, GeoParquet)", **sat)
     pprops["processing:level"] = fields.PROCESSING_LEVELS["ps-points"]
-    points = pystac.Item(pid, geom, bbox, when, pprops, stac_extensions=base_ext + [EXT["sat"]])
+    has_sat = any(k.startswith("sat:") for k in pprops)  # an imported result may have none
+    points = pystac.Item(pid, geom, bbox, when, pprops, stac_extensions=base_ext + ([EXT["sat"]] if has_sat else []))
     points.add_asset("ps_points_csv", _asset(csv, pid, "PS table (CSV)", ["data"], files,
                                              {"description": columns_description()}))
     pq = result_dir / "ps_points.parquet"

@@ -202,7 +202,8 @@ def write_stack_catalog(insar_dirs: list[Path], out_dir: Path, swaths: list[str]
     """Write a stack catalog for existing ``INSAR_<master>`` directories; return ``catalog.json``.
 
     The INSAR directories stay where they are; asset hrefs are relative when they are below
-    ``out_dir`` and absolute otherwise.
+    ``out_dir`` and absolute otherwise.  Sub-swath, polarisation, relative orbit, orbit state and
+    platform come from the arguments, else from an ``ifg_stack.json`` beside each directory.
     """
     import pystac
 
@@ -210,8 +211,12 @@ def write_stack_catalog(insar_dirs: list[Path], out_dir: Path, swaths: list[str]
     cat = pystac.Catalog("stack", "Sentinel-1 interferogram stack(s) in the StaMPS export layout",
                          title="snapstamps stack catalog")
     for k, insar in enumerate(insar_dirs):
-        sw = swaths[k] if swaths else None
-        cat.add_item(stack_item(Path(insar), sw, polarisation))
+        facts = stack_properties(insar)  # an ifg-stack output's ifg_stack.json beside it, when there
+        sw = (swaths[k] if swaths else None) or facts.get("swath")
+        extra = {f"snapstamps:{key}": facts[key] for key in ("relative_orbit", "orbit_state") if facts.get(key)}
+        if facts.get("platform"):
+            extra["platform"] = facts["platform"]
+        cat.add_item(stack_item(Path(insar), sw, polarisation or facts.get("polarisation"), extra))
     from .publish import save_catalog_atomic
 
     return save_catalog_atomic(cat, out_dir)

@@ -33,6 +33,7 @@ def make_synthetic_result(
     ``reference_radius_m`` sets a circular reference area around the scene centre
     (``None``: StaMPS' default, the mean of all PS).
     """
+    from ..results.model import ATTRIBUTE_COLUMNS, date_column
     from ..results.products import write_geoparquet
 
     out = Path(out_dir)
@@ -69,8 +70,8 @@ def make_synthetic_result(
             "dem_error": dem_err,
         }
     )
-    date_cols = {d.strftime("%Y%m%d"): disp[:, k] for k, d in enumerate(dates)}
-    table = pd.concat([table, pd.DataFrame(date_cols)], axis=1)
+    date_cols = {date_column(d): disp[:, k] for k, d in enumerate(dates)}
+    table = pd.concat([table[[c for c in ATTRIBUTE_COLUMNS if c in table]], pd.DataFrame(date_cols)], axis=1)  # documented order
     # round as the CSV writer does, so that CSV and parquet agree
     num = table.columns.drop(["pid", "line", "pixel"])
     table[num] = table[num].round(6)

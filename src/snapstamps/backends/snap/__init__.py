@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ...ifg.config import IfgStackOptions
 from .gpt import GptError, detect_snap_version, find_gpt, gpt_command, run_gpt
-from .graphs import GptJob, SnapProfile, plan_chain
+from .graphs import GptJob, SnapProfile, check_products, plan_chain
 
 __all__ = ["GptError", "SnapProfile", "plan_chain", "write_graphs", "run_snap_stack", "snap_available"]
 
@@ -42,6 +42,7 @@ def write_graphs(cfg: IfgStackOptions, graphs_dir: Path | None = None) -> list[P
     gdir = Path(graphs_dir) if graphs_dir else Path(cfg.out) / "graphs"
     gdir.mkdir(parents=True, exist_ok=True)
     profile = _profile(cfg, find_gpt(cfg.gpt) if cfg.snap_version is None else None)
+    checks = check_products(cfg)
     jobs = plan_chain(cfg, profile)
     written = []
     for job in jobs:
@@ -52,6 +53,7 @@ def write_graphs(cfg: IfgStackOptions, graphs_dir: Path | None = None) -> list[P
         "snap_version": str(profile),
         "reference": cfg.reference_date.isoformat(),
         "insar_dir": str(cfg.insar_dir().resolve()),
+        "product_checks": checks,
         "jobs": [
             {"name": j.name, "kind": j.kind, "graph": j.graph_file, "needs": j.needs,
              "inputs": [str(p) for p in j.inputs], "outputs": [str(p) for p in j.outputs]}

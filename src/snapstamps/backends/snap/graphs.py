@@ -350,3 +350,32 @@ def plan_chain(cfg: IfgStackOptions, profile: SnapProfile) -> list[GptJob]:
             needs=names,
         ))
     return jobs
+
+
+def check_products(cfg: IfgStackOptions) -> dict:
+    """The products' sub-swaths against the configuration, from their annotation (no pixels).
+
+    Every acquisition whose products are on this machine is read (annotation only): each
+    configured sub-swath must hold bursts there (burst-extracted products have empty burst lists
+    in the other sub-swaths: TOPSAR-Split would fail on them), else :class:`InputError` naming
+    the product.  Products not found here are listed under ``not_checked`` (graphs may be written
+    for another machine).  Returns ``{"checked": {date: {subswath: burst ids}}, "skipped_subswaths":
+    {product: {subswath: reason}}, "not_checked": [paths]}``.
+    """
+    from ...errors import InputError
+    from ...ifg.overview import read_acquisitions
+
+    out: dict = {"checked": {}, "skipped_subswaths": {}, "not_checked": []}
+    for d, slices in cfg.acquisitions().items():
+        if not all(Path(p).exists() for p in slices):
+            out["not_checked"] += [str(p) for p in slices if not Path(p).exists()]
+            continue
+        acq = read_acquisitions(list(slices), cfg.polarisation, Path(cfg.out) / ".safe-cache")[0]
+        if acq.skipped:
+            out["skipped_subswaths"][acq.name] = acq.skipped
+        for sw in cfg.subswaths:
+            if sw not in acq.swaths:
+                why = acq.skipped.get(sw, "not in the product")
+                raise InputError(f"{acq.name}: sub-swath {sw} {cfg.polarisation}: {why}; it has bursts in {', '.join(sorted(acq.swaths))}")
+        out["checked"][d.isoformat()] = {sw: [b.burst_id for b in acq.swaths[sw].bursts] for sw in cfg.subswaths}
+    return out

@@ -1,0 +1,1 @@
+"""Small-baseline (SBAS) building blocks: network inversion of unwrapped interferograms."""
