@@ -19,6 +19,7 @@ demo: venv
 
 test: venv browser-deps lint
 	@command -v octave-cli >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends octave >/dev/null; } || echo "octave-cli not installed: the Octave tests will skip"
+	@[ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql >/dev/null; } || echo "postgresql not installed: the PostgreSQL job-store tests will skip"
 	$(PY) -m pytest -q
 
 # ruff (src, tests, scripts, bench) and mypy (strict on the numerical kernels), configured in pyproject.toml

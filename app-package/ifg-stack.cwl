@@ -281,7 +281,6 @@ $graph:
     class: ResourceRequirement
   baseCommand:
   - snapstamps
-  - --quiet
   - ifg-stack-gather
   arguments:
   - position: 1
@@ -347,7 +346,6 @@ $graph:
     class: ResourceRequirement
   baseCommand:
   - snapstamps
-  - --quiet
   - ifg-stack
   arguments:
   - position: 6

@@ -112,9 +112,9 @@ def test_a_failed_job_raises_with_its_message(server: Server, stack: Path) -> No
     assert f"job {job.id} (psi) failed:" in str(err.value)
     msg = err.value.job.message
     assert msg and msg in str(err.value) and "\n" not in str(err.value)
-    # the cause is in the job's log where the service serves it (GET /jobs/<id>/log)
-    if err.value.log is not None:
-        assert "da_thresh" in err.value.log
+    # the cause, in one line: the step and its error (the service's failure message)
+    assert "prep" in msg and "da_thresh=0.001" in msg, msg
+    assert err.value.log is not None and "prep" in err.value.log  # GET /jobs/<id>/log
     with pytest.raises(JobFailedError):
         job.results()
 

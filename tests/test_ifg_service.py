@@ -37,9 +37,9 @@ pytest.importorskip("cwltool")
 pytest.importorskip("xarray_sentinel")
 requests = pytest.importorskip("requests")
 
-from test_service import Server, _execute, _free_port, _jobs, _wait, running, wait_until_up
+from test_service import TIMEOUT, Server, _execute, _free_port, _jobs, _wait, running, wait_until_up
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # generous: a busy machine
 
 
 def _item(safe: Path, out: Path, how: str) -> Path:
@@ -116,7 +116,7 @@ def test_interferogram_stack_invalid_inputs_get_400(server: Server, safe_stack: 
     r = _execute(server, "interferogram-stack", _inputs(safe_stack, **over), async_=True)
     assert r.status_code == 400, r.text
     body = r.json()
-    assert body["type"] == "InvalidParameterValue" and needle in body["description"], body
+    assert body["code"] == "InvalidParameterValue" and needle in body["detail"], body
     assert len(_jobs(server)) == before
 
 
@@ -130,10 +130,10 @@ def test_interferogram_stack_job_then_psi_on_its_catalog(server: Server, safe_st
     r = _execute(server, "interferogram-stack", _inputs(safe_stack, subswaths=None), async_=True)
     assert r.status_code == 201, r.text
     job = r.json()["jobID"]
-    seen = _wait(server, job, {"successful", "failed"}, timeout=150)
+    seen = _wait(server, job, {"successful", "failed"}, timeout=TIMEOUT)
     assert seen[-1]["status"] == "successful", (seen[-1], (server.data_dir / "jobs" / job / "job.log").read_text()[-3000:])
     assert any(s["status"] == "running" and "coregistration" in s.get("message", "") for s in seen)
-    res = requests.get(f"{server.url}/jobs/{job}/results?f=json", timeout=10).json()
+    res = requests.get(f"{server.url}/jobs/{job}/results?f=json", timeout=60).json()
     assert res["catalog"]["href"] == f"{server.url}/jobs/{job}/files/catalog.json"
 
     cat_path = server.data_dir / "catalogs" / job / "catalog.json"
@@ -170,7 +170,7 @@ def test_interferogram_stack_job_then_psi_on_its_catalog(server: Server, safe_st
     r = _execute(server, "psi", {"stack": res["catalog"]["href"]}, async_=True)
     assert r.status_code == 201, r.text
     pjob = r.json()["jobID"]
-    seen = _wait(server, pjob, {"successful", "failed"}, timeout=150)
+    seen = _wait(server, pjob, {"successful", "failed"}, timeout=TIMEOUT)
     assert seen[-1]["status"] == "successful", (seen[-1], (server.data_dir / "jobs" / pjob / "job.log").read_text()[-3000:])
     pcat = server.data_dir / "catalogs" / pjob / "catalog.json"
     assert validate_catalog(pcat).ok
@@ -244,7 +244,9 @@ def offline_server(tmp_path_factory: pytest.TempPathFactory, safe_stack: dict,
     closed = f"http://127.0.0.1:{_free_port()}"
     env = dict(os.environ, **aws, HTTP_PROXY=closed, HTTPS_PROXY=closed, http_proxy=closed, https_proxy=closed,
                NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
-               SNAPSTAMPS_DEM_AUTO_SOURCE=str(safe_stack["dir"] / safe_stack["truth"]["dem"]))
+               SNAPSTAMPS_DEM_AUTO_SOURCE=str(safe_stack["dir"] / safe_stack["truth"]["dem"]),
+               # its http DEM comes from a loopback server: the operator allows private addresses
+               SNAPSTAMPS_FETCH_ALLOW_PRIVATE="1")
     with running(Server(tmp_path_factory.mktemp("ifgsvc-offline") / "data", env=env)) as srv:
         yield srv
 
@@ -262,7 +264,7 @@ def _run_job(server: Server, inputs: dict[str, Any]) -> tuple[Path, str]:
     r = _execute(server, "interferogram-stack", inputs, async_=True)
     assert r.status_code == 201, r.text
     job = r.json()["jobID"]
-    seen = _wait(server, job, {"successful", "failed"}, timeout=120)
+    seen = _wait(server, job, {"successful", "failed"}, timeout=TIMEOUT)
     job_dir = server.data_dir / "jobs" / job
     log = (job_dir / "job.log").read_text(errors="replace")
     assert seen[-1]["status"] == "successful", (seen[-1], log[-3000:])
@@ -316,4 +318,6 @@ def test_interferogram_stack_stages_in_an_http_dem_and_s3_orbits(offline_server:
         p.name for p in (safe_stack["dir"] / "orbits").iterdir())
     assert cwl_job["download_orbits"] is False
     assert "[step dem_auto] will be skipped" in log and "--download-orbits" not in log
-    assert "annotation orbit used" not in log and log.count("_AUX_POEORB_") >= 2
+    # which orbit each pair used is an INFO line, silenced by the tools' --quiet since the logging
+    # change on main: the engine's own tests check the EOF is used; here the staged folder is what it gets
+    assert "annotation orbit used" not in log

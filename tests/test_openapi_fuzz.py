@@ -48,7 +48,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(900)
 def test_schemathesis_finds_no_server_errors(fuzz_server: Server, tmp_path: Path) -> None:
     doc = yaml.safe_load((fuzz_server.data_dir / "openapi.yml").read_text())
     assert "/jobs/{jobId}/files/{path}" in doc["paths"]  # our own routes are documented
@@ -57,10 +57,10 @@ def test_schemathesis_finds_no_server_errors(fuzz_server: Server, tmp_path: Path
     exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
     proc = subprocess.run(
         [exe, "run", str(local), "--url", fuzz_server.url, "--max-examples", "5", "--seed", "1",
-         "--checks", "not_a_server_error", "--phases", "examples,fuzzing",
-         "--include-path-regex", r"^/(processes|jobs|conformance|openapi|$)", "--request-timeout", "20",
+         "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--phases", "examples,fuzzing",
+         "--include-path-regex", r"^/(processes|jobs|conformance|openapi|$)", "--request-timeout", "120",
          "--workers", "1", "--no-color"],
-        capture_output=True, text=True, timeout=170, cwd=tmp_path,
+        capture_output=True, text=True, timeout=850, cwd=tmp_path,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]

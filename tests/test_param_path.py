@@ -127,7 +127,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     url = f"http://127.0.0.1:{port}"
     log = open(data.parent / "server.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([PY, "-m", "snapstamps.cli", "serve", "--port", str(port), "--data-dir", str(data)],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            # local inputs only from the data roots: the tests' stacks are under the base temp folder
+                            env={**os.environ, "SNAPSTAMPS_DATA_ROOTS": str(data.parent.parent)})
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -172,6 +174,10 @@ def test_parameter_given_twice_is_refused_by_the_service(server: tuple[str, Path
     r = _execute(url, {"stack": str(stack), "amplitude_dispersion": 0.3, "parameters": {"da_thresh": 0.5}})
     assert r.status_code == 400, r.text
     assert "da_thresh" in r.json()["description"] and "amplitude_dispersion" in r.json()["description"]
+    assert len(requests.get(f"{url}/jobs?f=json&limit=1000", timeout=30).json()["jobs"]) == before
+    # a parameter value the native engine does not implement: 400 too, not a failed job
+    r = _execute(url, {"stack": str(stack), "parameters": {"slc_osf": 2}})
+    assert r.status_code == 400 and "slc_osf" in r.json()["description"], r.text
     assert len(requests.get(f"{url}/jobs?f=json&limit=1000", timeout=30).json()["jobs"]) == before
 
 

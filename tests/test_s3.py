@@ -22,7 +22,7 @@ boto3 = pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 requests = pytest.importorskip("requests")
 
-from test_service import Server, _execute, _free_port, _wait, running, wait_until_up  # noqa: E402
+from test_service import TIMEOUT, Server, _execute, _free_port, _wait, running, wait_until_up  # noqa: E402
 
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -168,7 +168,7 @@ def test_service_refuses_a_missing_s3_stack(s3_server: Server) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(1500)
 def test_service_stages_in_from_s3_and_out_to_s3_and_a_failed_upload_publishes_nothing(
         s3_server: Server, s3_stack: dict, s3: Any, tmp_path: Path) -> None:
     from snapstamps.service.staging import download_prefix
@@ -184,9 +184,9 @@ def test_service_stages_in_from_s3_and_out_to_s3_and_a_failed_upload_publishes_n
         {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
          "Resource": f"arn:aws:s3:::results/jobs/{bad_id}/catalog.json"}]}))
 
-    st = _wait(s3_server, ok_id, {"successful", "failed"}, timeout=200)[-1]
+    st = _wait(s3_server, ok_id, {"successful", "failed"}, timeout=TIMEOUT)[-1]
     assert st["status"] == "successful", st
-    res = requests.get(f"{s3_server.url}/jobs/{ok_id}/results?f=json", timeout=10).json()
+    res = requests.get(f"{s3_server.url}/jobs/{ok_id}/results?f=json", timeout=60).json()
     assert res["staged_catalog"]["href"] == f"s3://results/jobs/{ok_id}/catalog.json"
     keys = _keys(s3, "results", f"jobs/{ok_id}/")
     assert f"jobs/{ok_id}/catalog.json" in keys and any(k.endswith("ps_points.parquet") for k in keys)
@@ -195,12 +195,12 @@ def test_service_stages_in_from_s3_and_out_to_s3_and_a_failed_upload_publishes_n
     assert validate_catalog(local).ok  # the bucket's copy is a complete, valid catalog
     assert (s3_server.data_dir / "catalogs" / ok_id / "catalog.json").is_file()
 
-    st = _wait(s3_server, bad_id, {"successful", "failed"}, timeout=200)[-1]
+    st = _wait(s3_server, bad_id, {"successful", "failed"}, timeout=TIMEOUT)[-1]
     assert st["status"] == "failed"
     assert f"stage-out to s3://results/jobs/{bad_id}/ failed at catalog.json" in st["message"]
     assert "nothing was published" in st["message"]
     assert _keys(s3, "results", f"jobs/{bad_id}/") == []  # nothing half-way in the bucket
     assert not (s3_server.data_dir / "catalogs" / bad_id).exists()  # nor locally
     assert not list((s3_server.data_dir / "catalogs").glob(f".{bad_id}*"))
-    r = requests.get(f"{s3_server.url}/jobs/{bad_id}/results?f=json", timeout=10)
+    r = requests.get(f"{s3_server.url}/jobs/{bad_id}/results?f=json", timeout=60)
     assert r.status_code >= 400

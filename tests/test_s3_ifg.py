@@ -32,7 +32,7 @@ pytest.importorskip("moto.server")
 requests = pytest.importorskip("requests")
 
 from test_s3 import AWS_ENV, _upload_dir, moto_url  # noqa: F401 - the moto server fixture, reused
-from test_service import Server, _execute, _jobs, _wait, running
+from test_service import TIMEOUT, Server, _execute, _jobs, _wait, running
 
 BUCKET = "slc"
 
@@ -136,7 +136,7 @@ def test_interferogram_stack_from_s3_items(s3_ifg_server: Server, s3_safes: dict
     r = _execute(s3_ifg_server, "interferogram-stack", _inputs(s3_safes), async_=True)
     assert r.status_code == 201, r.text
     job = r.json()["jobID"]
-    seen = _wait(s3_ifg_server, job, {"successful", "failed"}, timeout=120)
+    seen = _wait(s3_ifg_server, job, {"successful", "failed"}, timeout=TIMEOUT)
     job_dir = s3_ifg_server.data_dir / "jobs" / job
     assert seen[-1]["status"] == "successful", (seen[-1], (job_dir / "job.log").read_text(errors="replace")[-3000:])
 

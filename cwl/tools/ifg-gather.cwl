@@ -18,7 +18,7 @@ hints:
     coresMax: 1
     ramMin: 1024
     outdirMin: 20480
-baseCommand: [snapstamps, --quiet, ifg-stack-gather]
+baseCommand: [snapstamps, ifg-stack-gather]
 arguments:
   - position: 1
     valueFrom: |

@@ -28,7 +28,7 @@ hints:
     ramMin: 4096
     tmpdirMin: 10240
     outdirMin: 10240
-baseCommand: [snapstamps, --quiet, ifg-stack]
+baseCommand: [snapstamps, ifg-stack]
 arguments:
   - position: 6
     valueFrom: '${ return inputs.dem === null ? ["--dem", "auto"] : []; }'

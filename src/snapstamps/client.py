@@ -53,8 +53,8 @@ class ServiceError(SnapstampsError):
 
 
 class JobFailedError(SnapstampsError):
-    """A job ended as failed or dismissed; ``job`` holds its last status, ``log`` the tail of
-    its log when the service serves one (``GET /jobs/<id>/log``), else None."""
+    """A job ended as failed or dismissed; ``job`` holds its last status, ``log`` its log when
+    the service serves one (``GET /jobs/<id>/log``), else None."""
 
     def __init__(self, job: Job, log: str | None = None) -> None:
         self.job = job
@@ -130,8 +130,7 @@ class Job:
                     raise JobTimeoutError(f"job {self.id} still {self.status} after {timeout} s ({self.message})")
                 time.sleep(interval)
         if self.status != "successful":
-            text = self.log()
-            raise JobFailedError(self, None if text is None else "\n".join(text.splitlines()[-40:]))
+            raise JobFailedError(self, self.log())
         return self
 
     def log(self) -> str | None:

@@ -11,6 +11,7 @@ module                       commands
 :mod:`.importers`            ``import``
 :mod:`.stac`                 ``stac validate|catalog|stack-catalog|ifg-stack-catalog|resolve-stack|resolve-slc|search``
 :mod:`.serve`                ``serve``
+:mod:`.systematic`           ``systematic add|list|show|pause|resume|remove|tick``, ``ifg-stack-extend``
 ===========================  =====================================================
 
 Each module has ``add_commands(subparsers)``, which registers its commands with a handler
@@ -28,12 +29,12 @@ import sys
 from .. import __version__
 from ..errors import SnapstampsError
 from ..progress import setup_logging
-from . import ifg, importers, psi, results, serve, simulate, snap, stac
+from . import ifg, importers, psi, results, serve, simulate, snap, stac, systematic
 
 __all__ = ["build_parser", "main"]
 
 #: Command groups, in the order of ``snapstamps --help``.
-COMMAND_GROUPS = (simulate, psi, ifg, snap, results, importers, serve, stac)
+COMMAND_GROUPS = (simulate, psi, ifg, snap, results, importers, serve, stac, systematic)
 
 
 def build_parser() -> argparse.ArgumentParser:

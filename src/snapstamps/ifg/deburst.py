@@ -9,7 +9,9 @@ Deburst).  The burst line is the nearest one (burst line grids of one sub-swath 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +25,7 @@ class Segment:
     n_lines: int
 
 
-def deburst_plan(bursts, dt: float, t_min: float, t_max: float) -> list[Segment]:
+def deburst_plan(bursts: Sequence[Any], dt: float, t_min: float, t_max: float) -> list[Segment]:
     """Segments covering azimuth times ``[t_min, t_max]`` (``bursts``: objects with t0, first/last_valid_line, burst_id)."""
     bounds = []
     for i, b in enumerate(bursts):
@@ -65,5 +67,5 @@ def deburst_plan(bursts, dt: float, t_min: float, t_max: float) -> list[Segment]
     return segs
 
 
-def plan_to_json(segs: list[Segment]) -> list[dict]:
+def plan_to_json(segs: list[Segment]) -> list[dict[str, Any]]:
     return [asdict(s) for s in segs]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import filecmp
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -43,8 +44,28 @@ def _load(run: Path) -> tuple[dict, Path]:
     return summary, insar[0]
 
 
-def gather_pairs(runs: list[Path], out: Path) -> Path:
-    """Merge the ``ifg-stack`` outputs ``runs`` into ``out/INSAR_<reference>/``; returns that folder."""
+def _copier(link: bool):
+    """``shutil.copyfile``, or a hard link where the file system allows (``link``)."""
+    if not link:
+        return shutil.copyfile
+
+    def put(src: Path, dst: Path) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+
+    return put
+
+
+def gather_pairs(runs: list[Path], out: Path, link: bool = False) -> Path:
+    """Merge the ``ifg-stack`` outputs ``runs`` into ``out/INSAR_<reference>/``; returns that folder.
+
+    A run may hold several pairs (an earlier gathered stack is a run too: that is how a stack is
+    extended).  With ``link`` the files are hard-linked where possible instead of copied (they are
+    never modified in place, so a stack extended this way shares its files with the old one).
+    """
+    copy = _copier(link)
     if not runs:
         raise InputError("ifg-stack-gather: no pair outputs given")
     loaded = [_load(r) for r in runs]
@@ -78,17 +99,17 @@ def gather_pairs(runs: list[Path], out: Path) -> Path:
         for d in ("rslc", "diff0", "geo", "dem"):
             (tmp / d).mkdir()
         for f in (insar0 / "rslc").glob(f"{rs}.rslc*"):
-            shutil.copyfile(f, tmp / "rslc" / f.name)
+            copy(f, tmp / "rslc" / f.name)
         for f in (insar0 / "geo").iterdir():
-            shutil.copyfile(f, tmp / "geo" / f.name)
-        for f in (insar0 / "dem").iterdir():
-            shutil.copyfile(f, tmp / "dem" / f.name)
+            copy(f, tmp / "geo" / f.name)
+        for f in (insar0 / "dem").iterdir() if (insar0 / "dem").is_dir() else ():  # a catalog drops the empty dem/
+            copy(f, tmp / "dem" / f.name)
         for ds, (p, insar) in sorted(pairs.items()):
             files = [insar / "rslc" / f"{ds}.rslc", insar / "rslc" / f"{ds}.rslc.par"] + [insar / "diff0" / f"{rs}_{ds}{x}" for x in (".diff", ".diff.par", ".base")]
             for f in files:
                 if not f.is_file():
                     raise InputError(f"{f}: missing")
-                shutil.copyfile(f, tmp / f.parent.name / f.name)
+                copy(f, tmp / f.parent.name / f.name)
             log.info("gathered %s-%s", rs, ds)
     summary = {k: s0[k] for k in s0 if k not in ("pairs", "seconds", "stage_seconds", "insar_dir")}
     summary["insar_dir"] = str(dest)

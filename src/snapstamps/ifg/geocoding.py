@@ -13,8 +13,11 @@ Pure numpy kernels (vectorised over points).  ``orbit`` arguments are
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["WGS84_A", "WGS84_B", "SPEED_OF_LIGHT", "geodetic_to_ecef", "ecef_to_geodetic", "geo2rdr", "rdr2geo", "baseline_components"]
 
@@ -25,7 +28,7 @@ WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
 SPEED_OF_LIGHT = 299792458.0
 
 
-def geodetic_to_ecef(lon, lat, h) -> NDArray[np.float64]:
+def geodetic_to_ecef(lon: ArrayLike, lat: ArrayLike, h: ArrayLike) -> NDArray[np.float64]:
     """(lon, lat in deg, h in m above the ellipsoid) -> ECEF (..., 3) m."""
     lon = np.radians(np.asarray(lon, np.float64))
     lat = np.radians(np.asarray(lat, np.float64))
@@ -37,7 +40,7 @@ def geodetic_to_ecef(lon, lat, h) -> NDArray[np.float64]:
     return np.stack(np.broadcast_arrays(x, y, z), axis=-1)
 
 
-def ecef_to_geodetic(p) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+def ecef_to_geodetic(p: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """ECEF (..., 3) -> lon, lat (deg), h (m); iterative, sub-mm after 4 iterations."""
     p = np.asarray(p, np.float64)
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
@@ -53,7 +56,7 @@ def ecef_to_geodetic(p) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArr
     return np.degrees(lon), np.degrees(lat), h
 
 
-def geo2rdr(points, orbit, t_guess, iterations: int = 8) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def geo2rdr(points: ArrayLike, orbit: Any, t_guess: ArrayLike, iterations: int = 8) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Zero-Doppler time (s since the orbit epoch) and slant range (m) of ECEF points (..., 3)."""
     p = np.asarray(points, np.float64)
     t = np.broadcast_to(np.asarray(t_guess, np.float64), p.shape[:-1]).copy()
@@ -70,7 +73,7 @@ def geo2rdr(points, orbit, t_guess, iterations: int = 8) -> tuple[NDArray[np.flo
     return t, np.linalg.norm(p - s, axis=-1)
 
 
-def rdr2geo(t, r, h, orbit, iterations: int = 3) -> NDArray[np.float64]:
+def rdr2geo(t: ArrayLike, r: ArrayLike, h: ArrayLike, orbit: Any, iterations: int = 3) -> NDArray[np.float64]:
     """ECEF point (..., 3) at zero-Doppler time ``t``, slant range ``r`` and ellipsoidal height ``h`` (right-looking)."""
     t, r, h = np.broadcast_arrays(np.asarray(t, np.float64), np.asarray(r, np.float64), np.asarray(h, np.float64))
     s, v = orbit.evaluate(t, 1)
@@ -101,7 +104,7 @@ def rdr2geo(t, r, h, orbit, iterations: int = 3) -> NDArray[np.float64]:
     return p
 
 
-def baseline_components(s_ref, s_sec, target) -> tuple[NDArray[np.float64], ...]:
+def baseline_components(s_ref: ArrayLike, s_sec: ArrayLike, target: ArrayLike) -> tuple[NDArray[np.float64], ...]:
     """Baseline ``B = S_sec - S_ref`` split in the reference's zero-Doppler frame.
 
     Returns ``(bperp, bpar, C, N)``: ``bperp = B . e_perp`` with ``e_perp`` perpendicular to the
@@ -127,7 +130,7 @@ def baseline_components(s_ref, s_sec, target) -> tuple[NDArray[np.float64], ...]
     return bperp, bpar, C, N
 
 
-def look_angle(s, target) -> NDArray[np.float64]:
+def look_angle(s: ArrayLike, target: ArrayLike) -> NDArray[np.float64]:
     """Look angle (rad) at the satellite between nadir and the target."""
     s = np.asarray(s, np.float64)
     los = np.asarray(target, np.float64) - s
@@ -135,7 +138,7 @@ def look_angle(s, target) -> NDArray[np.float64]:
     return np.arccos(np.clip(c, -1, 1))
 
 
-def heading_deg(velocity, lon, lat) -> float:
+def heading_deg(velocity: ArrayLike, lon: float, lat: float) -> float:
     """Platform heading (deg clockwise from north) of an ECEF velocity at (lon, lat)."""
     lo, la = np.radians(lon), np.radians(lat)
     east = np.array([-np.sin(lo), np.cos(lo), 0.0])
@@ -159,12 +162,15 @@ def _bilinear_setup(n: int, step: int) -> tuple[NDArray[np.int64], NDArray[np.fl
     return i0, pos - i0
 
 
-def _node_index(n: int, step: int) -> NDArray[np.float64]:
+def _node_index(n: int, step: int) -> NDArray[np.floating[Any]]:
     m = int(np.ceil((n - 1) / step)) + 1
     return np.arange(m) * float(step)
 
 
-def grid_geometry(t_lines, r_samples, ref_orbit, dem_height, sec_orbits=(), t_guess_sec=(), step: int = 32, h_levels: int = 3, iterations: int = 4) -> dict:
+def grid_geometry(
+    t_lines: NDArray[Any], r_samples: NDArray[Any], ref_orbit: Any, dem_height: Callable[[Any, Any], NDArray[Any]],
+    sec_orbits: Sequence[Any] = (), t_guess_sec: Sequence[float] = (), step: int = 32, h_levels: int = 3, iterations: int = 4,
+) -> dict[str, Any]:
     """DEM-aware geometry of every pixel of a reference radar grid.
 
     ``t_lines`` (L,) zero-Doppler times and ``r_samples`` (W,) slant ranges of the reference grid;
@@ -192,7 +198,7 @@ def grid_geometry(t_lines, r_samples, ref_orbit, dem_height, sec_orbits=(), t_gu
         raise ValueError("the DEM has no valid height under the grid")
     hmin, hmax = float(np.nanmin(h0)) - 100.0, float(np.nanmax(h0)) + 200.0
     levels = np.linspace(hmin, hmax, h_levels)
-    node = {"lon": [], "lat": [], "t": [[] for _ in sec_orbits], "r": [[] for _ in sec_orbits]}
+    node: dict[str, Any] = {"lon": [], "lat": [], "t": [[] for _ in sec_orbits], "r": [[] for _ in sec_orbits]}
     for h in levels:
         p = rdr2geo(T, R, np.full_like(T, h), ref_orbit)
         lo, la, _ = ecef_to_geodetic(p)
@@ -209,12 +215,12 @@ def grid_geometry(t_lines, r_samples, ref_orbit, dem_height, sec_orbits=(), t_gu
     il1 = np.minimum(il + 1, nl - 1)
     is1 = np.minimum(is_ + 1, ns - 1)
 
-    def bil(q):
+    def bil(q: NDArray[Any]) -> NDArray[Any]:
         a = q[il][:, is_] * (1 - fs)[None, :] + q[il][:, is1] * fs[None, :]
         b = q[il1][:, is_] * (1 - fs)[None, :] + q[il1][:, is1] * fs[None, :]
         return a * (1 - fl)[:, None] + b * fl[:, None]
 
-    def lagrange(h):
+    def lagrange(h: NDArray[Any]) -> list[NDArray[Any]]:
         w = []
         for i in range(h_levels):
             wi = np.ones_like(h)

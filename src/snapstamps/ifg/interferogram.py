@@ -8,8 +8,11 @@ flat-earth and topographic phase ``4 pi (R_sec - R_ref) / lambda`` removed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .resample import resample_2d
 from .tops import BurstRamp, ramp_phase
@@ -21,8 +24,8 @@ def coregister(
     sample0: int,
     y: NDArray[np.float64],
     x: NDArray[np.float64],
-    t_of_line,
-    tau_of_sample,
+    t_of_line: Callable[[Any], NDArray[Any]],
+    tau_of_sample: Callable[[Any], NDArray[Any]],
     ramp: BurstRamp | None,
     taps: int = 16,
 ) -> NDArray[np.complex64]:
@@ -45,7 +48,9 @@ def coregister(
     return np.where(inside, out, 0).astype(np.complex64)
 
 
-def interferogram(ref: NDArray[np.complex64], sec: NDArray[np.complex64], r_ref, r_sec, wavelength: float) -> NDArray[np.complex64]:
+def interferogram(
+    ref: NDArray[np.complex64], sec: NDArray[np.complex64], r_ref: ArrayLike, r_sec: ArrayLike, wavelength: float
+) -> NDArray[np.complex64]:
     """``ref x conj(sec) x exp(-j 4 pi (R_sec - R_ref) / lambda)`` (flat earth and topography removed)."""
     dr = np.asarray(r_sec, np.float64) - np.asarray(r_ref, np.float64)
     return (ref * np.conj(sec) * np.exp(-1j * 4.0 * np.pi / wavelength * dr)).astype(np.complex64)

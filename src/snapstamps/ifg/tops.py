@@ -20,9 +20,10 @@ A focused TOPS burst is ``baseband x exp(j phi)``: its local azimuth frequency i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["BurstRamp", "ramp_phase", "local_doppler"]
 
@@ -39,32 +40,32 @@ class BurstRamp:
     dc_coeffs: tuple[float, ...]
     tau_mid: float  # slant-range time of the mid swath (s)
 
-    def ka(self, tau) -> NDArray[np.float64]:
+    def ka(self, tau: ArrayLike) -> NDArray[Any]:
         x = np.asarray(tau, np.float64) - self.fm_t0
         return np.polynomial.polynomial.polyval(x, self.fm_coeffs)
 
-    def fdc(self, tau) -> NDArray[np.float64]:
+    def fdc(self, tau: ArrayLike) -> NDArray[Any]:
         x = np.asarray(tau, np.float64) - self.dc_t0
         return np.polynomial.polynomial.polyval(x, self.dc_coeffs)
 
-    def kt(self, tau) -> NDArray[np.float64]:
+    def kt(self, tau: ArrayLike) -> NDArray[Any]:
         ka = self.ka(tau)
         return ka * self.ks / (ka - self.ks)
 
-    def eta_ref(self, tau) -> NDArray[np.float64]:
+    def eta_ref(self, tau: ArrayLike) -> NDArray[Any]:
         eta_c = -self.fdc(tau) / self.ka(tau)
         eta_c_mid = -self.fdc(self.tau_mid) / self.ka(self.tau_mid)
         return eta_c - eta_c_mid
 
 
-def ramp_phase(ramp: BurstRamp, t, tau) -> NDArray[np.float64]:
+def ramp_phase(ramp: BurstRamp, t: ArrayLike, tau: ArrayLike) -> NDArray[Any]:
     """TOPS ramp phase (rad) at absolute azimuth times ``t`` and slant-range times ``tau`` (broadcast)."""
     tau = np.asarray(tau, np.float64)
     d = np.asarray(t, np.float64) - ramp.t_mid - ramp.eta_ref(tau)
     return np.pi * ramp.kt(tau) * d**2 + 2.0 * np.pi * ramp.fdc(tau) * d
 
 
-def local_doppler(ramp: BurstRamp, t, tau) -> NDArray[np.float64]:
+def local_doppler(ramp: BurstRamp, t: ArrayLike, tau: ArrayLike) -> NDArray[Any]:
     """Local azimuth frequency (Hz) of the burst data: ``f_dc + kt (eta - eta_ref)``."""
     tau = np.asarray(tau, np.float64)
     d = np.asarray(t, np.float64) - ramp.t_mid - ramp.eta_ref(tau)

@@ -20,7 +20,10 @@ from typing import Any
 
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
-DEFAULT_DESCRIPTIONS = Path(__file__).resolve().parents[3] / "processes"
+from .resources import resource_dir
+
+DEFAULT_DESCRIPTIONS = resource_dir("processes")
+EXECUTION_UNIT = "http://www.opengis.net/def/rel/ogc/1.0/execution-unit"
 
 
 class InvalidInputError(ProcessorExecuteError):
@@ -38,11 +41,52 @@ class NotAvailableError(ProcessorExecuteError):
 
 
 def load_description(processor_def: dict[str, Any], default_name: str) -> dict[str, Any]:
-    """The OGC process description named by ``processor_def['description']``."""
+    """The OGC process description named by ``processor_def['description']``.
+
+    With ``processor_def['public_url']`` (set by ``snapstamps serve``), the execution-unit link
+    (the CWL application package) becomes the absolute URL ``{public_url}/processes/{id}/package``,
+    which :mod:`.api` serves.
+    """
     path = Path(processor_def.get("description") or default_name)
     if not path.is_absolute():
         path = DEFAULT_DESCRIPTIONS / path
-    return json.loads(path.read_text())
+    desc = json.loads(path.read_text())
+    base = str(processor_def.get("public_url") or "").rstrip("/")
+    if base:
+        for link in desc.get("links", []):
+            if link.get("rel") == EXECUTION_UNIT:
+                link["href"] = f"{base}/processes/{desc['id']}/package"
+    return desc
+
+
+@dataclass
+class InputContext:
+    """What the input checks need from the service: the data roots and the fetch policy."""
+
+    data_roots: list[Path]
+    fetch_policy: Any
+
+    def local(self, name: str, path: Path) -> Path:
+        """``path`` resolved, if it lies under a data root; else :class:`InvalidInputError` (nothing is read)."""
+        try:
+            real = Path(path).resolve()
+        except (OSError, ValueError, RuntimeError):
+            raise InvalidInputError(user_msg=f"input '{name}': not a usable path") from None
+        if not any(real.is_relative_to(root) for root in self.data_roots):
+            raise InvalidInputError(user_msg=f"input '{name}': {path} is outside the data folders of this service")
+        return real
+
+    def url(self, name: str, url: str) -> None:
+        """Check an http(s) or s3 URL against the fetch policy (before any connection)."""
+        from .fetch import FetchRefused
+
+        try:
+            if url.lower().startswith("s3://"):
+                self.fetch_policy.check_s3(url)
+            else:
+                self.fetch_policy.check_url(url)
+        except FetchRefused as exc:
+            raise InvalidInputError(user_msg=f"input '{name}': {exc}") from None
 
 
 class SnapstampsProcessor(BaseProcessor):
@@ -57,7 +101,7 @@ class SnapstampsProcessor(BaseProcessor):
     def __init__(self, processor_def: dict[str, Any]) -> None:
         super().__init__(processor_def, load_description(processor_def, self.description_file))
 
-    def check_inputs(self, data: dict[str, Any]) -> None:
+    def check_inputs(self, data: dict[str, Any], ctx: InputContext) -> None:
         """Checks the JSON schema cannot express (e.g. that a path exists); raise InvalidInputError."""
 
     def stage_in(self, data: dict[str, Any]) -> dict[str, str]:
@@ -89,25 +133,54 @@ class PsiProcessor(SnapstampsProcessor):
     runs_as_job = True
     app_package = "psi.cwl#psi"
 
-    def check_inputs(self, data: dict[str, Any]) -> None:
-        """The stack must resolve to a local INSAR_<master> directory, or be readable on S3."""
+    def check_inputs(self, data: dict[str, Any], ctx: InputContext) -> None:
+        """The stack: a local INSAR_<master> directory or catalog under the data roots (its INSAR
+        directory too), or an ``s3://`` stack the fetch policy allows and that is readable; the
+        reference area inside the stack's footprint; the engine parameters known and valid."""
         from ..stac.stack import StackError, resolve_stack
         from .staging import StagingError, check_stack_ref, is_s3
 
+        insar = None
         try:
             if is_s3(data["stack"]):
+                ctx.url("stack", data["stack"])
                 check_stack_ref(data["stack"])
             else:
-                resolve_stack(data["stack"])
+                ctx.local("stack", _local_path("stack", data["stack"], "a path or file:// URL on the server, "
+                                               "or an s3:// stack"))
+                insar = resolve_stack(data["stack"])
+                ctx.local("stack", insar)
+                if not (insar / "geo").is_dir():
+                    raise InvalidInputError(user_msg=f"input 'stack': {insar.name} has no geo/ folder "
+                                                     "(expected the SNAP StampsExport layout rslc/, diff0/, geo/)")
         except (StackError, StagingError) as exc:
-            raise InvalidInputError(user_msg=f"input 'stack': {exc}") from exc
+            msg = _short(exc)
+            if "not a readable STAC document" in msg:  # pystac's reason quotes the document: not echoed
+                msg = msg.split(" (", 1)[0]
+            raise InvalidInputError(user_msg=f"input 'stack': {msg}") from None
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(user_msg=f"input 'stack': not a usable path ({type(exc).__name__})") from None
+        area = data.get("reference_area")
+        if area is not None:
+            lon, lat, radius = (float(v) for v in area)
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                raise InvalidInputError(user_msg=f"input 'reference_area': ({lon}, {lat}) is not a longitude in "
+                                                 "[-180, 180] and a latitude in [-90, 90]")
+            if not radius > 0:
+                raise InvalidInputError(user_msg=f"input 'reference_area': radius {radius} m must be positive")
+            extent = stack_extent(insar) if insar is not None else None
+            if extent is not None and not _near_bbox(lon, lat, radius, extent):
+                w, s_, e, n = extent
+                raise InvalidInputError(user_msg=f"input 'reference_area': ({lon}, {lat}) with radius {radius:g} m "
+                                                 f"does not reach the stack (lon {w:.4f}..{e:.4f}, lat {s_:.4f}..{n:.4f})")
         from ..errors import ParameterError
-        from ..psi.config import updates_from_inputs
+        from ..psi.config import PsiParams, check_native_support, updates_from_inputs
 
         try:
-            updates_from_inputs(data)
-        except ParameterError as exc:
-            raise InvalidInputError(user_msg=f"input 'parameters': {exc}") from exc
+            # the service runs the native engine: what it does not implement is refused before a job
+            check_native_support(PsiParams().with_updates(updates_from_inputs(data)))
+        except (ParameterError, ValueError) as exc:
+            raise InvalidInputError(user_msg=f"input 'parameters': {_short(exc)}") from None
 
     def stage_in(self, data: dict[str, Any]) -> dict[str, str]:
         """An ``s3://`` stack is staged in by the worker."""
@@ -138,6 +211,44 @@ class PsiProcessor(SnapstampsProcessor):
     def execute(self, data: dict[str, Any], outputs: dict | None = None) -> tuple[str, Any]:
         """Not used: the manager runs psi in a worker process."""
         raise ProcessorExecuteError(user_msg="psi runs asynchronously only (Prefer: respond-async)")
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an error message, at most ``limit`` characters."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def stack_extent(insar: Path, max_samples: int = 200_000) -> tuple[float, float, float, float] | None:
+    """Lon/lat bounding box of an ``INSAR_<date>`` stack from ``geo/*.lon``/``.lat`` (big-endian
+    float32, read strided), or None when they are missing."""
+    import numpy as np
+
+    geo = Path(insar) / "geo"
+    lons = sorted(geo.glob("*.lon"))
+    if len(lons) != 1 or not lons[0].with_suffix(".lat").is_file():
+        return None
+    lon = np.memmap(lons[0], dtype=">f4", mode="r")
+    lat = np.memmap(lons[0].with_suffix(".lat"), dtype=">f4", mode="r")
+    if lon.size == 0 or lon.size != lat.size:
+        return None
+    step = max(1, lon.size // max_samples)
+    lo, la = np.asarray(lon[::step], dtype=float), np.asarray(lat[::step], dtype=float)
+    ok = np.isfinite(lo) & np.isfinite(la) & (lo != 0) & (la != 0)
+    if not ok.any():
+        return None
+    return float(lo[ok].min()), float(la[ok].min()), float(lo[ok].max()), float(la[ok].max())
+
+
+def _near_bbox(lon: float, lat: float, radius_m: float, bbox: tuple[float, float, float, float]) -> bool:
+    """True when the circle (lon, lat, radius) touches ``bbox`` (equirectangular distance)."""
+    import math
+
+    w, s, e, n = bbox
+    clon, clat = min(max(lon, w), e), min(max(lat, s), n)
+    dy = (lat - clat) * 111_320.0
+    dx = (lon - clon) * 111_320.0 * math.cos(math.radians((lat + clat) / 2))
+    return math.hypot(dx, dy) <= radius_m + 1.0
 
 
 @dataclass
@@ -174,7 +285,7 @@ def _is_http(ref: str) -> bool:
     return ref.lower().startswith(("http://", "https://"))
 
 
-def _resolve_dem(value: Any) -> Path | str | None:
+def _resolve_dem(value: Any, ctx: InputContext) -> Path | str | None:
     """The ``dem`` input: None (omitted or ``auto``), a checked ``http(s)`` URL, or an existing local file."""
     from .staging import StagingError, check_http_url
 
@@ -182,18 +293,20 @@ def _resolve_dem(value: Any) -> Path | str | None:
         return None
     ref = str(value)
     if _is_http(ref):
+        ctx.url("dem", ref)
         try:
             check_http_url(ref)
         except StagingError as exc:
-            raise InvalidInputError(user_msg=f"input 'dem': {exc}") from None
+            raise InvalidInputError(user_msg=f"input 'dem': {_short(exc)}") from None
         return ref
     dem = _local_path("dem", ref, "a path or file:// URL on the server, an http(s):// URL, or nothing (GLO-30 is downloaded)")
+    dem = ctx.local("dem", dem)
     if not dem.is_file():
         raise InvalidInputError(user_msg=f"input 'dem': {dem}: no such file")
     return dem.resolve()
 
 
-def _resolve_orbits(value: Any) -> Path | str | None:
+def _resolve_orbits(value: Any, ctx: InputContext) -> Path | str | None:
     """The ``orbits`` input: None (downloaded per pair), a checked ``s3://`` prefix, or an existing local folder."""
     from .staging import StagingError, check_s3_prefix, is_s3
 
@@ -201,10 +314,11 @@ def _resolve_orbits(value: Any) -> Path | str | None:
         return None
     ref = str(value)
     if is_s3(ref):
+        ctx.url("orbits", ref)
         try:
             check_s3_prefix(ref)
         except StagingError as exc:
-            raise InvalidInputError(user_msg=f"input 'orbits': {exc}") from None
+            raise InvalidInputError(user_msg=f"input 'orbits': {_short(exc)}") from None
         return ref
     if _is_http(ref):
         raise InvalidInputError(user_msg="input 'orbits': http(s):// folders (directory listings) are not supported; give a "
@@ -212,6 +326,7 @@ def _resolve_orbits(value: Any) -> Path | str | None:
                                          "files (sentineleof)")
     orbits = _local_path("orbits", ref, "a folder on the server (path or file:// URL), an s3:// prefix, or nothing "
                                         "(the orbit files are downloaded)")
+    orbits = ctx.local("orbits", orbits)
     if not orbits.is_dir():
         raise InvalidInputError(user_msg=f"input 'orbits': {orbits}: no such folder")
     return orbits.resolve()
@@ -224,7 +339,7 @@ class InterferogramStackProcessor(SnapstampsProcessor):
     runs_as_job = True
     app_package = "ifg-stack.cwl#ifg-stack"
 
-    def resolve(self, data: dict[str, Any]) -> IfgStackInputs:
+    def resolve(self, data: dict[str, Any], ctx: InputContext) -> IfgStackInputs:
         """Resolve and check the inputs; raise :class:`InvalidInputError` naming the input at fault.
 
         ``reference``/``secondaries``: STAC items (path, ``file://``, ``http(s)://`` or ``s3://``
@@ -255,10 +370,23 @@ class InterferogramStackProcessor(SnapstampsProcessor):
         pol = str(data.get("polarisation") or "VV")
 
         def slc(name: str, ref: str) -> Any:
+            remote = "://" in ref and not ref.lower().startswith("file://")
+            if remote:
+                ctx.url(name, ref)  # refused here, before any connection
+            else:
+                ctx.local(name, _local_path(name, ref))  # nothing outside the data roots is read
             try:
                 r = resolve_slc(ref, remote=True)
             except SlcError as exc:
-                raise InvalidInputError(user_msg=f"input '{name}': {exc}") from None
+                msg = _short(exc)
+                if remote and "cannot read" not in msg and "cannot be used" not in msg:
+                    # never echo what a fetched document holds
+                    msg = f"{ref} is not a Sentinel-1 SLC STAC item or SAFE product this service can use"
+                raise InvalidInputError(user_msg=f"input '{name}': {msg}") from None
+            if not r.remote:
+                ctx.local(name, r.safe)  # an item's SAFE must lie under the data roots too
+            else:
+                ctx.url(name, r.safe.url)
             if not r.remote and not r.safe.is_dir():
                 raise InvalidInputError(user_msg=f"input '{name}': {r.safe.name} is a zip; this service takes SAFE "
                                                  "folders (unzip it, or give an item whose asset is the folder)")
@@ -273,7 +401,7 @@ class InterferogramStackProcessor(SnapstampsProcessor):
         try:
             feet = swath_footprints(ref.safe, pol)
         except RemoteReadError as exc:
-            raise InvalidInputError(user_msg=f"input 'reference': {exc}") from None
+            raise InvalidInputError(user_msg=f"input 'reference': {_short(exc)}") from None
         aoi = (w, s, e, n)
         if data.get("subswaths"):
             swaths = list(data["subswaths"])
@@ -292,8 +420,8 @@ class InterferogramStackProcessor(SnapstampsProcessor):
             missing = [sw for sw in swaths if (sw, pol) not in have]
             if missing:
                 raise InvalidInputError(user_msg=f"input 'secondaries/{i}': {x.product} has no {missing[0]} {pol}")
-        dem = _resolve_dem(data.get("dem"))
-        orbits = _resolve_orbits(data.get("orbits"))
+        dem = _resolve_dem(data.get("dem"), ctx)
+        orbits = _resolve_orbits(data.get("orbits"), ctx)
         if data.get("backend") == "snap":
             from ..backends.snap import snap_available
 
@@ -304,23 +432,25 @@ class InterferogramStackProcessor(SnapstampsProcessor):
 
     _memo: tuple[str, IfgStackInputs] | None = None
 
-    def resolved(self, data: dict[str, Any]) -> IfgStackInputs:
+    def resolved(self, data: dict[str, Any], ctx: InputContext | None = None) -> IfgStackInputs:
         """:meth:`resolve`, remembered for the last request (check, CWL job and stage-in list of one
         execute request list remote SAFEs once)."""
         key = json.dumps(data, sort_keys=True, default=str)
         memo = self._memo
         if memo is not None and memo[0] == key:
             return memo[1]
-        r = self.resolve(data)
+        if ctx is None:
+            raise InvalidInputError(user_msg="interferogram-stack: inputs not checked")
+        r = self.resolve(data, ctx)
         self._memo = (key, r)
         return r
 
-    def check_inputs(self, data: dict[str, Any]) -> None:
+    def check_inputs(self, data: dict[str, Any], ctx: InputContext) -> None:
         """Resolve the inputs (see :meth:`resolve`); unusable paths (NUL bytes, too long...) are 400 too."""
         try:
-            self.resolved(data)
+            self.resolved(data, ctx)
         except (ValueError, OSError) as exc:
-            raise InvalidInputError(user_msg=f"invalid path in the inputs ({exc})") from None
+            raise InvalidInputError(user_msg=f"invalid path in the inputs ({type(exc).__name__})") from None
 
     def stage_in(self, data: dict[str, Any]) -> dict[str, Any]:
         """An ``http(s)`` DEM (one file), an ``s3://`` orbit prefix (a folder) and remote SAFEs are downloaded by the worker.

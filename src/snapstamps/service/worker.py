@@ -78,11 +78,13 @@ def runner_command(spec: dict[str, Any], job_dir: Path) -> list[str]:
     runner = spec.get("runner", "cwltool")
     args = list(spec.get("runner_args") or [])
     if runner == "cwltool":
-        cmd = [sys.executable, "-m", "cwltool"]
+        # not "python -m cwltool": its __main__ drops main's status and always exits 0
+        cmd = [sys.executable, "-c", "import sys; from cwltool.main import run; sys.exit(run())"]
         for var in PRESERVED_ENV:
             if os.environ.get(var) and not any(a.startswith("--preserve-entire-environment") for a in args):
                 cmd += ["--preserve-environment", var]
-        cmd += args + ["--outdir", str(job_dir / "out"), "--tmpdir-prefix", str(job_dir / "tmp") + "/"]
+        cmd += args + ["--outdir", str(job_dir / "out"), "--tmpdir-prefix", str(job_dir / "tmp") + "/",
+                       "--tmp-outdir-prefix", str(job_dir / "tmp") + "/out-"]
     elif runner == "toil-cwl-runner":
         exe = shutil.which("toil-cwl-runner", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
         cmd = [exe or "toil-cwl-runner"] + args + ["--outdir", str(job_dir / "out"),
@@ -143,28 +145,53 @@ def _set_input(cwl_inputs: dict[str, Any], name: str, value: Any) -> None:
 
 
 class Job:
-    """State of the job in the job store (the pygeoapi manager's TinyDB file)."""
+    """State of the job in the job store (:mod:`.store`); writes stop once the job is dismissed."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        from .manager import SnapstampsManager
+        from .store import open_store
 
         self.spec = spec
         self.id = spec["job_id"]
-        self.manager = SnapstampsManager({"name": "snapstamps", "connection": spec["db"],
-                                          "output_dir": spec["output_dir"],
-                                          "catalogs_dir": spec["catalogs_dir"],
-                                          "jobs_dir": str(Path(spec["db"]).parent / "jobs")})
+        self.store = open_store(spec["db"])
         self.progress = 0
         self.message = ""
 
     stopped = False
 
-    def update(self, **fields: Any) -> None:
-        """Write ``fields`` (and the update time) to the job record (not once the job is dismissed)."""
+    def update(self, **fields: Any) -> bool:
+        """Write ``fields`` (and the update time) while the job is active; False once it is not (dismissed)."""
         if self.stopped:
-            return
+            return False
+        from .store import StoreError
+
+        try:
+            return self._write(fields)
+        except StoreError as exc:  # store unavailable for a moment: progress is not worth failing for
+            print(f"job store: {exc}", file=sys.stderr, flush=True)
+            return True
+
+    def _write(self, fields: dict[str, Any]) -> bool:
+        from .store import ACTIVE
+
         fields["updated"] = get_current_datetime()
-        self.manager.update_job(self.id, fields)
+        ok = self.store.update_job(self.id, fields, only_if_status=ACTIVE)
+        if not ok:
+            self.stopped = True
+        return ok
+
+    def finish(self, **fields: Any) -> None:
+        """Final status: retried for a while if the store is unavailable (disk full, server down)."""
+        from .store import StoreError
+
+        deadline = time.monotonic() + 600
+        while not self.stopped:
+            try:
+                self._write(dict(fields))
+                return
+            except StoreError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(5)
 
     def step(self, progress: int, message: str) -> None:
         """Record progress if it moved."""
@@ -173,14 +200,83 @@ class Job:
             self.update(status=JobStatus.running.value, progress=progress, message=f"running: {message}")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_FAILED_STEP = re.compile(r"\[(?:step|job) ([^\]]+)\] completed permanentFail")
+_EXITED = re.compile(r"\[job ([^\]]+)\] exited with status: [1-9]")
+_TOOL_ERROR = re.compile(r"^(\S+: )?(error|ERROR|fatal|FATAL): |^\w*(Error|Exception): ")
+_CWL_BRACKET = re.compile(r"^(INFO|WARNING|ERROR|DEBUG)?\s*\[(job|step|workflow)[^\]]*\]")
+
+
+def summarize_failure(log_text: str) -> str:
+    """One line saying which step failed and why, from a cwltool log (``""`` when nothing is found).
+
+    The step is the first ``[step X] completed permanentFail`` (or ``[job X]``); the reason is the
+    last line a tool wrote that reads as an error before that point (``error: ...``, ``...Error: ...``),
+    else cwltool's own error (an invalid job input, a missing output).
+    """
+    lines = [_ANSI.sub("", ln).rstrip() for ln in log_text.splitlines()]
+    step, upto = None, len(lines)
+    for i, ln in enumerate(lines):
+        m = _FAILED_STEP.search(ln) or _EXITED.search(ln)
+        if m:
+            step, upto = m.group(1), i
+            break
+    reason = ""
+    for ln in reversed(lines[:upto]):  # what the tool said last: "error: ..." or "SomeError: ..."
+        text = ln.strip()
+        if _TOOL_ERROR.match(text):
+            reason = text
+            break
+    for ln in ([] if reason else reversed(lines[:upto])):
+        text = ln.strip()
+        if not text or _CWL_BRACKET.match(text) or text.startswith(("Traceback", "File \"", "^")):
+            continue
+        if re.search(r"(^|\b)(error|Error|ERROR)\b|Exception\b|No such file|not found|denied|No space left", text):
+            reason = text
+            break
+    if not reason:
+        for i, ln in enumerate(lines):
+            if re.search(r"(Workflow error|Invalid job input record|Tool definition failed|Error collecting output)", ln):
+                rest = [x.strip() for x in lines[i + 1:i + 4] if x.strip()]
+                reason = " ".join([_CWL_BRACKET.sub("", ln).strip()] + rest)[:400]
+                break
+    if step is not None:
+        name = re.sub(r"_\d+$", "", step.strip())
+        return f"step '{name}' failed: {reason or 'see the job log'}"[:600]
+    return reason[:600]
+
+
 def _tail(path: Path, n: int = 15) -> str:
     try:
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return ""
-    errs = [ln for ln in lines if "error" in ln.lower() or "Error" in ln]
-    pick = errs[-n:] if errs else lines[-n:]
-    return "\n".join(re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in pick)
+    return "\n".join(_ANSI.sub("", ln) for ln in lines[-n:])
+
+
+def _one_line(text: str, limit: int = 600) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def run_inline(spec: dict[str, Any], job: Job, job_dir: Path) -> int:
+    """Run an in-server process (echo) in this worker; write its result document."""
+    from pygeoapi.plugin import load_plugin
+
+    job.step(10, "running")
+    definition = dict(spec["inline"].get("definition") or {})
+    definition["name"] = spec["inline"]["processor"]
+    processor = load_plugin("process", definition)
+    mime, payload = processor.execute(spec["inputs"], spec.get("outputs"))
+    from .api import payload_outputs
+
+    doc = payload_outputs(processor.metadata, payload)
+    loc = Path(spec["output_dir"]) / f"{spec['process_id']}-{job.id}"
+    tmp = loc.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2))
+    os.replace(tmp, loc)
+    job.finish(status=JobStatus.successful.value, progress=100, finished=get_current_datetime(),
+               location=str(loc), mimetype="application/json", message="successful")
+    return 0
 
 
 def run(job_dir: Path) -> int:
@@ -188,11 +284,14 @@ def run(job_dir: Path) -> int:
     spec = json.loads((job_dir / "job.json").read_text())
     job = Job(spec)
     child: subprocess.Popen | None = None
+    from .fetch import FetchPolicy, install
+
+    install(FetchPolicy.from_settings(spec.get("fetch")))
 
     stopping = False
 
     def on_term(signum: int, frame: Any) -> None:
-        # Dismissed: stop the runner; never raise here, which could interrupt a job-store write.
+        # Dismissed or shut down: stop the runner; never raise here, which could interrupt a store write.
         nonlocal stopping
         stopping = True
         job.stopped = True
@@ -200,9 +299,12 @@ def run(job_dir: Path) -> int:
             child.terminate()
 
     signal.signal(signal.SIGTERM, on_term)
-    job.update(status=JobStatus.running.value, started=get_current_datetime(), progress=5,
-               message="running: starting the CWL runner")
+    if not job.update(status=JobStatus.running.value, started=get_current_datetime(), progress=5,
+                      message="running: starting"):
+        return 0  # dismissed before it started
     try:
+        if spec.get("inline"):
+            return run_inline(spec, job, job_dir)
         for name, what in (spec.get("stage_in") or {}).items():
             url = what if isinstance(what, str) else what["url"]
             job.step(5, f"staging in {name} from {url}")
@@ -233,12 +335,16 @@ def run(job_dir: Path) -> int:
                 time.sleep(0.3)
         if stopping:
             return 143  # the job is being dismissed: its record is removed by the server
-        if rc != 0:
-            raise RuntimeError(f"the CWL runner exited with status {rc}:\n{_tail(log)}")
+        log_text = log.read_text(errors="replace") if log.is_file() else ""
+        final = re.findall(r"Final process status is (\w+)", log_text)
+        if rc != 0 or (final and final[-1] != "success"):
+            cause = summarize_failure(log_text) or _one_line(_tail(log, 3)) or f"the CWL runner exited with status {rc}"
+            raise RuntimeError(cause)
         result = json.loads((job_dir / "cwl-output.json").read_text() or "{}")
         out_dir = result.get("catalog") or result.get("stack")
         if not out_dir or not Path(out_dir["path"], "catalog.json").is_file():
-            raise RuntimeError("the workflow finished without a STAC catalog")
+            cause = summarize_failure(log_text)
+            raise RuntimeError(cause or "the workflow finished without a STAC catalog (see the job log)")
         staged = None
         if spec.get("stage_out"):
             from .staging import StagingError, stage_out
@@ -247,7 +353,7 @@ def run(job_dir: Path) -> int:
             try:
                 staged = stage_out(Path(out_dir["path"]), spec["stage_out"])
             except StagingError as exc:
-                raise RuntimeError(str(exc)) from None
+                raise RuntimeError(f"stage-out failed: {exc}") from None
         job.step(95, "publishing the catalog")
         try:
             outputs = publish(Path(out_dir["path"]), Path(spec["catalogs_dir"]) / job.id)
@@ -263,13 +369,17 @@ def run(job_dir: Path) -> int:
         tmp = loc.with_suffix(".tmp")
         tmp.write_text(json.dumps(outputs, indent=2))
         os.replace(tmp, loc)
-        job.update(status=JobStatus.successful.value, progress=100, finished=get_current_datetime(),
+        job.finish(status=JobStatus.successful.value, progress=100, finished=get_current_datetime(),
                    location=str(loc), mimetype="application/json", message="successful: catalog published")
         shutil.rmtree(job_dir / "tmp", ignore_errors=True)
         return 0
-    except Exception as exc:  # every failure ends as a failed job with a reason
-        job.update(status=JobStatus.failed.value, finished=get_current_datetime(),
-                   message=f"failed: {exc}"[:4000])
+    except Exception as exc:  # every failure ends as a failed job with a one-line reason
+        text = str(exc)
+        if isinstance(exc, OSError) and exc.errno == 28:
+            text = f"no space left on the server's disk ({exc.filename or ''})"
+        msg = _one_line(f"failed: {text or type(exc).__name__}", 1000)
+        print(f"job failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        job.finish(status=JobStatus.failed.value, finished=get_current_datetime(), message=msg)
         return 143 if stopping else 1
 
 

@@ -36,7 +36,7 @@ from . import fields
 from .fields import EXT
 from .stack import STAMPS_EXPORT_ROLE, stack_item
 
-__all__ = ["IfgCatalogError", "build_ifg_stack_catalog", "gathered_summary"]
+__all__ = ["IfgCatalogError", "build_ifg_stack_catalog", "gathered_summary", "read_ifg_stack_catalog"]
 
 BINARY = "application/octet-stream"
 TEXT = "text/plain"
@@ -225,3 +225,42 @@ def _add_input_link(item: Any, rel: str, product: str, items_of: dict[str, str])
     is_item = href.lower().endswith(".json")
     item.add_link(pystac.Link(rel, _link_href(href), media_type="application/geo+json" if is_item else None,
                               title=f"{rel} SLC {product}"))
+
+
+def read_ifg_stack_catalog(catalog: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """The gathered folder of each sub-swath of a stack catalog, and the input-item hrefs it links to.
+
+    The inverse of :func:`build_ifg_stack_catalog`, for extending a stack
+    (:mod:`snapstamps.workflows.ifg_extend`): ``({swath: stack item folder holding INSAR_<ref>/ and
+    ifg_stack.json}, {SAFE product: href of its input item})``.
+    """
+    import pystac
+
+    cat_path = Path(catalog)
+    if cat_path.is_dir():
+        cat_path = cat_path / "catalog.json"
+    if not cat_path.is_file():
+        raise IfgCatalogError(f"{catalog}: no stack catalog.json")
+    try:
+        root = pystac.read_file(str(cat_path.resolve()))
+    except Exception as exc:  # pystac raises several kinds on malformed STAC
+        raise IfgCatalogError(f"{cat_path}: not a readable STAC catalog ({exc})") from None
+    folders: dict[str, Path] = {}
+    inputs: dict[str, str] = {}
+    for item in root.get_items(recursive=True):
+        props = item.properties
+        for rel, key in (("reference", "snapstamps:reference_product"), ("secondary", "snapstamps:secondary_product")):
+            link = item.get_single_link(rel)
+            if link is not None and props.get(key):
+                inputs[str(props[key])] = link.get_absolute_href() or link.href
+        asset = item.assets.get("stamps-export")
+        if asset is None:
+            continue
+        folder = Path(asset.get_absolute_href() or asset.href).parent
+        if not (folder / "ifg_stack.json").is_file():
+            raise IfgCatalogError(f"{cat_path}: stack item {item.id} has no ifg_stack.json (not made by interferogram-stack)")
+        swath = (props.get("sar:beam_ids") or [""])[0]
+        folders[swath] = folder
+    if not folders:
+        raise IfgCatalogError(f"{cat_path}: no stack item (asset 'stamps-export')")
+    return folders, inputs

@@ -412,6 +412,11 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
         "stage_seconds": stage_t,
         "block_lines": nb,
         "deramp": opts.deramp,
+        # what a later run needs to extend this stack on the same grid (snapstamps.workflows.ifg_extend)
+        "bbox": list(opts.bbox) if opts.bbox is not None else None,
+        "esd": opts.esd,
+        "dem": str(opts.dem),
+        "orbits": str(opts.orbits_dir) if opts.orbits_dir is not None else None,
     }
     atomic_write_text(out / "ifg_stack.json", json.dumps(summary, indent=2, default=str) + "\n")
     return summary
