@@ -17,7 +17,8 @@ results::
 Inputs are passed to the service as given and validated there (the process descriptions at
 ``GET /processes/psi`` list them); an invalid input raises :class:`ServiceError` with the
 service's description before any job exists.  A job that fails raises
-:class:`JobFailedError` carrying the job's message.
+:class:`JobFailedError` carrying the job's message (the failing step and its error) and its log
+(``GET /jobs/<id>/log``).
 
 Downloads follow the job's STAC catalog (``/jobs/<id>/results`` -> ``catalog``): the catalog,
 its child catalogs and items, the report, and every asset served under
