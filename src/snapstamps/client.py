@@ -267,13 +267,15 @@ def _progress_bar(name: str, enabled: bool) -> Iterator[Callable[[int, str], Non
         yield lambda pct, msg: None
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Column
 
+    # the job's name is never cut; on a narrow console the step message gives way first
     with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        TextColumn("[bold]{task.description}", table_column=Column(min_width=len(name), no_wrap=True)),
+        BarColumn(bar_width=20),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
-        TextColumn("{task.fields[step]}"),
+        TextColumn("{task.fields[step]}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
     ) as bar:
         task = bar.add_task(name, total=100, step="")
 
