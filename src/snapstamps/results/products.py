@@ -38,6 +38,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..io.atomic import atomic_path, atomic_write_text
+from ..io.jsonable import json_default
 from .model import ATTRIBUTE_COLUMNS, is_date_column
 
 __all__ = ["write_products", "write_geoparquet", "product_version", "VELOCITY_DESCRIPTIONS"]
@@ -92,16 +93,6 @@ def write_geoparquet(table: pd.DataFrame, path: Path) -> None:
     _atomic_write(path, lambda tmp: pq.write_table(tbl, tmp))
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
 def write_products(
     out_dir: str | Path, table: pd.DataFrame, metadata: dict[str, Any], u_dm: np.ndarray | None = None
 ) -> dict[str, str]:
@@ -143,7 +134,7 @@ def write_products(
     meta = {k: v for k, v in metadata.items() if k != "product_version"}
     meta["files"] = {k: Path(p).name for k, p in files.items()}
     meta["product_version"] = product_version(out / "ps_points.csv", meta)
-    atomic_write_text(out / "psi_metadata.json", json.dumps(meta, indent=2, default=_json_default) + "\n")
+    atomic_write_text(out / "psi_metadata.json", json.dumps(meta, indent=2, default=json_default) + "\n")
     files["psi_metadata.json"] = str(out / "psi_metadata.json")
     from .derived import refresh_derived
 
@@ -165,5 +156,5 @@ def product_version(points_csv: Path, metadata: dict[str, Any]) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     clean = {k: v for k, v in metadata.items() if k not in ("product_version", "software")}
-    h.update(json.dumps(clean, sort_keys=True, default=_json_default).encode())
+    h.update(json.dumps(clean, sort_keys=True, default=json_default).encode())
     return h.hexdigest()[:16]

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError, StepOrderError
 from ..io.atomic import atomic_path, atomic_write_text
+from ..io.jsonable import json_default
 
 T = TypeVar("T")
 
@@ -59,7 +60,7 @@ def load_dataclass(path: Path, cls: type[T], needed_by: str | None = None) -> T:
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(Path(path), json.dumps(data, indent=2, default=_json_default) + "\n")
+    atomic_write_text(Path(path), json.dumps(data, indent=2, default=json_default) + "\n")
 
 
 def read_json(path: Path, needed_by: str | None = None) -> Any:
@@ -68,15 +69,3 @@ def read_json(path: Path, needed_by: str | None = None) -> Any:
         what = f" (needed by {needed_by})" if needed_by else ""
         raise StepOrderError(f"{path}: missing{what}; run the earlier steps first (--start lower)")
     return json.loads(path.read_text())
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    if hasattr(o, "isoformat"):
-        return o.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
