@@ -77,7 +77,9 @@ def _footprint(res: PsiResult) -> tuple[list[float], dict[str, Any], dict[str, f
     w, e = float(np.nanmin(lon)), float(np.nanmax(lon))
     s, n = float(np.nanmin(lat)), float(np.nanmax(lat))
     poly = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-    stats = {"incidence_angle": float(np.nanmean(res.column("incidence_angle"))), "n": float(res.n_points)}
+    inc = np.asarray(res.column("incidence_angle"), dtype=np.float64)
+    inc_mean = float(np.mean(inc[np.isfinite(inc)])) if np.isfinite(inc).any() else float("nan")  # imports may lack it
+    stats = {"incidence_angle": inc_mean, "n": float(res.n_points)}
     return [w, s, e, n], poly, stats
 
 
