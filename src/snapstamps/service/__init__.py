@@ -1,0 +1,1 @@
+"""The OGC API - Processes service: job store, queue, routes, input policy, workers."""

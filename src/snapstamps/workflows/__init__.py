@@ -1,0 +1,1 @@
+"""Orchestration: read state, unpack the configuration into the kernels, write state and products."""
