@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, ParameterError
-from .clap import clap_filt_patch_at
+from .clap import clap_filt_cells
 from .gamma import LOW_COH_BINS, GammaResult, coh_histogram
 from .topofit import topofit
 
@@ -164,6 +164,7 @@ def _reestimate_patch(
     low_pass: np.ndarray,
     ifg_index: NDArray[np.int64],
     progress: Callable[[float], None],
+    workers: int = 1,
 ) -> NDArray[np.complex128]:
     """Filtered value at each given cell ``(n_c, 2)`` with the cell itself zeroed.
 
@@ -171,31 +172,14 @@ def _reestimate_patch(
     Returns ``(n_c, len(ifg_index))``.
     """
     n_i, n_j, _ = ph_grid.shape
-    n_c = cells.shape[0]
     half = clap_win // 2
-    starts = []
-    for ax, n in ((0, n_i), (1, n_j)):
-        s = np.maximum(cells[:, ax] - half, 0)
-        s = np.minimum(s, n - clap_win)
-        starts.append(s)
-    si, sj = starts
-    ar = np.arange(clap_win)
-    grid = ph_grid[:, :, ifg_index]
-    n_f = ifg_index.size
-    out = np.zeros((n_c, n_f), dtype=np.complex128)
-    step = max(1, _CHUNK_ELEMENTS // (clap_win * clap_win * max(n_f, 1)))
-    for c0 in range(0, n_c, step):
-        e = min(n_c, c0 + step)
-        rows = si[c0:e, None] + ar[None, :]
-        cols = sj[c0:e, None] + ar[None, :]
-        win = grid[rows[:, :, None], cols[:, None, :], :]  # (c, w, w, f), a copy
-        li = cells[c0:e, 0] - si[c0:e]
-        lj = cells[c0:e, 1] - sj[c0:e]
-        k = np.arange(e - c0)
-        win[k, li, lj, :] = 0.0
-        out[c0:e] = clap_filt_patch_at(np.moveaxis(win, 3, 1), alpha, beta, low_pass, li, lj)
-        progress(e / n_c)
-    return out
+    origins = np.stack(
+        [np.clip(cells[:, ax] - half, 0, n - clap_win) for ax, n in ((0, n_i), (1, n_j))], axis=1
+    )
+    return clap_filt_cells(
+        ph_grid[:, :, ifg_index], cells, origins, n_win=clap_win, alpha=alpha, beta=beta,
+        low_pass=low_pass, workers=workers, progress=progress,
+    )
 
 
 def _gamma_stdev(ph_res: np.ndarray, seed: int) -> NDArray[np.float64]:
