@@ -198,9 +198,9 @@ def clap_filt_cells(
     out = np.empty((n_c, n_f), dtype=np.complex128)
     if n_c == 0:
         return out
-    gt = np.nan_to_num(np.moveaxis(g, 2, 0).astype(np.complex64))  # (n_f, n_i, n_j), a copy
-    ctx = _CellsContext(gt, origins, local, n, float(alpha), float(beta), low_pass, out)
-    # tiles of t x t cells: the shared first-pass transforms of a tile hold
+    g = np.nan_to_num(g.astype(np.complex64))  # a copy
+    ctx = _CellsContext(g, origins, local, n, float(alpha), float(beta), low_pass, out)
+    # tiles of t x t cells: the shared first-pass transforms of a tile hold at most
     # n_f (t + n) t n complex64 values; keep that near _TILE_BYTES
     t = next((t for t in (64, 32, 16) if n_f * (t + n) * t * n * 8 <= _TILE_BYTES), 8)
     key = (cells[:, 0] // t) * (n_j // t + 1) + cells[:, 1] // t
@@ -224,64 +224,76 @@ _CELL_CHUNK_WINDOWS = 128
 class _CellsContext:
     """Shared inputs of :func:`clap_filt_cells`; ``run(idx)`` fills ``out[idx]`` for a tile."""
 
-    def __init__(self, gt, origins, local, n, alpha, beta, low_pass, out) -> None:
-        self.gt, self.origins, self.local, self.n = gt, origins, local, n
+    def __init__(self, grid, origins, local, n, alpha, beta, low_pass, out) -> None:
+        self.grid, self.origins, self.local, self.n = grid, origins, local, n
         self.alpha, self.beta, self.out = alpha, beta, out
         self.s = _smoothing_matrix(n).astype(np.float32)
-        self.lp = np.asarray(low_pass, dtype=np.float32).reshape(-1)
+        self.lp = np.asarray(low_pass, dtype=np.float32).reshape(-1).astype(np.complex64)
         self.ar = np.arange(n)
 
     def run(self, idx: np.ndarray) -> None:
-        n, ar, gt = self.n, self.ar, self.gt
-        o, loc = self.origins[idx], self.local[idx]
+        n, ar, grid = self.n, self.ar, self.grid
+        n_f = grid.shape[2]
         # first pass, shared: 1-D transform along each grid row of the (circularly shifted)
-        # column segment of every distinct (column origin, column shift) of the tile
+        # column segment of every distinct (column origin, column shift) of the tile, laid
+        # out (segment, grid row, frequency, ifg) so that a window reads whole blocks
+        ckey, cpos = np.unique(self.origins[idx, 1] * n + self.local[idx, 1], return_inverse=True)
+        # cells by segment, then by row: consecutive windows read mostly the same rows
+        order = np.lexsort((self.origins[idx, 0], cpos))
+        idx, cpos = idx[order], cpos[order]
+        o, loc = self.origins[idx], self.local[idx]
         r0 = int(o[:, 0].min())
-        r1 = int(o[:, 0].max()) + n
-        ckey, cpos = np.unique(o[:, 1] * n + loc[:, 1], return_inverse=True)
-        seg_cols = (ckey // n)[:, None] + ((ckey % n)[:, None] + ar) % n  # (n_col, n)
-        rows_ft = sfft.fft(gt[:, r0:r1][:, :, seg_cols], axis=-1, overwrite_x=True)  # (f, r, col, n)
+        n_r = int(o[:, 0].max()) + n - r0
+        seg_cols = (ckey // n)[:, None] + ((ckey % n)[:, None] + ar) % n  # (n_seg, n)
+        rows_ft = grid[(r0 + np.arange(n_r))[None, :, None], seg_cols[:, None, :]]  # (seg, r, q, f)
+        rows_ft = sfft.fft(rows_ft, axis=2, overwrite_x=True).reshape(-1, n * n_f)
         # the cell's own value, to be removed from the transformed row that holds it: after
         # the column shift it sits at column 0, where every frequency sees it with phase 0
-        cell_val = gt[:, o[:, 0] + loc[:, 0], o[:, 1] + loc[:, 1]]  # (f, b)
-        step = max(1, _CELL_CHUNK_WINDOWS // gt.shape[0])
+        cell_val = grid[o[:, 0] + loc[:, 0], o[:, 1] + loc[:, 1]]  # (b, f)
+        step = max(1, _CELL_CHUNK_WINDOWS // n_f)
+        work = np.empty((min(step, idx.size) * n_f, n, n), dtype=np.float32)
         for c0 in range(0, idx.size, step):
             c1 = min(idx.size, c0 + step)
-            # second pass, per window: rows read circularly shifted so the cell's row is first
+            b = c1 - c0
+            # second pass, per window: the window's rows, circularly shifted so that the
+            # cell's row comes first, then the transform along them
             rows = o[c0:c1, 0, None] - r0 + (loc[c0:c1, 0, None] + ar) % n  # (b, n)
-            win = rows_ft[:, rows, cpos[c0:c1, None]]  # (f, b, n rows, n freqs)
-            win[:, :, 0, :] -= cell_val[:, c0:c1, None]
-            spec = sfft.fft(win, axis=-2, overwrite_x=True)
-            self.out[idx[c0:c1]] = self._filtered_sum(spec).reshape(gt.shape[0], c1 - c0).T
+            win = np.take(rows_ft, (cpos[c0:c1, None] * n_r + rows).ravel(), axis=0)
+            win = win.reshape(b, n, n, n_f)  # (b, rows, freqs, f)
+            win[:, 0] -= cell_val[c0:c1, None, :]
+            spec = sfft.fft(win, axis=1, overwrite_x=True)
+            spec = np.ascontiguousarray(spec.transpose(0, 3, 1, 2))  # (b, f, k, l)
+            self.out[idx[c0:c1]] = self._filtered_sum(spec, work[: b * n_f]).reshape(b, n_f)
 
-    def _filtered_sum(self, spec: np.ndarray) -> NDArray[np.complex128]:
-        """``sum(F' G) / n^2`` per window of ``spec`` ``(..., n, n)`` complex64."""
+    def _filtered_sum(self, spec: np.ndarray, h: np.ndarray) -> NDArray[np.complex128]:
+        """``sum(F' G) / n^2`` per window of ``spec`` ``(..., n, n)`` complex64 (C-contiguous).
+
+        ``h`` ``(windows, n, n)`` float32 is work space.
+        """
         n = self.n
         m = n * n
-        flat = np.ascontiguousarray(spec).reshape(-1, m)
+        flat = spec.reshape(-1, m)
         b = flat.shape[0]
-        # weights: row 0 the adaptive part max(H - med, 0) (or max((H/med)^alpha - 1, 0)),
-        # row 1 the low pass; both sums come from one batched real product with the
-        # (re, im) pairs of F' (small per-window products: no BLAS threads are started)
-        wts = np.empty((b, 2, m), dtype=np.float32)
-        wts[:, 1, :] = self.lp
-        h = wts[:, 0, :]
-        np.matmul(self.s @ np.abs(flat).reshape(-1, n, n), self.s, out=h.reshape(-1, n, n))
-        med = median_last_axis(h)
+        # smoothed amplitude, then the adaptive weights max(H - med, 0)
+        # (or max((H/med)^alpha - 1, 0)) in place
+        np.matmul(self.s @ np.abs(spec).reshape(-1, n, n), self.s, out=h)
+        hf = h.reshape(b, m)
+        med = median_last_axis(hf)
         med[med == 0] = 1.0
         if self.alpha == 1.0:
-            h -= med[:, None]
+            hf -= med[:, None]
             scale = self.beta / med.astype(np.float64)
         else:
-            h /= med[:, None]
-            np.power(h, self.alpha, out=h)
-            h -= 1.0
+            hf /= med[:, None]
+            np.power(hf, self.alpha, out=hf)
+            hf -= 1.0
             scale = np.full(med.shape, self.beta)
-        np.maximum(h, 0.0, out=h)
-        sums = np.matmul(wts, flat.view(np.float32).reshape(b, m, 2))  # (b, 2 weights, re/im)
-        adapt = sums[:, 0, 0] + 1j * sums[:, 0, 1].astype(np.float64)
-        low = sums[:, 1, 0] + 1j * sums[:, 1, 1].astype(np.float64)
-        return (scale * adapt + low) / m
+        np.maximum(hf, 0.0, out=hf)
+        # sum(F' weights) as a batched real product with the (re, im) pairs of F', and the
+        # low-pass sum as one complex matrix-vector product
+        adapt = np.matmul(hf[:, None, :], flat.view(np.float32).reshape(b, m, 2))[:, 0, :]
+        low = flat @ self.lp
+        return (scale * (adapt[:, 0] + 1j * adapt[:, 1].astype(np.float64)) + low) / m
 
 
 def _taper(n_win: int) -> NDArray[np.float64]:

@@ -148,8 +148,7 @@ def _topofit_chunk(
         # shared baselines and identical spans: one matrix product does all trials at once
         unit = (np.pi / 4.0) * b / span[0]
         trial = np.exp(-1j * np.outer(unit, mults.astype(np.float64)))  # (K, T)
-        # einsum, not BLAS: a multi-threaded BLAS call per chunk would fight the caller's threads
-        coh_t = np.abs(np.einsum("nk,kt->nt", z, trial)) * inv_sum_abs[:, None]
+        coh_t = np.abs(z @ trial) * inv_sum_abs[:, None]
         best = np.argmax(coh_t, axis=1)
         best_t = mults[best].astype(np.float64)
         r = z * trial.T[best]  # the phase ramp of the best trial, without a new exponential
