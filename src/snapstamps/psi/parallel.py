@@ -6,9 +6,10 @@ few threads uses the machine's cores without extra processes or copies of the in
 never depend on the number of threads: chunk boundaries are fixed by the kernels, and results
 are consumed in chunk order.
 
-While the threads run, the BLAS libraries are limited to one thread each (``threadpoolctl``):
-OpenBLAS would otherwise split a large enough product over its own threads and, called from
-several threads at once, spin waiting for them -- measured here, step 3 took 4x the CPU time.
+While the chunks run, the BLAS libraries are limited to one thread each (``threadpoolctl``):
+OpenBLAS would otherwise split a large enough product over its own threads, which then spin
+waiting for work (more so when called from several threads at once) -- measured here, step 3
+took 4x the CPU time.
 """
 
 from __future__ import annotations
@@ -60,18 +61,19 @@ def map_ordered(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Itera
     memory).  Results are yielded in item order as each round completes, so only one round of
     results is held at a time.  With one worker this is a plain loop in the calling thread.
     """
-    if workers <= 1:
-        for item in items:
-            yield fn(item)
-        return
-    it = iter(items)
-    with _blas_controller().limit(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=workers - 1) as pool:
-        while True:
-            batch = list(islice(it, workers))
-            if not batch:
-                return
-            futures: list[Future[R]] = [pool.submit(fn, x) for x in batch[1:]]
-            first = fn(batch[0])
-            yield first
-            for f in futures:
-                yield f.result()
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        if workers <= 1:
+            for item in items:
+                yield fn(item)
+            return
+        it = iter(items)
+        with ThreadPoolExecutor(max_workers=workers - 1) as pool:
+            while True:
+                batch = list(islice(it, workers))
+                if not batch:
+                    return
+                futures: list[Future[R]] = [pool.submit(fn, x) for x in batch[1:]]
+                first = fn(batch[0])
+                yield first
+                for f in futures:
+                    yield f.result()

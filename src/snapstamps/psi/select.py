@@ -164,7 +164,7 @@ def _reestimate_patch(
     low_pass: np.ndarray,
     ifg_index: NDArray[np.int64],
     progress: Callable[[float], None],
-    workers: int = 1,
+    workers: int | None = None,
 ) -> NDArray[np.complex128]:
     """Filtered value at each given cell ``(n_c, 2)`` with the cell itself zeroed.
 
@@ -216,6 +216,7 @@ def select_ps(
     rand_seed: int,
     drop_ifg: Sequence[int] = (),
     progress: Callable[[float], None] | None = None,
+    workers: int | None = None,
 ) -> SelectResult:
     """Run StaMPS step 3 on one patch.
 
@@ -224,6 +225,8 @@ def select_ps(
     ``drop_ifg``: 0-based slave columns excluded from the re-estimation.  Uses select_method,
     density_rand, percent_rand, gamma_stdev_reject, select_reest_gamma_flag, clap_win,
     clap_alpha, clap_beta, rand_seed.  With no selected pixel the result has empty arrays.
+    ``workers``: threads for the re-estimation (``None``: all available CPUs); the result does
+    not depend on it.
     """
     ph = np.asarray(ph)
     n_ps, n_ifg = ph.shape
@@ -279,7 +282,7 @@ def select_ps(
     ucells = np.stack([ucell // n_j, ucell % n_j], axis=1)
     patch_cells = _reestimate_patch(
         gamma.ph_grid, ucells, clap_win, clap_alpha, clap_beta, gamma.low_pass,
-        ifg_index, lambda f: report(0.05 + 0.75 * f),
+        ifg_index, lambda f: report(0.05 + 0.75 * f), workers=workers,
     )
     patch = patch_cells[inv]  # (n_sel, n_used)
 
