@@ -224,7 +224,17 @@ _CELL_CHUNK_WINDOWS = 128
 class _CellsContext:
     """Shared inputs of :func:`clap_filt_cells`; ``run(idx)`` fills ``out[idx]`` for a tile."""
 
-    def __init__(self, grid, origins, local, n, alpha, beta, low_pass, out) -> None:
+    def __init__(
+        self,
+        grid: np.ndarray,
+        origins: np.ndarray,
+        local: np.ndarray,
+        n: int,
+        alpha: float,
+        beta: float,
+        low_pass: np.ndarray,
+        out: np.ndarray,
+    ) -> None:
         self.grid, self.origins, self.local, self.n = grid, origins, local, n
         self.alpha, self.beta, self.out = alpha, beta, out
         self.s = _smoothing_matrix(n).astype(np.float32)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,11 +119,11 @@ def random_phase_coherence(
     out = np.empty(n_rand)
     bounds = [(s, min(n_rand, s + _RAND_CHUNK)) for s in range(0, n_rand, _RAND_CHUNK)]
 
-    def draws():
+    def draws() -> Iterator[tuple[int, int, np.ndarray]]:
         for s, e in bounds:
             yield s, e, rng.uniform(0.0, 2.0 * np.pi, size=(e - s, bperp.size))
 
-    def fit(item):
+    def fit(item: tuple[int, int, np.ndarray]) -> None:
         s, e, phase = item
         out[s:e] = topofit(np.exp(1j * phase), bperp, n_trial_wraps).coh
 
