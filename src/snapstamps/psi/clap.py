@@ -207,6 +207,8 @@ def clap_filt_cells(
     order = np.argsort(key, kind="stable")
     cuts = np.flatnonzero(np.diff(key[order])) + 1
     tiles = np.split(order, cuts)
+    # largest first: the threads take tiles in rounds, so rounds of similar sizes balance them
+    tiles.sort(key=lambda tile: -tile.size)
     report = progress or (lambda f: None)
     done = 0
     for tile, _ in zip(tiles, map_ordered(ctx.run, tiles, resolve_workers(workers))):
@@ -387,7 +389,8 @@ def clap_filt(
     if per_row <= _CHUNK_ELEMENTS:
         ifg_step, rows_per_chunk = n_ifg, max(1, _CHUNK_ELEMENTS // per_row)
     else:
-        ifg_step, rows_per_chunk = max(1, _CHUNK_ELEMENTS // (n_tj * n_fft * n_fft)), 1
+        most = max(1, _CHUNK_ELEMENTS // (n_tj * n_fft * n_fft))
+        ifg_step, rows_per_chunk = math.ceil(n_ifg / math.ceil(n_ifg / most)), 1  # even split
     chunks = [
         (f0, min(n_ifg, f0 + ifg_step), t0, min(n_ti, t0 + rows_per_chunk))
         for f0 in range(0, n_ifg, ifg_step)
