@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -39,13 +40,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _timed(cmd: list[str], env: dict[str, str], what: str) -> float:
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    """CPU seconds (user + sys) of the children waited for so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _timed(cmd: list[str], env: dict[str, str], what: str) -> tuple[float, float]:
+    """Run ``cmd``; return (wall s, CPU s of it and its children)."""
+    c0, t0 = _cpu(), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{what} failed:\n{proc.stderr[-3000:]}")
-    return dt
+    return dt, _cpu() - c0
 
 
 def _service(stack: Path, data: Path, patches: list[int], env: dict[str, str]) -> tuple[float, float, dict]:
@@ -57,6 +65,7 @@ def _service(stack: Path, data: Path, patches: list[int], env: dict[str, str]) -
     data.mkdir(parents=True, exist_ok=True)
     log = open(data.parent / "server.log", "wb")
     t0 = time.perf_counter()
+    env = dict(env, SNAPSTAMPS_DATA_ROOTS=str(stack.parent))  # the stack is a local input of this service
     srv = subprocess.Popen([sys.executable, "-m", "snapstamps.cli", "serve", "--port", str(port), "--data-dir", str(data)],
                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     try:
@@ -114,33 +123,41 @@ def main() -> int:
     insar = simulate_stamps_stack(out / "sim", SimConfig(width=args.width, length=args.length, n_dates=args.dates, seed=0))
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     snap = [sys.executable, "-m", "snapstamps.cli", "-q"]
-    rows: list[tuple[str, float]] = []
+    rows: list[tuple[str, float, float]] = []
 
-    t_cli = _timed(snap + ["psi", str(insar), "--out", str(out / "cli"), "--patches", *map(str, args.patches)], env, "psi")
-    rows.append(("CLI: snapstamps psi (steps 0-8, products)", t_cli))
+    def row(name: str, timed: tuple[float, float]) -> tuple[float, float]:
+        rows.append((name, *timed))
+        return timed
+
+    t_cli = row("CLI: snapstamps psi (steps 0-8, products)",
+                _timed(snap + ["psi", str(insar), "--out", str(out / "cli"), "--patches", *map(str, args.patches)], env, "psi"))
     t_q = _timed(snap + ["quicklooks", str(out / "cli"), "--out", str(out / "cli-ql")], env, "quicklooks")
     t_c = _timed(snap + ["stac", "catalog", str(out / "cli"), "--out", str(out / "cli-cat"), "--quicklooks", str(out / "cli-ql")],
                  env, "stac catalog")
-    rows.append(("CLI: + quicklooks + stac catalog (the job's whole work)", t_cli + t_q + t_c))
-    t_imp = _timed([sys.executable, "-c", "import snapstamps.workflows.psi, snapstamps.psi.gamma, snapstamps.psi.unwrap"],
-                   env, "imports")
-    rows.append(("one Python start with the psi imports", t_imp))
+    row("CLI: + quicklooks + stac catalog (the job's whole work)",
+        (t_cli[0] + t_q[0] + t_c[0], t_cli[1] + t_q[1] + t_c[1]))
+    row("one Python start with the psi imports",
+        _timed([sys.executable, "-c", "import snapstamps.workflows.psi, snapstamps.psi.gamma, snapstamps.psi.unwrap"],
+               env, "imports"))
+    row("one `snapstamps --help` (CLI start-up)", _timed(snap + ["--help"], env, "help"))
 
     job = out / "job.json"
     job.write_text(json.dumps({"stack": {"class": "Directory", "path": str(insar)}, "patches": args.patches}))
     app = f"{ROOT / 'app-package/psi.cwl'}#psi"
-    rows.append(("cwltool: app-package/psi.cwl#psi", _timed(snap + ["cwl-run", app, str(job), "--out", str(out / "cwltool")],
-                                                            env, "cwltool")))
+    row("cwltool: app-package/psi.cwl#psi", _timed(snap + ["cwl-run", app, str(job), "--out", str(out / "cwltool")],
+                                                   env, "cwltool"))
     if args.toil:
-        rows.append(("toil-cwl-runner (single machine)", _timed(
-            snap + ["cwl-run", app, str(job), "--out", str(out / "toil"), "--runner", "toil-cwl-runner"], env, "toil")))
+        row("toil-cwl-runner (single machine)", _timed(
+            snap + ["cwl-run", app, str(job), "--out", str(out / "toil"), "--runner", "toil-cwl-runner"], env, "toil"))
+    c0 = _cpu()
     t_up, t_job, doc = _service(insar, out / "service", args.patches, env)
-    rows.append((f"service: POST .. job {doc['status']} (server start-up {t_up:.1f} s apart)", t_job))
+    rows.append((f"service: POST .. job {doc['status']} (server start-up {t_up:.1f} s apart)", t_job, _cpu() - c0))
 
     print(f"\nstack {args.width} x {args.length} x {args.dates}, patches {args.patches[0]} x {args.patches[1]}")
-    print(f"{'':<62}{'wall s':>8}{'x CLI':>7}")
-    for name, sec in rows:
-        print(f"{name:<62}{sec:>8.1f}{sec / t_cli:>7.1f}")
+    print(f"{'':<62}{'wall s':>8}{'CPU s':>8}{'x CLI':>7}")
+    for name, sec, cpu in rows:
+        print(f"{name:<62}{sec:>8.1f}{cpu:>8.1f}{sec / t_cli[0]:>7.1f}")
+    print("(CPU s: user + sys of the command and its children; the service's includes the server's start-up)")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     (out / "service-bench.json").write_text(json.dumps({"rows": rows, "load": os.getloadavg()}, indent=2))
     return 0 if doc["status"] == "successful" else 1

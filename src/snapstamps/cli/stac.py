@@ -4,6 +4,7 @@
 
     snapstamps stac validate CATALOG [--schemas DIR] [--no-fetch] [--require-extensions]
     snapstamps stac catalog RESULT_DIR --out DIR [--id ID] [--stack REF] [--polarisation VV] [--swath IW2] [--quicklooks DIR]
+                            [--make-quicklooks [--tiles URL]]
     snapstamps stac stack-catalog INSAR_DIR [...] --out DIR [--swath IW2 ...] [--polarisation VV]
     snapstamps stac ifg-stack-catalog GATHERED [...] --out DIR [--item PRODUCT=HREF ...] [--id ID]
     snapstamps stac resolve-stack STACK [--swath IW2]
@@ -46,12 +47,25 @@ def cmd_stac_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stac_catalog(args: argparse.Namespace) -> int:
-    """``stac catalog RESULT_DIR --out DIR``: publish the psi result catalog."""
+    """``stac catalog RESULT_DIR --out DIR``: publish the psi result catalog (with ``--make-quicklooks``:
+    make the quicklooks, COGs, report and viewer first, as ``snapstamps quicklooks``, in one process)."""
+    import tempfile
+
     from ..stac.psi import build_psi_catalog
 
-    path = build_psi_catalog(Path(args.result_dir), Path(args.out), catalog_id=args.id, stack_ref=args.stack,
-                             polarisation=args.polarisation, swath=args.swath,
-                             quicklooks_dir=Path(args.quicklooks) if args.quicklooks else None)
+    if args.tiles and not args.make_quicklooks:
+        raise SnapstampsError("--tiles needs --make-quicklooks (or give it to `snapstamps quicklooks`)")
+    parent = Path(args.out).resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".quicklooks-", dir=parent) as scratch:
+        quicklooks = Path(args.quicklooks) if args.quicklooks else None
+        if args.make_quicklooks:
+            from ..results.derived import make_job_outputs
+
+            quicklooks = quicklooks or Path(scratch)
+            make_job_outputs(Path(args.result_dir), quicklooks, viewer=True, tiles_url=args.tiles)
+        path = build_psi_catalog(Path(args.result_dir), Path(args.out), catalog_id=args.id, stack_ref=args.stack,
+                                 polarisation=args.polarisation, swath=args.swath, quicklooks_dir=quicklooks)
     print(path)
     return 0
 
@@ -133,6 +147,10 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--swath", help="sar:beam_ids of the stack (e.g. IW2)")
     c.add_argument("--quicklooks", help="folder written by `snapstamps quicklooks RESULT_DIR --out DIR` "
                                         "(default: RESULT_DIR when it holds assets.json)")
+    c.add_argument("--make-quicklooks", action="store_true",
+                   help="make the quicklooks, COGs, report and viewer first (into --quicklooks, default a temporary "
+                        "folder), as `snapstamps quicklooks`: one process for both")
+    c.add_argument("--tiles", metavar="URL", help="with --make-quicklooks: XYZ tile URL template for the viewer background")
     c.set_defaults(func=cmd_stac_catalog)
 
     k = ss.add_parser("stack-catalog", help="write a stack catalog for INSAR_<master> directories")
