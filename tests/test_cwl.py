@@ -101,6 +101,41 @@ def test_cwltool_runs_psi_package_on_simulated_stack(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_one_patch_runs_in_two_tool_processes_with_the_cli_products(tmp_path: Path) -> None:
+    """With one patch (the default) the psi package runs two tools: prep runs steps 0-8 in one
+    process (patch steps scatter over nothing, the merge step is skipped) and the catalog tool
+    makes the quicklooks too; the points equal ``snapstamps psi``'s and the items link the stack
+    as the job named it."""
+    import pandas as pd
+
+    from snapstamps.cli import main
+    from snapstamps.simulate.stamps_stack import SimConfig, simulate_stamps_stack
+    from snapstamps.stac.validate import validate_catalog
+    from snapstamps.workflows.cwl_runner import RunnerConfig, run_workflow
+
+    insar = simulate_stamps_stack(tmp_path / "sim", SimConfig(width=100, length=200, n_dates=10, seed=5))
+    env = dict(os.environ, PATH=snapstamps_path_dir(tmp_path))
+    out = run_workflow(RunnerConfig(), f"{ROOT / 'app-package/psi.cwl'}#psi",
+                       {"stack": {"class": "Directory", "path": str(insar)}}, tmp_path / "cwl", tmp_path / "work",
+                       env=env, timeout=280)
+    log = (tmp_path / "work" / "runner.log").read_text()
+    assert log.count("[job ") and "[step merged] will be skipped" in log
+    jobs = {ln.split("[job ", 1)[1].split("]", 1)[0] for ln in log.splitlines() if "[job " in ln}
+    assert jobs == {"prep", "publish"}, jobs
+    cat = Path(out["catalog"]["path"])
+    assert validate_catalog(cat).ok
+    assert (cat / "report.html").is_file() and (cat / "viewer" / "index.html").is_file()
+    assert len(list(cat.glob("*-rasters/*.tif"))) == 2
+    assert main(["-q", "psi", str(insar), "--out", str(tmp_path / "cli")]) == 0
+    a = pd.read_parquet(next(cat.glob("*-ps-points/ps_points.parquet")))
+    pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "cli" / "ps_points.parquet"), rtol=1e-9, atol=0)
+    hrefs = {link["href"] for p in cat.rglob("*.json") for link in json.loads(p.read_text()).get("links", [])
+             if link["rel"] == "derived_from"}
+    assert hrefs == {insar.resolve().as_uri()}
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_cwltool_runs_ifg_stack_package_on_simulated_safe_stack(tmp_path: Path) -> None:
     """cwltool --no-container app-package/ifg-stack.cwl#ifg-stack on 3 simulated SAFEs: a valid stack

@@ -225,7 +225,7 @@ def load_job(job_file: Path) -> dict[str, Any]:
             return [absolute(v) for v in obj]
         return obj
 
-    return absolute(data)
+    return dict(absolute(data))
 
 
 def _reference(obj: Any) -> str | None:
