@@ -331,7 +331,10 @@ def run(job_dir: Path) -> int:
                         job.step(max(pct, job.progress), what)
                 if rc is not None or stopping:
                     break
-                time.sleep(0.3)
+                try:  # returns as soon as the runner exits (no poll interval added to the job)
+                    child.wait(0.3)
+                except subprocess.TimeoutExpired:
+                    pass
         if stopping:
             return 143  # the job is being dismissed: its record is removed by the server
         log_text = log.read_text(errors="replace") if log.is_file() else ""
