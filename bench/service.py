@@ -56,6 +56,48 @@ def _timed(cmd: list[str], env: dict[str, str], what: str) -> tuple[float, float
     return dt, _cpu() - c0
 
 
+def _iso(text: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _service_layers(job_dir: Path, doc: dict, t_job: float) -> list[tuple[str, float]]:
+    """Where the service job's time went, from the job record and the job folder's files:
+    POST to the worker's start, the CWL runner (cwl-job.json written .. cwl-output.json written),
+    validation and publication after the runner, and the rest (the request, the client's polling)."""
+    created, started, finished = (_iso(doc[k]) for k in ("created", "started", "finished"))
+    run0 = (job_dir / "cwl-job.json").stat().st_mtime
+    run1 = (job_dir / "cwl-output.json").stat().st_mtime
+    layers = [("queue + worker start (created .. started)", started - created),
+              ("worker before the runner (stage-in, job file)", run0 - started),
+              ("CWL runner (cwltool and the tools)", run1 - run0),
+              ("after the runner: STAC validation + publication", finished - run1)]
+    layers.append(("request + client polling (the rest)", t_job - sum(v for _, v in layers)))
+    return layers
+
+
+def _tool_seconds(log: Path) -> list[tuple[str, float]]:
+    """Seconds of each tool process in a cwltool log written with --timestamps (1 s resolution)."""
+    import datetime as dt
+    import re
+
+    stamp = r"\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\]"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+    starts = {m.group(2): m.group(1) for m in re.finditer(stamp + r" INFO \[job ([\w-]+)\] \S+\$ ", text)}
+    ends = {m.group(2): m.group(1) for m in re.finditer(stamp + r" INFO \[job ([\w-]+)\] completed", text)}
+    first = re.search(stamp, text)
+    last = list(re.finditer(stamp + r" INFO Final process status", text))
+
+    def t(x: str) -> float:
+        return dt.datetime.strptime(x, "%Y-%m-%d %H:%M:%S").timestamp()
+
+    out = [(f"tool {name}", t(ends[name]) - t(s)) for name, s in starts.items() if name in ends]
+    if first and last:
+        out.append(("cwltool first log line .. final status", t(last[-1].group(1)) - t(first.group(1))))
+    return out
+
+
 def _service(stack: Path, data: Path, patches: list[int], env: dict[str, str]) -> tuple[float, float, dict]:
     """Start the server, run one psi job, stop; return (start-up s, job s, final job document)."""
     import requests
@@ -90,6 +132,7 @@ def _service(stack: Path, data: Path, patches: list[int], env: dict[str, str]) -
                 break
             time.sleep(0.25)
         t_job = time.perf_counter() - t1
+        doc["layers"] = _service_layers(data / "jobs" / job_id, doc, t_job)
         return t_up, t_job, doc
     finally:
         srv.terminate()
@@ -144,8 +187,9 @@ def main() -> int:
     job = out / "job.json"
     job.write_text(json.dumps({"stack": {"class": "Directory", "path": str(insar)}, "patches": args.patches}))
     app = f"{ROOT / 'app-package/psi.cwl'}#psi"
-    row("cwltool: app-package/psi.cwl#psi", _timed(snap + ["cwl-run", app, str(job), "--out", str(out / "cwltool")],
-                                                   env, "cwltool"))
+    row("cwltool: app-package/psi.cwl#psi", _timed(snap + ["cwl-run", app, str(job), "--out", str(out / "cwltool"),
+                                                           "--runner-arg=--timestamps"], env, "cwltool"))
+    tools = _tool_seconds(out / "cwltool" / ".cwl-run" / "runner.log")
     if args.toil:
         row("toil-cwl-runner (single machine)", _timed(
             snap + ["cwl-run", app, str(job), "--out", str(out / "toil"), "--runner", "toil-cwl-runner"], env, "toil"))
@@ -158,8 +202,14 @@ def main() -> int:
     for name, sec, cpu in rows:
         print(f"{name:<62}{sec:>8.1f}{cpu:>8.1f}{sec / t_cli[0]:>7.1f}")
     print("(CPU s: user + sys of the command and its children; the service's includes the server's start-up)")
+    print("\ncwltool run, per tool process (cwltool's timestamps, 1 s resolution):")
+    for name, sec in tools:
+        print(f"  {name:<60}{sec:>8.0f}")
+    print("service job, per layer:")
+    for name, sec in doc["layers"]:
+        print(f"  {name:<60}{sec:>8.1f}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
-    (out / "service-bench.json").write_text(json.dumps({"rows": rows, "load": os.getloadavg()}, indent=2))
+    (out / "service-bench.json").write_text(json.dumps({"rows": rows, "tools": tools, "service_layers": doc["layers"], "load": os.getloadavg()}, indent=2))
     return 0 if doc["status"] == "successful" else 1
 
 
