@@ -33,8 +33,9 @@ $graph:
     PATCH_n plus the run's stack.json / parms.json; the merge step gathers the patches and runs
     steps 5-8 and the products; the last step makes the quicklooks, COGs, report and viewer and
     publishes everything as a STAC catalog, which is the workflow output (a Directory holding
-    catalog.json). With one patch (the default) there is nothing to scatter: prep runs steps
-    0-8 in its one process, and the patch and merge steps are skipped.
+    catalog.json). With one patch (the default) there is nothing to scatter: prep runs the whole
+    job in its one process (steps 0-8, products, quicklooks and catalog), and the patch, merge and
+    publish steps are skipped.
   requirements:
   - expressionLib:
     - |
@@ -154,6 +155,10 @@ $graph:
       id: '#psi/prep/reference_area'
     - source: '#psi/stack'
       id: '#psi/prep/stack'
+    - source: '#psi/stack_reference'
+      id: '#psi/prep/stack_reference'
+    - source: '#psi/tiles_url'
+      id: '#psi/prep/tiles_url'
     - source: '#psi/unwrap_grid_size'
       id: '#psi/prep/unwrap_grid_size'
     - source: '#psi/weed_standard_dev'
@@ -161,15 +166,14 @@ $graph:
     out:
     - '#psi/prep/work'
     - '#psi/prep/patch_names'
+    - '#psi/prep/catalog'
     id: '#psi/prep'
   - run: '#stac-catalog'
+    when: $(inputs.result !== null)
     in:
     - default: true
       id: '#psi/publish/make_quicklooks'
-    - source:
-      - '#psi/merged/result'
-      - '#psi/prep/work'
-      pickValue: first_non_null
+    - source: '#psi/merged/result'
       id: '#psi/publish/result'
     - source: '#psi/stack_reference'
       id: '#psi/publish/stack_reference'
@@ -201,7 +205,10 @@ $graph:
   outputs:
   - type: Directory
     label: STAC catalog of the products
-    outputSource: '#psi/publish/catalog'
+    outputSource:
+    - '#psi/prep/catalog'
+    - '#psi/publish/catalog'
+    pickValue: first_non_null
     id: '#psi/catalog'
 - class: CommandLineTool
   id: '#psi-merged'
@@ -343,9 +350,10 @@ $graph:
     step. Every parameter takes one path: the named inputs and `parameters` all become
     `--param NAME=VALUE` arguments (no default is passed: the engine's are used), and a parameter
     given twice with two values is an error. Outputs the processing directory and the names of its patches (PATCH_n).
-    With `end` 8 (the psi workflow's choice when there is one patch) the same process runs steps
-    0-8 and the products, as `snapstamps psi STACK --end 8`: no patch steps to scatter, and
-    `patch_names` is empty.
+    With `end` 8 (the psi workflow's choice when there is one patch) the same process runs the
+    whole job: steps 0-8 and the products, then the quicklooks, COGs, report, viewer and the STAC
+    catalog (`snapstamps psi STACK --out work --end 8 --catalog catalog`, output `catalog`); there
+    are no patch steps to scatter (`patch_names` is empty) and nothing left for the other steps.
   requirements:
   - expressionLib:
     - |
@@ -389,6 +397,15 @@ $graph:
   - position: 1
     prefix: --end
     valueFrom: $(inputs.end)
+  - position: 1
+    prefix: --catalog
+    valueFrom: '$(inputs.end > 0 ? "catalog" : null)'
+  - position: 1
+    prefix: --stack-ref
+    valueFrom: '$(inputs.end > 0 ? inputs.stack_reference : null)'
+  - position: 1
+    prefix: --tiles
+    valueFrom: '$(inputs.end > 0 ? inputs.tiles_url : null)'
   - position: 3
     valueFrom: |
       ${
@@ -413,7 +430,7 @@ $graph:
     id: '#psi-prep/psi-prep/amplitude_dispersion'
   - type: int
     default: 0
-    label: last step (0 = prep only; 8 = the whole run in this process)
+    label: last step (0 = prep only; 8 = the whole job in this process, catalog included)
     id: '#psi-prep/psi-prep/end'
   - label: other StaMPS parameters, NAME=VALUE
     type:
@@ -444,6 +461,16 @@ $graph:
     id: '#psi-prep/psi-prep/stack'
   - type:
     - 'null'
+    - string
+    label: with end 8, the input stack as the job names it (the items' derived_from link)
+    id: '#psi-prep/psi-prep/stack_reference'
+  - type:
+    - 'null'
+    - string
+    label: with end 8, XYZ tile URL template for the viewer background
+    id: '#psi-prep/psi-prep/tiles_url'
+  - type:
+    - 'null'
     - float
     label: unwrap_grid_size (m)
     id: '#psi-prep/psi-prep/unwrap_grid_size'
@@ -453,6 +480,13 @@ $graph:
     label: weed_standard_dev (rad)
     id: '#psi-prep/psi-prep/weed_standard_dev'
   outputs:
+  - type:
+    - 'null'
+    - Directory
+    doc: with end 8, the STAC catalog of the job (as the stac-catalog tool writes it)
+    outputBinding:
+      glob: catalog
+    id: '#psi-prep/psi-prep/catalog'
   - type:
       type: array
       items: string

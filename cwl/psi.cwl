@@ -30,8 +30,9 @@ doc: |
   PATCH_n plus the run's stack.json / parms.json; the merge step gathers the patches and runs
   steps 5-8 and the products; the last step makes the quicklooks, COGs, report and viewer and
   publishes everything as a STAC catalog, which is the workflow output (a Directory holding
-  catalog.json). With one patch (the default) there is nothing to scatter: prep runs steps
-  0-8 in its one process, and the patch and merge steps are skipped.
+  catalog.json). With one patch (the default) there is nothing to scatter: prep runs the whole
+  job in its one process (steps 0-8, products, quicklooks and catalog), and the patch, merge and
+  publish steps are skipped.
 requirements:
   ScatterFeatureRequirement: {}
   InlineJavascriptRequirement:
@@ -91,7 +92,8 @@ outputs:
   catalog:
     type: Directory
     label: STAC catalog of the products
-    outputSource: publish/catalog
+    outputSource: [prep/catalog, publish/catalog]
+    pickValue: first_non_null
 steps:
   prep:
     run: tools/psi-prep.cwl
@@ -107,7 +109,9 @@ steps:
       parameters: parameters
       end:
         valueFrom: '$(onePatch(inputs.patches, inputs.parameters) ? 8 : 0)'
-    out: [work, patch_names]
+      stack_reference: stack_reference
+      tiles_url: tiles_url
+    out: [work, patch_names, catalog]
   patch:
     run: tools/psi-patch.cwl
     scatter: patch
@@ -125,10 +129,9 @@ steps:
     out: [result]
   publish:
     run: tools/stac-catalog.cwl
+    when: $(inputs.result !== null)
     in:
-      result:
-        source: [merged/result, prep/work]
-        pickValue: first_non_null
+      result: merged/result
       make_quicklooks: {default: true}
       tiles_url: tiles_url
       stack_reference: stack_reference

@@ -70,3 +70,18 @@ def test_cli_tool_commands_import_only_what_they_need() -> None:
     assert {"snapstamps.cli.stac", "snapstamps.cli.results"} <= loaded
     assert not {"snapstamps.cli.ifg", "snapstamps.ifg.config", "snapstamps.simulate.stamps_stack",
                 "snapstamps.simulate.safe_stack", "snapstamps.cli.systematic"} & loaded, loaded
+
+
+def test_psi_catalog_flags_are_checked(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """``snapstamps psi --catalog`` needs the products (step 7 or 8); ``--tiles`` and ``--stack-ref``
+    need ``--catalog``: refused in one line before anything runs."""
+    from snapstamps.cli import main
+
+    out = str(tmp_path / "w")
+    assert main(["psi", "INSAR_20200101", "--out", out, "--end", "4", "--catalog", str(tmp_path / "c")]) == 2
+    assert "--catalog needs the products" in capsys.readouterr().err
+    assert main(["psi", "INSAR_20200101", "--out", out, "--tiles", "https://t/{z}/{x}/{y}.png"]) == 2
+    assert "--tiles is for the catalog" in capsys.readouterr().err
+    assert main(["stac", "catalog", out, "--out", str(tmp_path / "c"), "--tiles", "https://t/{z}/{x}/{y}.png"]) == 2
+    assert "--tiles needs --make-quicklooks" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists() and not (tmp_path / "c").exists()

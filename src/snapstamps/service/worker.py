@@ -45,7 +45,8 @@ def get_current_datetime() -> str:
 
 #: CWL step name -> (progress percent at its start, what it does)
 STEP_PROGRESS: dict[str, tuple[int, str]] = {
-    "prep": (10, "step 0: prep (candidates, patches; with one patch steps 0-8 and products in this step)"),
+    "prep": (10, "step 0: prep (candidates, patches; with one patch the whole job: steps 0-8, products, "
+                 "quicklooks and catalog)"),
     "dem": (8, "preparing the DEM once (Copernicus GLO-30, dem-stitcher)"),
     "patch": (30, "steps 1-4 per patch"),
     "merged": (60, "steps 5-8 and products"),
