@@ -4,14 +4,16 @@ Simulates a 200 x 400 x 20 stack (the size of the "new user" trial in issue 15),
 once and one after the other on the same stack:
 
 1. ``snapstamps psi`` (one process, steps 0-8 and products), then ``snapstamps quicklooks`` and
-   ``snapstamps stac catalog`` (what the job adds after the products), as separate processes;
+   ``snapstamps stac catalog`` (what the job adds after the products), as separate processes, and
+   ``snapstamps psi --catalog`` (the job's whole work in one process, as the one-patch job's tool);
 2. ``snapstamps cwl-run app-package/psi.cwl#psi`` under cwltool (the same work as one CWL
    process per step and patch: runner start-up, staging, per-step imports);
 3. optionally the same under ``toil-cwl-runner`` (``--toil``);
 4. the service: ``snapstamps serve`` on a free loopback port, ``POST /processes/psi/execution``
    (async), polled until the job ends (server start-up not counted, reported apart).
 
-It prints the wall seconds of each and the ratios to the CLI, so the layer that dominates a
+It prints the wall and CPU seconds of each and the ratios to the CLI, the seconds of each tool
+process of the cwltool run and of each layer of the service job, so the layer that dominates a
 job's overhead can be read off.  The issue's target: the service within 2x the CLI.  Usage::
 
     python bench/service.py [--width 200] [--length 400] [--dates 20] [--patches 1 1] [--toil] [--out bench-service]
@@ -179,6 +181,9 @@ def main() -> int:
                  env, "stac catalog")
     row("CLI: + quicklooks + stac catalog (the job's whole work)",
         (t_cli[0] + t_q[0] + t_c[0], t_cli[1] + t_q[1] + t_c[1]))
+    row("CLI: snapstamps psi --catalog (the job's whole work, one process)",
+        _timed(snap + ["psi", str(insar), "--out", str(out / "cli1"), "--patches", *map(str, args.patches),
+                       "--catalog", str(out / "cli1-cat")], env, "psi --catalog"))
     row("one Python start with the psi imports",
         _timed([sys.executable, "-c", "import snapstamps.workflows.psi, snapstamps.psi.gamma, snapstamps.psi.unwrap"],
                env, "imports"))
