@@ -181,7 +181,7 @@ def main() -> int:
                  env, "stac catalog")
     row("CLI: + quicklooks + stac catalog (the job's whole work)",
         (t_cli[0] + t_q[0] + t_c[0], t_cli[1] + t_q[1] + t_c[1]))
-    row("CLI: snapstamps psi --catalog (the job's whole work, one process)",
+    row("CLI: snapstamps psi --catalog (whole work, one process)",
         _timed(snap + ["psi", str(insar), "--out", str(out / "cli1"), "--patches", *map(str, args.patches),
                        "--catalog", str(out / "cli1-cat")], env, "psi --catalog"))
     row("one Python start with the psi imports",
