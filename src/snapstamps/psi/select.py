@@ -16,7 +16,7 @@ cell-mates'), which inflates gamma.  For each selected pixel the patch phase is 
 with that whole cell zeroed, filtered by single-window CLAP; gamma, K and C are refitted and the
 threshold is recomputed.  A pixel is kept if its new gamma passes the new threshold and its K
 moved by less than ``2 pi / bperp_range``.  All pixels of a cell share the same window, so the
-window filter is computed once per occupied cell, with batched FFTs.
+window filter is computed once per occupied cell (:func:`~snapstamps.psi.clap.clap_filt_cells`).
 """
 
 from __future__ import annotations
