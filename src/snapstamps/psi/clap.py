@@ -20,7 +20,7 @@ filtered with batched FFTs, on threads.
 
 :func:`clap_filt_cells` is the single-window version that step 3 needs at every occupied cell,
 with the cell itself zeroed; it computes exactly that, reorganised (shared first FFT pass, no
-inverse FFT, single-pivot median) to cost about a third of the literal computation.
+inverse FFT, single-pivot median) to cost less than half of the literal computation.
 """
 
 from __future__ import annotations
@@ -164,7 +164,8 @@ def clap_filt_cells(
     :func:`clap_filt_patch` (``low_pass`` ``(n_win, n_win)``) and the filtered value at the cell
     is returned: ``(n_c, n_f)`` complex128.  This is what StaMPS step 3 computes per pixel.
 
-    Exact reformulations (no approximation) make this ~4x cheaper than the literal computation:
+    Exact reformulations (no approximation) make this ~2.4x cheaper than the batched literal
+    computation (measured on the 600 x 1200 x 30 benchmark stack):
 
     * each window is transformed circularly shifted so that its cell lands at ``[0, 0]``: by the
       shift theorem the spectrum becomes ``F' = F e^{2 pi i (k l_i + l l_j)/n}``, with the same
