@@ -30,6 +30,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 from scipy import fft as sfft
 
@@ -373,8 +374,9 @@ def clap_filt(
     if low_pass.shape != (n_fft, n_fft):
         raise ValueError(f"low_pass shape {low_pass.shape} does not match {n_fft}x{n_fft}")
     n_inc = n_win // 4
-    g = np.nan_to_num(g.astype(np.complex128, copy=False), nan=0.0)
-    gt = np.moveaxis(g, 2, 0)  # (n_ifg, n_i, n_j)
+    gt = np.moveaxis(g, 2, 0).astype(np.complex128, order="C")  # (n_ifg, n_i, n_j), a copy
+    np.nan_to_num(gt, copy=False, nan=0.0)
+    windows = sliding_window_view(gt, (n_win, n_win), axis=(1, 2))  # (n_ifg, ., ., n_win, n_win)
 
     i0, ish = _tile_origins(n_i, n_win, n_inc)
     j0, jsh = _tile_origins(n_j, n_win, n_inc)
@@ -404,10 +406,8 @@ def clap_filt(
 
     def filter_chunk(chunk: tuple[int, int, int, int]) -> np.ndarray:
         f0, f1, t0, t1 = chunk
-        # (f, ti, tj, n_win, n_win)
-        tiles = gt[f0:f1][:, rows[t0:t1, None, :, None], cols[None, :, None, :]]
-        padded = np.zeros(tiles.shape[:-2] + (n_fft, n_fft), dtype=np.complex128)
-        padded[..., :n_win, :n_win] = tiles
+        padded = np.zeros((f1 - f0, t1 - t0, n_tj, n_fft, n_fft), dtype=np.complex128)
+        padded[..., :n_win, :n_win] = windows[f0:f1, i0[t0:t1, None], j0[None, :]]
         spec = sfft.fft2(padded, overwrite_x=True)
         spec *= _adaptive_response(spec, alpha, beta, low_pass)
         return sfft.ifft2(spec, overwrite_x=True)[..., :n_win, :n_win] * tapers[t0:t1]
