@@ -101,7 +101,7 @@ def temporal_smoother(t: NDArray[Any], exclude: NDArray[Any], time_win: float, l
     return S
 
 
-def gaussian_lowpass(xy: NDArray[Any], values: NDArray[Any], sigma: float, chunk_pairs: int = 1_000_000) -> NDArray[np.float64]:
+def gaussian_lowpass(xy: NDArray[Any], values: NDArray[Any], sigma: float, chunk_pairs: int = 200_000) -> NDArray[np.float64]:
     """Spatial Gaussian smoothing of per-PS ``values`` (N, U) with std ``sigma`` (m).
 
     Each PS becomes the weighted mean over the PS strictly within ``4 sigma`` (itself included),
