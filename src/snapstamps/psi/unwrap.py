@@ -31,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 
 from ..errors import ParameterError
 from .goldstein import goldstein_filter
@@ -169,6 +168,8 @@ def node_connectivity(node_ij: np.ndarray, n_i: int, n_j: int) -> Connectivity:
     likewise for (i,j)->(i+1,j)), so the phase difference across an adjacency in the direction
     of increasing index is ``sign * dph[e]``.
     """
+    from scipy.ndimage import distance_transform_edt  # on use: the products read UnwrapResult without it
+
     n_nodes = node_ij.shape[0]
     ids = np.full((n_i, n_j), -1, dtype=np.int64)
     ids[node_ij[:, 0], node_ij[:, 1]] = np.arange(n_nodes)

@@ -28,9 +28,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import Delaunay, QhullError
 
 __all__ = ["WeedResult", "delaunay_edges", "weed_ps", "arc_noise"]
 
@@ -79,6 +76,8 @@ def _unique_point_edges(p: NDArray[np.float64]) -> NDArray[np.int64]:
     if nu < 2:
         return np.zeros((0, 2), dtype=np.int64)
     if nu >= 3:
+        from scipy.spatial import Delaunay, QhullError  # on use: scipy.spatial costs ~40 MB and 0.5 s to import
+
         try:
             tri = Delaunay(p)
         except QhullError:
@@ -125,6 +124,9 @@ def _neighbour_groups(ij: NDArray[Any]) -> NDArray[np.int64]:
         hit = skey[pos] == target
         rows.append(np.flatnonzero(hit))
         cols.append(order[pos[hit]])
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     g = sparse.coo_matrix((np.ones(r.size), (r, c)), shape=(n, n))

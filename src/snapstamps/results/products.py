@@ -83,7 +83,7 @@ def _csv_column(values: np.ndarray, float_format: str) -> list[str]:
     return [str(x) for x in values.tolist()]
 
 
-def write_csv(table: pd.DataFrame, path: Path, float_format: str = "%.6f", block_rows: int = 4096) -> None:
+def write_csv(table: pd.DataFrame, path: Path, float_format: str = "%.6f", block_rows: int = 1024) -> None:
     """``table.to_csv(path, index=False, float_format=float_format)``, byte for byte, for tables of
     numbers (float and integer columns, plain column names); other tables go through pandas.
 

@@ -45,6 +45,33 @@ from .state import load_dataclass, load_npz, read_json, save_dataclass, save_npz
 log = logging.getLogger("snapstamps")
 
 
+def release_freed_memory() -> None:
+    """Let glibc hand freed numpy buffers back to the system at once (fixed mmap threshold), and
+    let Arrow use the system allocator.
+
+    glibc raises its mmap threshold (up to 32 MB) each time a large block is freed, after which
+    arrays of the next step are carved from the heap, whose freed space the process keeps: a step
+    tool process that runs a kernel and then the products would hold both peaks.  Setting the
+    threshold (``M_MMAP_THRESHOLD``, glibc's default 128 KiB) turns the adjustment off, so every
+    array above it is its own mapping, returned when freed.  No-op on other C libraries.
+    """
+    import ctypes
+    import ctypes.util
+    import os
+    import platform
+
+    # Arrow's default pool (jemalloc/mimalloc) keeps what the GeoParquet writer frees (~25 MB
+    # at the reference size); read when pyarrow is first imported, so set before the products
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        pass
+
+
 def _kernel(name: str):
     """Import a step's kernel module when the step runs (keeps start-up light)."""
     import importlib
@@ -538,6 +565,7 @@ def run_psi(
         raise ParameterError(f"steps must satisfy 0 <= start <= end <= 8 (got start={start}, end={end})")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    release_freed_memory()
     params = PsiParams.load(out_dir / "parms.json")
     if param_updates:
         params = params.with_updates(param_updates)
