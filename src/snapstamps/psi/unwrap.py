@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParameterError
-from .goldstein import goldstein_filter
 
 __all__ = [
     "UnwrapResult",
@@ -47,7 +46,6 @@ __all__ = [
     "smooth_arcs_3d_full",
     "smooth_arcs_3d_quick",
     "stat_costs",
-    "goldstein_filter",
 ]
 
 # snaphu DEFO-cost constants of StaMPS' uw_stat_costs.
@@ -144,6 +142,8 @@ def grid_wrapped(
     sums = (re + 1j * im).reshape(n_nodes, k)
     node_ij = np.stack([occupied // n_j, occupied % n_j], axis=1).astype(np.int64)
     if prefilter:
+        from .goldstein import goldstein_filter  # on use (scipy.ndimage)
+
         g = np.zeros((n_i, n_j, k), dtype=np.complex128)
         g[node_ij[:, 0], node_ij[:, 1]] = sums
         g = goldstein_filter(g, gold_alpha, gold_n_win, int(np.floor(0.25 * gold_n_win + 0.5)))
