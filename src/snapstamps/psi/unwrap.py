@@ -288,7 +288,7 @@ def _anchor_columns(day_sorted: np.ndarray) -> np.ndarray:
 
 
 def smooth_arcs_3d_full(
-    dph: np.ndarray, day: np.ndarray, time_win: float, chunk_bytes: int = 64 << 20
+    dph: np.ndarray, day: np.ndarray, time_win: float, chunk_bytes: int = 512 << 10
 ) -> np.ndarray:
     """Smooth-in-time, unwrapped-in-time model of arc phases ('3D_FULL', single master).
 

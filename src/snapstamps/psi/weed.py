@@ -134,8 +134,8 @@ def _neighbour_groups(ij: NDArray[Any]) -> NDArray[np.int64]:
 
 
 #: Arc x image elements per chunk of :func:`arc_noise`: about 10 float64/complex128 temporaries of
-#: this size are alive at once (~40 MB), whatever the number of arcs.
-_ARC_CHUNK_ELEMENTS = 1 << 19
+#: this size are alive at once (~15 MB), whatever the number of arcs.
+_ARC_CHUNK_ELEMENTS = 1 << 17
 
 
 #: Arc x image elements of the sub-blocks of the per-column smoothing loop (512 KB per float64

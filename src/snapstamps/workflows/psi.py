@@ -45,29 +45,35 @@ from .state import load_dataclass, load_npz, read_json, save_dataclass, save_npz
 log = logging.getLogger("snapstamps")
 
 
+def use_system_allocators() -> None:
+    """Let Arrow use the system allocator in this process: its default pool (jemalloc/mimalloc)
+    keeps what the GeoParquet writer frees (~25 MB at the reference size).  Read when pyarrow is
+    first imported, so called before the products."""
+    import os
+
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
+
 def release_freed_memory() -> None:
-    """Let glibc hand freed numpy buffers back to the system at once (fixed mmap threshold), and
-    let Arrow use the system allocator.
+    """Hand the memory the kernels freed back to the system, and keep handing it back.
 
     glibc raises its mmap threshold (up to 32 MB) each time a large block is freed, after which
-    arrays of the next step are carved from the heap, whose freed space the process keeps: a step
-    tool process that runs a kernel and then the products would hold both peaks.  Setting the
-    threshold (``M_MMAP_THRESHOLD``, here 1 MiB) turns the adjustment off, so every array above
-    it is its own mapping, returned when freed (a lower threshold saves a little more memory but
-    costs page faults: ~1 s of system time per step at 128 KiB).  No-op on other C libraries.
+    arrays are carved from the heap, whose freed space the process keeps: a step tool process
+    that runs a kernel and then the products would hold both peaks.  Called between the two:
+    ``malloc_trim`` returns the free heap, and a fixed threshold (``M_MMAP_THRESHOLD`` = 1 MiB)
+    turns the adjustment off, so every later array above it is its own mapping, returned when
+    freed.  Not set for the kernels: there it costs page faults on every large temporary (step 2:
+    ~1.5 s of system time).  No-op on other C libraries.
     """
     import ctypes
-    import os
     import platform
 
-    # Arrow's default pool (jemalloc/mimalloc) keeps what the GeoParquet writer frees (~25 MB
-    # at the reference size); read when pyarrow is first imported, so set before the products
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: arrays of 1 MiB and more are their own mappings
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+        libc.malloc_trim(0)
     except (OSError, AttributeError):  # pragma: no cover - exotic libc
         pass
 
@@ -565,7 +571,7 @@ def run_psi(
         raise ParameterError(f"steps must satisfy 0 <= start <= end <= 8 (got start={start}, end={end})")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    release_freed_memory()
+    use_system_allocators()
     params = PsiParams.load(out_dir / "parms.json")
     if param_updates:
         params = params.with_updates(param_updates)
@@ -616,6 +622,7 @@ def run_psi(
         else:
             from . import products  # pandas/pyarrow are needed only here
 
+            release_freed_memory()
             with step_progress("products", show_progress):
                 summary["products"] = products.write_run_products(run.out_dir, run.params, adaptations=run.adaptations)
     return summary
