@@ -65,7 +65,8 @@ def _atomic_write(path: Path, writer: Callable[[str], Any]) -> None:
 
 def _xy_prefix(lon: np.ndarray, lat: np.ndarray) -> list[str]:
     """``"lon lat "`` of every point (``%.7f``), formatted once for all ``.xy`` files."""
-    return ["%.7f %.7f " % ll for ll in zip(np.asarray(lon, np.float64).tolist(), np.asarray(lat, np.float64).tolist())]
+    lonlat = zip(np.asarray(lon, np.float64).tolist(), np.asarray(lat, np.float64).tolist())
+    return ["%.7f %.7f " % ll for ll in lonlat]  # noqa: UP031 - printf formatting, as np.savetxt
 
 
 def _write_xy(path: Path, prefix: list[str], columns: list[np.ndarray], fmt: str) -> None:

@@ -272,12 +272,13 @@ def step_select(run: PsiRun, patch_dir: Path) -> None:
 
 def step_weed(run: PsiRun, patch_dir: Path) -> None:
     state = _load_state(patch_dir, "ps1.npz", "step 4")
-    gres = load_dataclass(patch_dir / "pm1.npz", _kernel("gamma").GammaResult, needed_by="step 4")
-    sres = load_dataclass(patch_dir / "select1.npz", _kernel("select").SelectResult, needed_by="step 4")
-    keep = np.asarray(sres.keep_ix, dtype=bool)
-    sel = np.asarray(sres.ix, dtype=np.int64)[keep]
+    # only the arrays step 4 uses (and no import of the step 2-3 kernels for their result classes)
+    ph_patch_all = load_npz(patch_dir / "pm1.npz", needed_by="step 4", keys=["ph_patch"])["ph_patch"]
+    sres = load_npz(patch_dir / "select1.npz", needed_by="step 4", keys=["ix", "keep_ix", "K_ps2", "C_ps2", "coh_ps2"])
+    keep = np.asarray(sres["keep_ix"], dtype=bool)
+    sel = np.asarray(sres["ix"], dtype=np.int64)[keep]
     sub = state.subset(sel)
-    K, C, coh = sres.K_ps2[keep], sres.C_ps2[keep], sres.coh_ps2[keep]
+    K, C, coh = sres["K_ps2"][keep], sres["C_ps2"][keep], sres["coh_ps2"][keep]
     with step_progress(f"step 4: weeding {patch_dir.name}", run.show_progress):
         if sub.n_ps >= 3:
             kernel = _kernel("weed").weed_ps
@@ -289,7 +290,7 @@ def step_weed(run: PsiRun, patch_dir: Path) -> None:
             save_npz(patch_dir / "weed1.npz", {"keep": wkeep, "ps_std": w.ps_std, "ps_max": w.ps_max})
         else:
             wkeep = np.ones(sub.n_ps, dtype=bool)
-    ph_patch = np.insert(np.asarray(gres.ph_patch)[sel], sub.master_ix, 1.0 + 0j, axis=1).astype(np.complex64)
+    ph_patch = np.insert(np.asarray(ph_patch_all)[sel], sub.master_ix, 1.0 + 0j, axis=1).astype(np.complex64)
     ps = PsSet(sub, K.astype(np.float32), C.astype(np.float32), coh.astype(np.float32), ph_patch).subset(wkeep)
     save_npz(patch_dir / "ps2.npz", ps.to_arrays())
     log.info("%s: %d PS after weeding", patch_dir.name, ps.n_ps)
