@@ -223,8 +223,10 @@ def clap_filt_cells(
     return out
 
 
-# bytes of shared first-pass transforms per tile of clap_filt_cells
-_TILE_BYTES = 16 << 20
+# bytes of shared first-pass transforms per tile of clap_filt_cells.  Measured on step 3 of
+# the 600 x 1200 x 30 benchmark (2 threads): 16 MB -> 205 MB peak, 8 MB -> 196 MB, 4 MB (8 x 8
+# cells per tile there) -> 192-193 MB, with the same CPU time within the noise (3.2-3.4 s)
+_TILE_BYTES = 4 << 20
 # windows per chunk of the per-window second pass (~1 MB of complex64 32x32 windows)
 _CELL_CHUNK_WINDOWS = 128
 
