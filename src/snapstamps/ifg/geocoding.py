@@ -235,19 +235,20 @@ def grid_geometry(
     out_sec = np.empty((nq - 2, L, W))
     owner = getattr(dem_height, "__self__", None)
     fast = owner.kernel_args() if isinstance(owner, Dem) and getattr(dem_height, "__func__", None) is Dem.height else None
+    pixels: Any = K.grid_pixels  # (a numba dispatcher: typed as Any for the star-arguments)
     if fast is not None:
-        K.grid_pixels(il, fl, is_, fs, h_c, h_s, nodes, 2, t_lines, r_samples, h_start, np.empty((0, 0)), *fast,
+        pixels(il, fl, is_, fs, h_c, h_s, nodes, 2, t_lines, r_samples, h_start, np.empty((0, 0)), *fast,
                       int(iterations), float(tol), out_geo, out_sec)
     else:
         no_dem: tuple[Any, ...] = (np.zeros((2, 2)), np.zeros(6), np.zeros((2, 2)), np.zeros(7), False)
         h = np.full((L, W), h_start)
         geo_i = np.empty((3, L, W))
         for _ in range(iterations):
-            K.grid_pixels(il, fl, is_, fs, h_c, h_s, nodes[:2], 2, t_lines, r_samples, h_start, h, *no_dem, 0, 0.0, geo_i, out_sec[:0])
+            pixels(il, fl, is_, fs, h_c, h_s, nodes[:2], 2, t_lines, r_samples, h_start, h, *no_dem, 0, 0.0, geo_i, out_sec[:0])
             hn = np.asarray(dem_height(geo_i[0], geo_i[1]), np.float64)
             h = np.where(np.isfinite(hn), hn, h)
         del geo_i
-        K.grid_pixels(il, fl, is_, fs, h_c, h_s, nodes, 2, t_lines, r_samples, h_start, h, *no_dem, 0, 0.0, out_geo, out_sec)
+        pixels(il, fl, is_, fs, h_c, h_s, nodes, 2, t_lines, r_samples, h_start, h, *no_dem, 0, 0.0, out_geo, out_sec)
     return {
         "lon": out_geo[0] if geocode else None, "lat": out_geo[1] if geocode else None, "hgt": out_geo[2] if geocode else None,
         "t_sec": [out_sec[2 * k] for k in range(len(sec_orbits))], "r_sec": [out_sec[2 * k + 1] for k in range(len(sec_orbits))],
