@@ -23,10 +23,29 @@ Every function takes keyword-free positional arrays (numba); the Python-facing w
 from __future__ import annotations
 
 import math
+import os
+import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+
+def _cache_dir() -> None:
+    """Compiled code is cached beside this file; where that is read-only (a system install),
+    in a per-user temporary folder instead of failing (``NUMBA_CACHE_DIR`` set by the user wins)."""
+    if os.environ.get("NUMBA_CACHE_DIR") or os.access(Path(__file__).parent, os.W_OK):
+        return
+    d = str(Path(tempfile.gettempdir()) / f"snapstamps-numba-{os.getuid()}")
+    os.environ["NUMBA_CACHE_DIR"] = d
+    if "numba" in sys.modules:  # already imported: its configuration was read then
+        sys.modules["numba"].config.CACHE_DIR = d
+
+
+_cache_dir()
+
+from numba import njit  # noqa: E402
 
 WGS84_A = 6378137.0
 WGS84_F = 1.0 / 298.257223563
