@@ -178,3 +178,13 @@ def test_dem_inside_the_kernel_equals_a_dem_callable(scene: dict) -> None:
     assert only["lon"] is None and np.array_equal(only["t_sec"][0], fast["t_sec"][0])
     f32 = G.grid_geometry(*args, dem.height, (), (), tol=0.0, geo_dtype=np.float32)
     assert f32["hgt"].dtype == np.float32 and np.array_equal(f32["hgt"], fast["hgt"].astype(np.float32))
+
+
+def test_one_line_and_one_sample_grids(scene: dict) -> None:
+    dem = scene["dem"]
+    full = G.grid_geometry(scene["t"], scene["r"], scene["ref"], dem.height, [scene["sec"]], [0.02], tol=0.0)
+    for i, j in ((slice(40, 41), slice(None)), (slice(None), slice(300, 301)), (slice(40, 41), slice(300, 301))):
+        g = G.grid_geometry(scene["t"][i], scene["r"][j], scene["ref"], dem.height, [scene["sec"]], [0.02], tol=0.0)
+        assert g["hgt"].shape == full["hgt"][i, j].shape and np.isfinite(g["hgt"]).all()
+        assert np.abs(g["t_sec"][0] - full["t_sec"][0][i, j]).max() / DT < 1e-4
+        assert np.abs(g["r_sec"][0] - full["r_sec"][0][i, j]).max() / DR < 1e-4

@@ -158,7 +158,7 @@ def earth_radius_at(lat_deg: float) -> float:
 
 def _bilinear_setup(n: int, step: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     pos = np.arange(n) / step
-    i0 = np.minimum(np.floor(pos).astype(np.int64), max(0, int(np.ceil((n - 1) / step)) - 1))
+    i0 = np.maximum(np.minimum(np.floor(pos).astype(np.int64), int(np.ceil((n - 1) / step)) - 1), 0)  # one node: index 0, fraction 0
     return i0, pos - i0
 
 
