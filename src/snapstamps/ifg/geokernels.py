@@ -138,9 +138,9 @@ def _geodetic(x: float, y: float, z: float) -> tuple[float, float, float]:
 
 
 @njit(cache=True)
-def rdr2geo_point(t: float, r: float, h: float, orb: OrbitTable, beta0: float) -> tuple[float, float, float, float]:
+def rdr2geo_point(t: float, r: float, h: float, orb: OrbitTable, beta0: float) -> tuple[float, float, float, float, float, float]:
     """ECEF point at zero-Doppler time ``t``, slant range ``r``, ellipsoidal height ``h`` (right-looking),
-    and its look angle; ``beta0`` the first guess of the look angle (rad)."""
+    its look angle and its geodetic lon, lat (rad); ``beta0`` the first guess of the look angle (rad)."""
     sx, sy, sz, vx, vy, vz, _, _, _ = orbit_state(t, orb, 1)
     vn = math.sqrt(vx * vx + vy * vy + vz * vz)
     vx, vy, vz = vx / vn, vy / vn, vz / vn
@@ -154,6 +154,7 @@ def rdr2geo_point(t: float, r: float, h: float, orb: OrbitTable, beta0: float) -
     h_eff = h
     beta = beta0
     px = py = pz = 0.0
+    lon = lat = 0.0
     for _ in range(3):
         a2 = (WGS84_A + h_eff) ** 2
         b2 = (WGS84_B + h_eff) ** 2
@@ -175,9 +176,9 @@ def rdr2geo_point(t: float, r: float, h: float, orb: OrbitTable, beta0: float) -
         px = sx + r * (cb * ux + sb * wx)
         py = sy + r * (cb * uy + sb * wy)
         pz = sz + r * (cb * uz + sb * wz)
-        hh = _geodetic(px, py, pz)[2]
+        lon, lat, hh = _geodetic(px, py, pz)
         h_eff = h_eff + (h - hh)
-    return px, py, pz, beta
+    return px, py, pz, beta, lon, lat
 
 
 @njit(cache=True)
@@ -205,11 +206,10 @@ def rdr2geo_many(t: Any, r: Any, h: Any, orb: OrbitTable) -> tuple[Any, Any, Any
     lat = np.empty(n)
     beta = math.radians(35.0)
     for i in range(n):
-        x, y, z, b = rdr2geo_point(t[i], r[i], h[i], orb, beta)
+        x, y, z, b, lo, la = rdr2geo_point(t[i], r[i], h[i], orb, beta)
         if math.isfinite(b):
             beta = b  # the next point's first guess: neighbours in a grid have close look angles
         p[i, 0], p[i, 1], p[i, 2] = x, y, z
-        lo, la, _ = _geodetic(x, y, z)
         lon[i] = math.degrees(lo)
         lat[i] = math.degrees(la)
     return p, lon, lat
