@@ -202,6 +202,18 @@ def test_median_equals_numpy_median_bit_for_bit() -> None:
             ties = rng.integers(0, 3, (40, m)).astype(dtype)
             np.testing.assert_array_equal(median_last_axis(ties), np.median(ties, axis=-1))
             assert median_last_axis(x).dtype == dtype
+            # non-negative inputs: the selection on the integer bit patterns gives the same
+            # values (zeros, -0.0, subnormals, inf and ties included)
+            special = x.copy()
+            special[:, ::5] = 0
+            special[:, 1::7] = -0.0
+            special[:, 2::11] = np.finfo(dtype).tiny / 4
+            special[::3, 3::13] = np.inf
+            for arr in (x, ties, special, np.zeros((3, m), dtype), np.full((3, m), -0.0, dtype)):
+                got = median_last_axis(arr, nonnegative=True)
+                assert got.dtype == dtype
+                np.testing.assert_array_equal(got, np.median(arr, axis=-1))
+            assert median_last_axis(x[0], nonnegative=True) == np.median(x[0])
 
 
 def test_grid_smaller_than_window_is_a_parameter_error() -> None:

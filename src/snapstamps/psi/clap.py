@@ -77,7 +77,7 @@ def _smoothing_matrix(n: int) -> NDArray[np.float64]:
     return out
 
 
-def median_last_axis(x: np.ndarray) -> np.ndarray:
+def median_last_axis(x: np.ndarray, *, nonnegative: bool = False) -> np.ndarray:
     """Median along the last axis, equal to ``np.median(x, axis=-1)`` bit for bit (no NaNs).
 
     ``np.median`` partitions around both middle elements of an even-length axis, which numpy
@@ -85,9 +85,23 @@ def median_last_axis(x: np.ndarray) -> np.ndarray:
     SIMD quickselect).  Here one partition puts the upper middle element ``m/2`` in place; the
     lower one is the maximum of the part below it.  The mean of the two is formed as numpy
     does (``(a + b) / 2`` in the input precision), so the result is identical.
+
+    ``nonnegative=True`` (the caller guarantees ``x >= 0`` and no NaN, float32 or float64):
+    the selection runs on the bit patterns as signed integers of the same width, which order
+    non-negative IEEE floats as their values (+0 < subnormals < normals < inf) and which
+    numpy selects ~1.5x faster than floats.  A ``-0.0`` (integer minimum) sorts first, like
+    the zero it equals, so the median's value is unchanged.
     """
     m = x.shape[-1]
     hi = m // 2
+    if nonnegative and x.dtype in (np.float32, np.float64):
+        ints = np.ascontiguousarray(x).view(np.int32 if x.dtype == np.float32 else np.int64)
+        part = np.partition(ints, hi, axis=-1)
+        upper = part[..., hi].view(x.dtype)
+        if m % 2:
+            return upper.copy()
+        lower = part[..., :hi].max(axis=-1).view(x.dtype)
+        return (lower + upper) / x.dtype.type(2)
     part = np.partition(x, hi, axis=-1)
     upper = part[..., hi]
     if m % 2:
@@ -107,7 +121,8 @@ def _adaptive_response(
     real = np.float32 if spec.dtype == np.complex64 else np.float64
     s = _smoothing_matrix(n).astype(real)
     h = s @ np.abs(spec) @ s.T
-    med = median_last_axis(h.reshape(h.shape[:-2] + (-1,)))
+    # h >= 0: a smoothing with non-negative weights of amplitudes
+    med = median_last_axis(h.reshape(h.shape[:-2] + (-1,)), nonnegative=True)
     med[med == 0] = 1.0
     h /= med[..., None, None]
     if alpha != 1.0:
@@ -298,7 +313,7 @@ class _CellsContext:
         # (or max((H/med)^alpha - 1, 0)) in place
         np.matmul(self.s @ np.abs(spec).reshape(-1, n, n), self.s, out=h)
         hf = h.reshape(b, m)
-        med = median_last_axis(hf)
+        med = median_last_axis(hf, nonnegative=True)  # smoothed amplitudes: >= 0
         med[med == 0] = 1.0
         if self.alpha == 1.0:
             hf -= med[:, None]
