@@ -219,7 +219,7 @@ def clap_filt_cells(
     out = np.empty((n_c, n_f), dtype=np.complex128)
     if n_c == 0:
         return out
-    g = np.nan_to_num(g.astype(np.complex64))  # a copy
+    g = np.nan_to_num(np.moveaxis(g, 2, 0).astype(np.complex64, order="C"))  # (n_f, n_i, n_j), a copy
     ctx = _CellsContext(g, origins, local, n, float(alpha), float(beta), low_pass, out)
     # tiles of t x t cells: the shared first-pass transforms of a tile hold at most
     # n_f (t + n) t n complex64 values; keep that near _TILE_BYTES
@@ -267,11 +267,12 @@ class _CellsContext:
         self.ar = np.arange(n)
 
     def run(self, idx: np.ndarray) -> None:
-        n, ar, grid = self.n, self.ar, self.grid
-        n_f = grid.shape[2]
+        n, ar, grid = self.n, self.ar, self.grid  # grid (n_f, n_i, n_j)
+        n_f = grid.shape[0]
         # first pass, shared: 1-D transform along each grid row of the (circularly shifted)
         # column segment of every distinct (column origin, column shift) of the tile, laid
-        # out (segment, grid row, frequency, ifg) so that a window reads whole blocks
+        # out (segment, ifg, grid row, frequency) so that a window reads whole transformed rows
+        # in the (ifg, row, frequency) order of its second pass (no transposition after it)
         ckey, cpos = np.unique(self.origins[idx, 1] * n + self.local[idx, 1], return_inverse=True)
         # cells by segment, then by row: consecutive windows read mostly the same rows
         order = np.lexsort((self.origins[idx, 0], cpos))
@@ -280,11 +281,13 @@ class _CellsContext:
         r0 = int(o[:, 0].min())
         n_r = int(o[:, 0].max()) + n - r0
         seg_cols = (ckey // n)[:, None] + ((ckey % n)[:, None] + ar) % n  # (n_seg, n)
-        rows_ft = grid[(r0 + np.arange(n_r))[None, :, None], seg_cols[:, None, :]]  # (seg, r, q, f)
-        rows_ft = sfft.fft(rows_ft, axis=2, overwrite_x=True).reshape(-1, n * n_f)
+        f_ar = np.arange(n_f)
+        rows_ft = np.take(grid[:, r0 : r0 + n_r], seg_cols, axis=2)  # (f, r, seg, q)
+        rows_ft = np.ascontiguousarray(rows_ft.transpose(2, 0, 1, 3))  # (seg, f, r, q)
+        rows_ft = sfft.fft(rows_ft, axis=3, overwrite_x=True).reshape(-1, n)
         # the cell's own value, to be removed from the transformed row that holds it: after
         # the column shift it sits at column 0, where every frequency sees it with phase 0
-        cell_val = grid[o[:, 0] + loc[:, 0], o[:, 1] + loc[:, 1]]  # (b, f)
+        cell_val = grid[:, o[:, 0] + loc[:, 0], o[:, 1] + loc[:, 1]].T  # (b, f)
         step = max(1, _CELL_CHUNK_WINDOWS // n_f)
         work = np.empty((min(step, idx.size) * n_f, n, n), dtype=np.float32)
         for c0 in range(0, idx.size, step):
@@ -293,11 +296,10 @@ class _CellsContext:
             # second pass, per window: the window's rows, circularly shifted so that the
             # cell's row comes first, then the transform along them
             rows = o[c0:c1, 0, None] - r0 + (loc[c0:c1, 0, None] + ar) % n  # (b, n)
-            win = np.take(rows_ft, (cpos[c0:c1, None] * n_r + rows).ravel(), axis=0)
-            win = win.reshape(b, n, n, n_f)  # (b, rows, freqs, f)
-            win[:, 0] -= cell_val[c0:c1, None, :]
-            spec = sfft.fft(win, axis=1, overwrite_x=True)
-            spec = np.ascontiguousarray(spec.transpose(0, 3, 1, 2))  # (b, f, k, l)
+            flat = ((cpos[c0:c1, None, None] * n_f + f_ar[:, None]) * n_r + rows[:, None, :]).ravel()
+            win = np.take(rows_ft, flat, axis=0).reshape(b, n_f, n, n)  # (b, f, rows, freqs)
+            win[:, :, 0] -= cell_val[c0:c1, :, None]
+            spec = sfft.fft(win, axis=2, overwrite_x=True)  # (b, f, k, l), C-contiguous
             self.out[idx[c0:c1]] = self._filtered_sum(spec, work[: b * n_f]).reshape(b, n_f)
 
     def _filtered_sum(self, spec: np.ndarray, h: np.ndarray) -> NDArray[np.complex128]:
