@@ -46,7 +46,7 @@ from ..ifg.dem import open_dem
 from ..ifg.download import is_dem_auto
 from ..ifg.esd import esd_shift
 from ..ifg.export import StampsStreamWriter, master_par, pair_base
-from ..ifg.interferogram import coregister, interferogram
+from ..ifg.interferogram import BurstClock, coregister, interferogram, window_bounds
 from ..ifg.orbits import OrbitInterpolator, StateVectors, find_eof, parse_eof
 from ..ifg.safe import Swath, group_by_date, open_date, resolve_safe
 from ..ifg.tops import local_doppler
@@ -56,6 +56,12 @@ from ..io.stamps_export import yyyymmdd
 __all__ = ["IfgStackOptions", "run_ifg_stack"]
 
 log = logging.getLogger("snapstamps")
+
+#: output lines resampled and written at a time within a block of ``block_lines`` (memory only: same bytes)
+SUB_LINES = 128
+
+#: ESD keeps the overlaps' pixels and geometry between its two iterations up to this many bytes per pair
+ESD_CACHE_BYTES = 160 * 2**20
 
 
 def _orbit_for(sw: Swath, orbit_dir: Path | None, download: bool = False, require_eof: bool = False, state: dict | None = None) -> StateVectors:
@@ -181,7 +187,9 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
 
     Progress lines (orbits, DEM, per pair and burst) go to the ``snapstamps`` logger
     (:mod:`snapstamps.progress`).  ``on_stage(name)`` is called when a stage starts (``checks``, ``geometry``, ``esd``,
-    ``resample_ifg``, ``export``) and with ``"done"`` at the end (benchmarks hook memory there).
+    ``resample_ifg``, ``export``) and with ``"done"`` at the end (benchmarks hook memory there); the
+    secondary's geometry of each ESD overlap and each block is a stage of its own
+    (``sec_geometry``), so ``esd`` and ``resample_ifg`` start again after it.
     """
     stage = on_stage or (lambda s: None)
     stage_t: dict[str, float] = {}
@@ -279,23 +287,19 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
         g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
         return g["t_sec"][0], g["r_sec"][0]
 
-    def resample_sec(k: int, sec: Swath, burst_id: int, t_sec, r_sec, shift_s: float):
+    def resample_sec(k: int, sec: Swath, burst_id: int, t_sec, r_sec, shift_s: float) -> np.ndarray:
+        """Secondary ``k``'s burst ``burst_id`` resampled at (``t_sec``, ``r_sec``), ESD shift ``shift_s`` applied."""
         sb = sec.burst_by_id(burst_id)
-        t_own = t_sec - shifts[k] - shift_s
-        y = (t_own - sb.t0) / sec.dt
-        x = (2.0 * r_sec / G.SPEED_OF_LIGHT - sec.tau0) * sec.fs
-        m = opts.taps
-        l0 = max(0, math.floor(np.nanmin(y)) - m)
-        l1 = min(sb.n_lines, math.ceil(np.nanmax(y)) + m + 1)
-        c0 = max(0, math.floor(np.nanmin(x)) - m)
-        c1 = min(sec.n_samples, math.ceil(np.nanmax(x)) + m + 1)
+        clock = BurstClock(sb.t0, sec.dt, sec.tau0, sec.fs, (shifts[k], shift_s))
+        l0, l1, c0, c1 = window_bounds(t_sec, r_sec, clock, sb.n_lines, sec.n_samples, opts.taps)
         if l1 <= l0 or c1 <= c0:
-            return np.zeros(y.shape, np.complex64)
+            return np.zeros(np.shape(t_sec), np.complex64)
         win = sec.read_burst(sb, (l0, l1), (c0, c1))
-        return coregister(win, l0, c0, y, x, sb.time, sec.tau, sb.ramp if opts.deramp else None, opts.taps)
+        return coregister(win, l0, c0, t_sec, r_sec, clock, sb.ramp if opts.deramp else None, opts.taps, overwrite_window=True)
 
-    # ESD overlaps: only their line indices are kept; the pixels are read again per pair and
-    # overlap, so memory does not grow with the number of overlaps either.
+    # ESD overlaps: only their line indices are kept; the pixels are read per pair (and kept
+    # for the second iteration within ESD_CACHE_BYTES), so memory does not grow with the number
+    # of overlaps either.
     overlaps = []
     if opts.esd is not False and len(plan) > 1:
         for a_, b_ in itertools.pairwise(plan):
@@ -318,22 +322,42 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
         return tl, m_a, m_b, df
 
     def esd_pair(k: int, sec: Swath) -> tuple[float, list[dict]]:
-        """ESD azimuth shift (s) of pair ``k``: two iterations over the overlaps, one overlap in memory at a time."""
+        """ESD azimuth shift (s) of pair ``k``: two iterations over the overlaps.
+
+        The second iteration needs the same overlap pixels and geometry as the first (only the
+        shift differs): they are kept from the first while they fit in ``ESD_CACHE_BYTES``, and
+        computed again otherwise (the same values either way).
+        """
         shift = 0.0
         esd_info = []
+        cache: dict[int, tuple] = {}
+        held = 0
         for it in range(2):
             zs = []
-            for a_, b_, lines_a, lines_b in overlaps:
-                tl, m_a, m_b, df = overlap_data(a_, b_, lines_a, lines_b)
-                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
-                ts_, rs_ = g["t_sec"][0], g["r_sec"][0]
-                del g
+            for n_ov, (a_, b_, lines_a, lines_b) in enumerate(overlaps):
+                if n_ov in cache:
+                    tl, m_a, m_b, df, ts_, rs_ = cache.pop(n_ov)
+                else:
+                    tl, m_a, m_b, df = overlap_data(a_, b_, lines_a, lines_b)
+                    next_stage("sec_geometry")
+                    g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
+                    ts_, rs_ = g["t_sec"][0], g["r_sec"][0]
+                    del g
+                    next_stage("esd")
+                    size = sum(x.nbytes for x in (tl, m_a, m_b, df, ts_, rs_))
+                    if it == 0 and held + size <= ESD_CACHE_BYTES:
+                        cache[n_ov] = (tl, m_a, m_b, df, ts_, rs_)
+                        held += size
                 s_a = resample_sec(k, sec, a_.burst_id, ts_, rs_, shift)
                 s_b = resample_sec(k, sec, b_.burst_id, ts_, rs_, shift)
+                del ts_, rs_
                 i_a = m_a * np.conj(s_a)
+                del s_a
                 i_b = m_b * np.conj(s_b)
+                del s_b, m_a, m_b
                 d, coh = esd_shift(i_a, i_b, df)
                 zs.append((d, coh, float(np.sum(np.abs(i_a * np.conj(i_b))))))
+                del i_a, i_b, df
             wsum = sum(z[2] * z[1] for z in zs) or 1.0
             d = sum(z[0] * z[2] * z[1] for z in zs) / wsum
             esd_info.append({"iteration": it, "shift_lines": d / ref.dt, "coherence": [z[1] for z in zs]})
@@ -375,10 +399,19 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
             with writer.pair(sec.info.date) as put_pair:
                 for i, a, m, _ in blocks:
                     sg = plan[i]
+                    next_stage("sec_geometry")
                     t_sec, r_sec = block_geometry(i, a, m, k)
-                    s_img = resample_sec(k, sec, sg.burst_id, t_sec, r_sec, shift)
-                    put_pair(s_img, interferogram(ref_block(i, a, m), s_img, r_samples[None, :], r_sec, lam))
-                    del t_sec, r_sec, s_img
+                    next_stage("resample_ifg")
+                    # resampled and written in sub-blocks: smaller secondary windows and outputs, the
+                    # same values (each window holds every tap of its pixels, see window_bounds)
+                    for u in range(0, m, SUB_LINES):
+                        v = min(m, u + SUB_LINES)
+                        s_img = resample_sec(k, sec, sg.burst_id, t_sec[u:v], r_sec[u:v], shift)
+                        m_blk = ref_block(i, a + u, v - u)
+                        # the interferogram overwrites the reference lines (one array less)
+                        put_pair(s_img, interferogram(m_blk, s_img, r_samples[None, :], r_sec[u:v], lam, out=m_blk))
+                        del s_img, m_blk
+                    del t_sec, r_sec
                     if a + m >= sg.n_lines:
                         log.info("pair %s-%s: burst %s done (%d/%d)", ref.info.date, sec.info.date, sg.burst_id, i + 1, len(plan))
             b, bperp_c = pair_base(ref_orbit, sec_orbits[k], float(t_out[0]), float(t_out[-1]), float(r_samples[j_c]), shifts[k])
