@@ -44,7 +44,7 @@ from ..ifg.config import IfgStackOptions
 from ..ifg.deburst import deburst_plan, plan_to_json
 from ..ifg.dem import open_dem
 from ..ifg.download import is_dem_auto
-from ..ifg.esd import esd_shift
+from ..ifg.esd import esd_terms
 from ..ifg.export import StampsStreamWriter, master_par, pair_base
 from ..ifg.interferogram import BurstClock, coregister, interferogram, window_bounds
 from ..ifg.orbits import OrbitInterpolator, StateVectors, find_eof, parse_eof
@@ -60,8 +60,6 @@ log = logging.getLogger("snapstamps")
 #: output lines resampled and written at a time within a block of ``block_lines`` (memory only: same bytes)
 SUB_LINES = 128
 
-#: ESD keeps the overlaps' pixels and geometry between its two iterations up to this many bytes per pair
-ESD_CACHE_BYTES = 160 * 2**20
 
 
 def _orbit_for(sw: Swath, orbit_dir: Path | None, download: bool = False, require_eof: bool = False, state: dict | None = None) -> StateVectors:
@@ -297,9 +295,8 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
         win = sec.read_burst(sb, (l0, l1), (c0, c1))
         return coregister(win, l0, c0, t_sec, r_sec, clock, sb.ramp if opts.deramp else None, opts.taps, overwrite_window=True)
 
-    # ESD overlaps: only their line indices are kept; the pixels are read per pair (and kept
-    # for the second iteration within ESD_CACHE_BYTES), so memory does not grow with the number
-    # of overlaps either.
+    # ESD overlaps: only their line indices are kept; the pixels are read again per pair, overlap
+    # and iteration, so memory does not grow with the number of overlaps either.
     overlaps = []
     if opts.esd is not False and len(plan) > 1:
         for a_, b_ in itertools.pairwise(plan):
@@ -312,51 +309,35 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
             lines_a = np.rint((bb.time(lines_b) - ba.t0) / ref.dt).astype(np.int64)
             overlaps.append((a_, b_, lines_a, lines_b))
 
-    def overlap_data(a_, b_, lines_a, lines_b) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Line times, reference SLC of both bursts and Doppler difference over one burst overlap."""
-        ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
-        tl = bb.time(lines_b)
-        m_a = ref.read_burst(ba, (int(lines_a[0]), int(lines_a[-1]) + 1), (s0, s1 + 1))
-        m_b = ref.read_burst(bb, (int(lines_b[0]), int(lines_b[-1]) + 1), (s0, s1 + 1))
-        df = local_doppler(ba.ramp, tl[:, None], ref.tau(samples)[None, :]) - local_doppler(bb.ramp, tl[:, None], ref.tau(samples)[None, :])
-        return tl, m_a, m_b, df
-
     def esd_pair(k: int, sec: Swath) -> tuple[float, list[dict]]:
-        """ESD azimuth shift (s) of pair ``k``: two iterations over the overlaps.
+        """ESD azimuth shift (s) of pair ``k``: two iterations over the overlaps, one overlap in memory at a time.
 
-        The second iteration needs the same overlap pixels and geometry as the first (only the
-        shift differs): they are kept from the first while they fit in ``ESD_CACHE_BYTES``, and
-        computed again otherwise (the same values either way).
+        Per overlap: the secondary's geometry, both bursts resampled, then the reference lines
+        read and multiplied in (in place), the Doppler difference last: a few overlap-sized
+        arrays at a time.  The second iteration computes the geometry again (cheaper than
+        holding it: memory would grow with the overlaps).
         """
         shift = 0.0
         esd_info = []
-        cache: dict[int, tuple] = {}
-        held = 0
+        tau_s = ref.tau(samples)[None, :]
         for it in range(2):
             zs = []
-            for n_ov, (a_, b_, lines_a, lines_b) in enumerate(overlaps):
-                if n_ov in cache:
-                    tl, m_a, m_b, df, ts_, rs_ = cache.pop(n_ov)
-                else:
-                    tl, m_a, m_b, df = overlap_data(a_, b_, lines_a, lines_b)
-                    next_stage("sec_geometry")
-                    g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
-                    ts_, rs_ = g["t_sec"][0], g["r_sec"][0]
-                    del g
-                    next_stage("esd")
-                    size = sum(x.nbytes for x in (tl, m_a, m_b, df, ts_, rs_))
-                    if it == 0 and held + size <= ESD_CACHE_BYTES:
-                        cache[n_ov] = (tl, m_a, m_b, df, ts_, rs_)
-                        held += size
-                s_a = resample_sec(k, sec, a_.burst_id, ts_, rs_, shift)
-                s_b = resample_sec(k, sec, b_.burst_id, ts_, rs_, shift)
+            for a_, b_, lines_a, lines_b in overlaps:
+                ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
+                tl = bb.time(lines_b)
+                next_stage("sec_geometry")
+                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
+                ts_, rs_ = g["t_sec"][0], g["r_sec"][0]
+                del g
+                next_stage("esd")
+                i_a = resample_sec(k, sec, a_.burst_id, ts_, rs_, shift)
+                i_b = resample_sec(k, sec, b_.burst_id, ts_, rs_, shift)
                 del ts_, rs_
-                i_a = m_a * np.conj(s_a)
-                del s_a
-                i_b = m_b * np.conj(s_b)
-                del s_b, m_a, m_b
-                d, coh = esd_shift(i_a, i_b, df)
-                zs.append((d, coh, float(np.sum(np.abs(i_a * np.conj(i_b))))))
+                # reference x conj(secondary), in the secondary's array
+                np.multiply(ref.read_burst(ba, (int(lines_a[0]), int(lines_a[-1]) + 1), (s0, s1 + 1)), np.conjugate(i_a, out=i_a), out=i_a)
+                np.multiply(ref.read_burst(bb, (int(lines_b[0]), int(lines_b[-1]) + 1), (s0, s1 + 1)), np.conjugate(i_b, out=i_b), out=i_b)
+                df = local_doppler(ba.ramp, tl[:, None], tau_s) - local_doppler(bb.ramp, tl[:, None], tau_s)
+                zs.append(esd_terms(i_a, i_b, df, overwrite=True))
                 del i_a, i_b, df
             wsum = sum(z[2] * z[1] for z in zs) or 1.0
             d = sum(z[0] * z[2] * z[1] for z in zs) / wsum
