@@ -33,10 +33,10 @@ def njit(**options: Any) -> Callable[[F], F]:
 
     def deco(func: F) -> F:
         try:
-            return numba.njit(cache=True, **options)(func)  # type: ignore[no-any-return]
+            return numba.njit(cache=True, **options)(func)  # type: ignore[no-any-return,unused-ignore]
         except RuntimeError as exc:  # "cannot cache function ...: no locator available"
             uncached.append(func.__qualname__)
             log.debug("numba: %s compiled without a cache (%s)", func.__qualname__, exc)
-            return numba.njit(cache=False, **options)(func)  # type: ignore[no-any-return]
+            return numba.njit(cache=False, **options)(func)  # type: ignore[no-any-return,unused-ignore]
 
     return deco
