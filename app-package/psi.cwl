@@ -31,10 +31,28 @@ $graph:
     SNAP's StaMPS export. prep (step 0) writes the processing directory and its patches; steps
     1-4 run on each patch in parallel (scatter), each patch step receiving only its own
     PATCH_n plus the run's stack.json / parms.json; the merge step gathers the patches and runs
-    steps 5-8 and the products; the last step publishes them as a STAC catalog, which is the
-    workflow output (a Directory holding catalog.json).
+    steps 5-8 and the products; the last step makes the quicklooks, COGs, report and viewer and
+    publishes everything as a STAC catalog, which is the workflow output (a Directory holding
+    catalog.json). With one patch (the default) there is nothing to scatter: prep runs the whole
+    job in its one process (steps 0-8, products, quicklooks and catalog), and the patch, merge and
+    publish steps are skipped.
   requirements:
-  - class: InlineJavascriptRequirement
+  - expressionLib:
+    - |
+      // One patch: neither `patches` nor a patch parameter in `parameters` asks for more.
+      // (A wrong guess costs only speed: either path gives the same products.)
+      function onePatch(patches, parameters) {
+        var one = !patches || patches.length === 0 || patches.reduce(function (a, b) { return a * b; }, 1) === 1;
+        (parameters || []).forEach(function (p) {
+          var name = p.split("=")[0].trim().toLowerCase();
+          var value = p.substring(p.indexOf("=") + 1).trim();
+          var patchName = name.length > 0 && ("rg_patches".indexOf(name) === 0 || "az_patches".indexOf(name) === 0);
+          if (patchName && value !== "1") { one = false; }
+        });
+        return one;
+      }
+    class: InlineJavascriptRequirement
+  - class: MultipleInputFeatureRequirement
   - class: ScatterFeatureRequirement
   - class: StepInputExpressionRequirement
   inputs:
@@ -77,6 +95,12 @@ $graph:
   - type:
     - 'null'
     - string
+    label: the input stack as the job names it (path or URL), linked from the items as derived_from (default
+      the stack directory as prep read it)
+    id: '#psi/stack_reference'
+  - type:
+    - 'null'
+    - string
     label: XYZ tile URL template for the web viewer's background (default the stack DEM's hillshade)
     id: '#psi/tiles_url'
   - type:
@@ -95,6 +119,7 @@ $graph:
     id: '#psi/weed_standard_dev'
   steps:
   - run: '#psi-merged'
+    when: $(inputs.patch_dirs.length > 0)
     in:
     - source: '#psi/patch/adaptations'
       id: '#psi/merged/adaptations'
@@ -120,6 +145,8 @@ $graph:
     in:
     - source: '#psi/amplitude_dispersion'
       id: '#psi/prep/amplitude_dispersion'
+    - valueFrom: '$(onePatch(inputs.patches, inputs.parameters) ? 8 : 0)'
+      id: '#psi/prep/end'
     - source: '#psi/parameters'
       id: '#psi/prep/parameters'
     - source: '#psi/patches'
@@ -128,6 +155,10 @@ $graph:
       id: '#psi/prep/reference_area'
     - source: '#psi/stack'
       id: '#psi/prep/stack'
+    - source: '#psi/stack_reference'
+      id: '#psi/prep/stack_reference'
+    - source: '#psi/tiles_url'
+      id: '#psi/prep/tiles_url'
     - source: '#psi/unwrap_grid_size'
       id: '#psi/prep/unwrap_grid_size'
     - source: '#psi/weed_standard_dev'
@@ -135,28 +166,22 @@ $graph:
     out:
     - '#psi/prep/work'
     - '#psi/prep/patch_names'
+    - '#psi/prep/catalog'
     id: '#psi/prep'
   - run: '#stac-catalog'
+    when: $(inputs.result !== null)
     in:
-    - source: '#psi/quicklooks/quicklooks'
-      id: '#psi/publish/quicklooks'
+    - default: true
+      id: '#psi/publish/make_quicklooks'
     - source: '#psi/merged/result'
       id: '#psi/publish/result'
-    - source: '#psi/stack'
-      valueFrom: $(self.basename)
+    - source: '#psi/stack_reference'
       id: '#psi/publish/stack_reference'
+    - source: '#psi/tiles_url'
+      id: '#psi/publish/tiles_url'
     out:
     - '#psi/publish/catalog'
     id: '#psi/publish'
-  - run: '#psi-quicklooks'
-    in:
-    - source: '#psi/merged/result'
-      id: '#psi/quicklooks/result'
-    - source: '#psi/tiles_url'
-      id: '#psi/quicklooks/tiles_url'
-    out:
-    - '#psi/quicklooks/quicklooks'
-    id: '#psi/quicklooks'
   https://schema.org/softwareVersion: 0.1.0
   https://schema.org/name: snapstamps psi
   https://schema.org/description: Sentinel-1 Persistent Scatterer Interferometry (StaMPS PSI, native backend)
@@ -180,7 +205,10 @@ $graph:
   outputs:
   - type: Directory
     label: STAC catalog of the products
-    outputSource: '#psi/publish/catalog'
+    outputSource:
+    - '#psi/prep/catalog'
+    - '#psi/publish/catalog'
+    pickValue: first_non_null
     id: '#psi/catalog'
 - class: CommandLineTool
   id: '#psi-merged'
@@ -322,6 +350,10 @@ $graph:
     step. Every parameter takes one path: the named inputs and `parameters` all become
     `--param NAME=VALUE` arguments (no default is passed: the engine's are used), and a parameter
     given twice with two values is an error. Outputs the processing directory and the names of its patches (PATCH_n).
+    With `end` 8 (the psi workflow's choice when there is one patch) the same process runs the
+    whole job: steps 0-8 and the products, then the quicklooks, COGs, report, viewer and the STAC
+    catalog (`snapstamps psi STACK --out work --end 8 --catalog catalog`, output `catalog`); there
+    are no patch steps to scatter (`patch_names` is empty) and nothing left for the other steps.
   requirements:
   - expressionLib:
     - |
@@ -344,8 +376,8 @@ $graph:
   - dockerPull: ghcr.io/snapstamps/snapstamps:0.1.0
     class: DockerRequirement
   - coresMin: 1
-    coresMax: 2
-    ramMin: 4096
+    coresMax: '$(inputs.end > 0 ? 4 : 2)'
+    ramMin: '$(inputs.end > 0 ? 8192 : 4096)'
     tmpdirMin: 1024
     outdirMin: 10240
     class: ResourceRequirement
@@ -364,7 +396,16 @@ $graph:
     valueFrom: '0'
   - position: 1
     prefix: --end
-    valueFrom: '0'
+    valueFrom: $(inputs.end)
+  - position: 1
+    prefix: --catalog
+    valueFrom: '$(inputs.end > 0 ? "catalog" : null)'
+  - position: 1
+    prefix: --stack-ref
+    valueFrom: '$(inputs.end > 0 ? inputs.stack_reference : null)'
+  - position: 1
+    prefix: --tiles
+    valueFrom: '$(inputs.end > 0 ? inputs.tiles_url : null)'
   - position: 3
     valueFrom: |
       ${
@@ -387,6 +428,10 @@ $graph:
     - float
     label: Amplitude dispersion threshold (da_thresh)
     id: '#psi-prep/psi-prep/amplitude_dispersion'
+  - type: int
+    default: 0
+    label: last step (0 = prep only; 8 = the whole job in this process, catalog included)
+    id: '#psi-prep/psi-prep/end'
   - label: other StaMPS parameters, NAME=VALUE
     type:
     - 'null'
@@ -416,6 +461,16 @@ $graph:
     id: '#psi-prep/psi-prep/stack'
   - type:
     - 'null'
+    - string
+    label: with end 8, the input stack as the job names it (the items' derived_from link)
+    id: '#psi-prep/psi-prep/stack_reference'
+  - type:
+    - 'null'
+    - string
+    label: with end 8, XYZ tile URL template for the viewer background
+    id: '#psi-prep/psi-prep/tiles_url'
+  - type:
+    - 'null'
     - float
     label: unwrap_grid_size (m)
     id: '#psi-prep/psi-prep/unwrap_grid_size'
@@ -426,71 +481,39 @@ $graph:
     id: '#psi-prep/psi-prep/weed_standard_dev'
   outputs:
   - type:
+    - 'null'
+    - Directory
+    doc: with end 8, the STAC catalog of the job (as the stac-catalog tool writes it)
+    outputBinding:
+      glob: catalog
+    id: '#psi-prep/psi-prep/catalog'
+  - type:
       type: array
       items: string
     outputBinding:
       glob: work/patches.json
       loadContents: true
-      outputEval: $(JSON.parse(self[0].contents).patches)
+      outputEval: '$(inputs.end > 0 ? [] : JSON.parse(self[0].contents).patches)'
     id: '#psi-prep/psi-prep/patch_names'
   - type: Directory
     outputBinding:
       glob: work
     id: '#psi-prep/psi-prep/work'
 - class: CommandLineTool
-  id: '#psi-quicklooks'
-  label: quicklooks, velocity COGs, job report and web viewer of a psi result
-  doc: |
-    `snapstamps quicklooks RESULT --out quicklooks`: the quicklook PNGs (velocity map with its
-    colour bar, thumbnail, baseline plot, temporal-coherence histogram), the mean-velocity
-    Cloud-Optimized GeoTIFFs (PS grid and 100 m), the one-page HTML report, the static web
-    viewer (viewer/index.html) and assets.json (their STAC roles, media types and proj/raster
-    fields), which the stac-catalog step publishes. Reads the result directory only.
-  hints:
-  - dockerPull: ghcr.io/snapstamps/snapstamps:0.1.0
-    class: DockerRequirement
-  - coresMin: 1
-    coresMax: 1
-    ramMin: 2048
-    outdirMin: 2048
-    class: ResourceRequirement
-  baseCommand:
-  - snapstamps
-  - --quiet
-  - quicklooks
-  arguments:
-  - position: 2
-    prefix: --out
-    valueFrom: quicklooks
-  inputs:
-  - type: Directory
-    doc: psi processing directory after step 7 or 8 (ps_points.*, psi_metadata.json, stack.json)
-    inputBinding:
-      position: 1
-    id: '#psi-quicklooks/psi-quicklooks/result'
-  - type:
-    - 'null'
-    - string
-    doc: XYZ tile URL template for the viewer background (default the hillshade of the stack DEM)
-    inputBinding:
-      position: 3
-      prefix: --tiles
-    id: '#psi-quicklooks/psi-quicklooks/tiles_url'
-  outputs:
-  - type: Directory
-    outputBinding:
-      glob: quicklooks
-    id: '#psi-quicklooks/psi-quicklooks/quicklooks'
-- class: CommandLineTool
   id: '#stac-catalog'
-  label: STAC catalog of a psi result
+  label: quicklooks and STAC catalog of a psi result
   doc: |
     Publishes the products of a psi processing directory as a self-contained STAC catalog
     (`snapstamps stac catalog RESULT --out catalog`): catalog.json, an item for the point
     products (CSV, GeoParquet, metadata) with the quicklooks (roles thumbnail, overview, visual),
     one for the StaMPS text exports, one for the velocity COGs (proj/raster fields), the job
     report (report.html) and the web viewer (viewer/index.html) linked from the catalog and every
-    item, when the quicklooks step made them. The catalog directory is the stage-out directory.
+    item. With `make_quicklooks` (what the psi workflow does) the same process first makes the
+    quicklook PNGs (velocity map with its colour bar, thumbnail, baseline plot,
+    temporal-coherence histogram), the mean-velocity Cloud-Optimized GeoTIFFs (PS grid and
+    100 m), the one-page HTML report and the static web viewer (`--make-quicklooks`, as
+    `snapstamps quicklooks`): one tool process instead of two. Reads the result directory only.
+    The catalog directory is the stage-out directory.
   requirements:
   - class: InlineJavascriptRequirement
   hints:
@@ -498,7 +521,7 @@ $graph:
     class: DockerRequirement
   - coresMin: 1
     coresMax: 1
-    ramMin: 1024
+    ramMin: 2048
     outdirMin: 2048
     class: ResourceRequirement
   baseCommand:
@@ -520,6 +543,14 @@ $graph:
     id: '#stac-catalog/stac-catalog/catalog_id'
   - type:
     - 'null'
+    - boolean
+    doc: make the quicklooks, COGs, report and viewer first, in this process
+    inputBinding:
+      position: 3
+      prefix: --make-quicklooks
+    id: '#stac-catalog/stac-catalog/make_quicklooks'
+  - type:
+    - 'null'
     - string
     inputBinding:
       position: 3
@@ -528,7 +559,8 @@ $graph:
   - type:
     - 'null'
     - Directory
-    doc: output of psi-quicklooks (quicklooks, COGs, report, viewer and their assets.json)
+    doc: output of `snapstamps quicklooks` (quicklooks, COGs, report, viewer and their assets.json), when
+      made apart
     inputBinding:
       position: 3
       prefix: --quicklooks
@@ -541,11 +573,21 @@ $graph:
   - type:
     - 'null'
     - string
-    doc: reference of the input stack, recorded as a derived_from link
+    doc: reference of the input stack (path or URL, as the job named it), recorded as the items' derived_from
+      link
     inputBinding:
       position: 3
       prefix: --stack
     id: '#stac-catalog/stac-catalog/stack_reference'
+  - type:
+    - 'null'
+    - string
+    doc: with make_quicklooks, XYZ tile URL template for the viewer background (default the hillshade
+      of the stack DEM)
+    inputBinding:
+      position: 3
+      prefix: --tiles
+    id: '#stac-catalog/stac-catalog/tiles_url'
   outputs:
   - type: Directory
     outputBinding:

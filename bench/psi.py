@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -40,7 +41,19 @@ insar, out, s, updates = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(
 t0 = time.perf_counter()
 run_psi(Path(insar), Path(out), start=s, end=s, param_updates=updates if s == 0 else None, show_progress=False)
 dt = time.perf_counter() - t0
-print(json.dumps({"seconds": dt, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+def _own_peak_mb():
+    # VmHWM: this process' own peak RSS.  ru_maxrss is no use here: Linux carries it over
+    # exec from the parent (the bench process, which holds the simulated stack), so every
+    # child would report at least the parent's RSS at spawn time.
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": dt, "cpu": ru.ru_utime + ru.ru_stime, "peak_rss_mb": _own_peak_mb()}))
 """
 
 
@@ -74,18 +87,22 @@ def main() -> int:
             print(proc.stderr[-3000:])
             return 1
         res = json.loads(proc.stdout.strip().splitlines()[-1])
-        rows.append((s, res["seconds"], res["peak_rss_mb"]))
+        rows.append((s, res["seconds"], res["peak_rss_mb"], res["cpu"]))
 
     stack = json.loads((psi_dir / "stack.json").read_text())
     n_cand = stack["prep"]["n_candidates"]
     n_ifg = len(stack["dates"]) - 1
     total = sum(r[1] for r in rows)
     print(f"\ncandidates: {n_cand}, interferograms: {n_ifg}")
-    print(f"{'step':>4} {'name':<14} {'seconds':>9} {'peak RSS MB':>12} {'cand x ifg / s':>15}")
-    for s, sec, mb in rows:
+    print(f"{'step':>4} {'name':<14} {'seconds':>9} {'CPU s':>7} {'peak RSS MB':>12} {'cand x ifg / s':>15}")
+    for s, sec, mb, cpu in rows:
         thr = n_cand * n_ifg / sec if sec > 0 else float("inf")
-        print(f"{s:>4} {STEP_NAMES[s]:<14} {sec:>9.2f} {mb:>12.0f} {thr:>15.3g}")
-    print(f"{'':>4} {'total':<14} {total:>9.2f} {max(r[2] for r in rows):>12.0f} {n_cand * n_ifg / total:>15.3g}")
+        print(f"{s:>4} {STEP_NAMES[s]:<14} {sec:>9.2f} {cpu:>7.2f} {mb:>12.0f} {thr:>15.3g}")
+    cpu_total = sum(r[3] for r in rows)
+    print(f"{'':>4} {'total':<14} {total:>9.2f} {cpu_total:>7.2f} {max(r[2] for r in rows):>12.0f} {n_cand * n_ifg / total:>15.3g}")
+    print("seconds: wall time of the step itself (imports excluded); CPU s: the step process' user+sys CPU "
+          f"(imports and BLAS threads included); peak RSS: the process' own high-water mark (VmHWM); "
+          f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     acc = evaluate_dir(psi_dir, sim_dir)
     print(
         f"\naccuracy: {acc['n_ps']} PS (truth {acc['n_true_ps']}), precision {acc['precision']:.4f}, "

@@ -5,15 +5,17 @@ times 1, 4 and 16 in area (both dimensions scaled by 1, 2, 4) are simulated on d
 blocks of lines), then prep and steps 1-8 run with one process per step (as the CWL tools run
 them); per size it prints wall and CPU seconds, the highest peak RSS of any step, candidates,
 PS and throughput (candidate x interferogram per second), then the growth exponents
-(d log y / d log pixels) of time and memory, and, with ``--fixed-candidates``, the same with the
-PS density divided by the scale so the candidates stay about constant (memory then should not
-grow with the scene).
+(d log y / d log pixels) of time and memory, and, with ``--fixed-candidates``, the same with a
+mask file that leaves candidates only in a central 600 x 1200 window: the prep still streams the
+whole scene, the candidates stay those of a 1x scene, so memory should not grow with the scene
+(``--fixed-only`` skips the runs with all candidates).  Peak RSS is each step process' own
+high-water mark (``VmHWM``; ``ru_maxrss`` would include the parent's RSS, inherited over exec).
 
 ifg-stack (``--bursts N``): one simulated secondary pair over N bursts of IW1 (``bench/ifg.py
 --bursts N``, a fresh process); prints wall/core seconds and peak RSS per burst, and extrapolates to a full sub-swath of 9 bursts
 when N < 9 (saying so).  Usage::
 
-    python bench/scale.py [--scales 1 4 16] [--dates 30] [--fixed-candidates] [--bursts 2] [--out bench-scale]
+    python bench/scale.py [--scales 1 4 16] [--dates 30] [--fixed-candidates [--fixed-only]] [--bursts 2] [--out bench-scale]
 
 Run it once on an idle machine: the figures are only meaningful with the load noted beside them.
 """
@@ -24,7 +26,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -37,10 +38,23 @@ import json, resource, sys, time
 from pathlib import Path
 from snapstamps.workflows.psi import run_psi
 insar, out, s, updates = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+mask = Path(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[5] else None
 t0, c0 = time.perf_counter(), time.process_time()
-run_psi(Path(insar), Path(out), start=s, end=s, param_updates=updates if s == 0 else None, show_progress=False)
+run_psi(Path(insar), Path(out), start=s, end=s, param_updates=updates if s == 0 else None, show_progress=False,
+        mask_file=mask if s == 0 else None)
+def _own_peak_mb():
+    # VmHWM: this process' own peak RSS.  ru_maxrss is no use here: Linux carries it over
+    # exec from the parent (the bench process, which holds the simulated stack), so every
+    # child would report at least the parent's RSS at spawn time.
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 ru = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": ru.ru_utime + ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024}))
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": ru.ru_utime + ru.ru_stime, "peak_rss_mb": _own_peak_mb()}))
 """
 
 def _slope(x: list[float], y: list[float]) -> float:
@@ -60,17 +74,27 @@ def psi_at(scale: int, dates: int, out: Path, fixed_candidates: bool, keep: bool
         raise SystemExit(f"scale {scale} is not a square (1, 4, 16, ...)")
     width, length = 600 * k, 1200 * k
     cfg = {"width": width, "length": length, "n_dates": dates, "seed": 0}
-    if fixed_candidates:
-        cfg["ps_fraction"] = 0.02 / scale
     base = out / f"psi-{scale}x{'-fixedcand' if fixed_candidates else ''}"
     shutil.rmtree(base, ignore_errors=True)
     t0 = time.perf_counter()
     insar = simulate_stamps_stack(base / "sim", SimConfig(**cfg))
     t_sim = time.perf_counter() - t0
+    mask = ""
+    if fixed_candidates:  # candidates only in a central window of the 1x size: the whole scene is read
+        import numpy as np  # (prep streams every line), the candidates stay those of a 1x scene
+
+        m = np.memmap(base / "mask.u8", dtype=np.uint8, mode="w+", shape=(length, width))
+        l0, p0 = (length - 1200) // 2, (width - 600) // 2
+        for a in range(0, length, 1024):
+            m[a : a + 1024] = 1
+        m[l0 : l0 + 1200, p0 : p0 + 600] = 0
+        m.flush()
+        del m
+        mask = str(base / "mask.u8")
     rows = []
     for s in range(9):
         proc = subprocess.run([sys.executable, "-c", CHILD, str(insar), str(base / "psi"), str(s),
-                               json.dumps({"unwrap_grid_size": 50.0})], capture_output=True, text=True)
+                               json.dumps({"unwrap_grid_size": 50.0}), mask], capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"psi step {s} at {scale}x failed:\n{proc.stderr[-3000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -108,7 +132,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scales", type=int, nargs="*", default=[1, 4, 16], help="area factors (squares); none: skip psi")
     ap.add_argument("--dates", type=int, default=30)
-    ap.add_argument("--fixed-candidates", action="store_true", help="also run with the PS density divided by the scale")
+    ap.add_argument("--fixed-candidates", action="store_true",
+                    help="also run with candidates only in a central 600 x 1200 window (a mask file): the scene grows, "
+                         "the candidates stay those of the 1x scene")
+    ap.add_argument("--fixed-only", action="store_true", help="with --fixed-candidates: skip the runs with all candidates")
     ap.add_argument("--bursts", type=int, default=0, help="ifg-stack over this many bursts of IW1 (0: skip)")
     ap.add_argument("--samples", type=int, default=21000, help="range samples per burst for ifg-stack (full width: 21000)")
     ap.add_argument("--out", default="bench-scale")
@@ -120,11 +147,12 @@ def main() -> int:
 
     report: dict = {"load_start": os.getloadavg()}
     if args.scales:
-        report["psi"] = [psi_at(s, args.dates, out, False, args.keep) for s in args.scales]
-        print_psi(report["psi"], "psi (PS density fixed: candidates grow with the scene)")
+        if not (args.fixed_only and args.fixed_candidates):
+            report["psi"] = [psi_at(s, args.dates, out, False, args.keep) for s in args.scales]
+            print_psi(report["psi"], "psi (PS density fixed: candidates grow with the scene)")
         if args.fixed_candidates:
             report["psi_fixed"] = [psi_at(s, args.dates, out, True, args.keep) for s in args.scales]
-            print_psi(report["psi_fixed"], "psi (candidates about fixed: PS density / scale)")
+            print_psi(report["psi_fixed"], "psi (candidates fixed: a 600 x 1200 window of the scene, the rest masked)")
         print("StaMPS/Octave at 1x: 573 s, 225 MB")
     if args.bursts:
         # bench/ifg.py simulates the bursts (targets only, flat DEM) and runs the engine in a fresh process
@@ -143,8 +171,7 @@ def main() -> int:
             print(f"extrapolated to a full sub-swath (9 bursts), linear in bursts: ~{cpu / args.bursts * 9:.0f} core s per pair "
                   f"(not measured: only {args.bursts} burst(s) were run on this machine)")
     report["load_end"] = os.getloadavg()
-    print(f"load average {os.getloadavg()[0]:.1f} at the end; children peak RSS "
-          f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
     (out / "scale.json").write_text(json.dumps(report, indent=2))
     return 0
 

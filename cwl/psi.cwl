@@ -28,12 +28,30 @@ doc: |
   SNAP's StaMPS export. prep (step 0) writes the processing directory and its patches; steps
   1-4 run on each patch in parallel (scatter), each patch step receiving only its own
   PATCH_n plus the run's stack.json / parms.json; the merge step gathers the patches and runs
-  steps 5-8 and the products; the last step publishes them as a STAC catalog, which is the
-  workflow output (a Directory holding catalog.json).
+  steps 5-8 and the products; the last step makes the quicklooks, COGs, report and viewer and
+  publishes everything as a STAC catalog, which is the workflow output (a Directory holding
+  catalog.json). With one patch (the default) there is nothing to scatter: prep runs the whole
+  job in its one process (steps 0-8, products, quicklooks and catalog), and the patch, merge and
+  publish steps are skipped.
 requirements:
   ScatterFeatureRequirement: {}
-  InlineJavascriptRequirement: {}
+  InlineJavascriptRequirement:
+    expressionLib:
+      - |
+        // One patch: neither `patches` nor a patch parameter in `parameters` asks for more.
+        // (A wrong guess costs only speed: either path gives the same products.)
+        function onePatch(patches, parameters) {
+          var one = !patches || patches.length === 0 || patches.reduce(function (a, b) { return a * b; }, 1) === 1;
+          (parameters || []).forEach(function (p) {
+            var name = p.split("=")[0].trim().toLowerCase();
+            var value = p.substring(p.indexOf("=") + 1).trim();
+            var patchName = name.length > 0 && ("rg_patches".indexOf(name) === 0 || "az_patches".indexOf(name) === 0);
+            if (patchName && value !== "1") { one = false; }
+          });
+          return one;
+        }
   StepInputExpressionRequirement: {}
+  MultipleInputFeatureRequirement: {}
 inputs:
   stack:
     type: Directory
@@ -67,11 +85,15 @@ inputs:
   tiles_url:
     type: string?
     label: XYZ tile URL template for the web viewer's background (default the stack DEM's hillshade)
+  stack_reference:
+    type: string?
+    label: the input stack as the job names it (path or URL), linked from the items as derived_from (default the stack directory as prep read it)
 outputs:
   catalog:
     type: Directory
     label: STAC catalog of the products
-    outputSource: publish/catalog
+    outputSource: [prep/catalog, publish/catalog]
+    pickValue: first_non_null
 steps:
   prep:
     run: tools/psi-prep.cwl
@@ -85,7 +107,11 @@ steps:
       weed_standard_dev: weed_standard_dev
       # END generated
       parameters: parameters
-    out: [work, patch_names]
+      end:
+        valueFrom: '$(onePatch(inputs.patches, inputs.parameters) ? 8 : 0)'
+      stack_reference: stack_reference
+      tiles_url: tiles_url
+    out: [work, patch_names, catalog]
   patch:
     run: tools/psi-patch.cwl
     scatter: patch
@@ -95,23 +121,18 @@ steps:
     out: [patch_dir, adaptations]
   merged:
     run: tools/psi-merged.cwl
+    when: $(inputs.patch_dirs.length > 0)
     in:
       work: prep/work
       patch_dirs: patch/patch_dir
       adaptations: patch/adaptations
     out: [result]
-  quicklooks:
-    run: tools/psi-quicklooks.cwl
-    in:
-      result: merged/result
-      tiles_url: tiles_url
-    out: [quicklooks]
   publish:
     run: tools/stac-catalog.cwl
+    when: $(inputs.result !== null)
     in:
       result: merged/result
-      quicklooks: quicklooks/quicklooks
-      stack_reference:
-        source: stack
-        valueFrom: $(self.basename)
+      make_quicklooks: {default: true}
+      tiles_url: tiles_url
+      stack_reference: stack_reference
     out: [catalog]

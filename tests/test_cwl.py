@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,41 @@ def test_cwltool_runs_psi_package_on_simulated_stack(tmp_path: Path) -> None:
     assert {"preview", "describedby"} <= {l["rel"] for l in cat["links"]}
     points = json.loads(next(cat_dir.glob("*-ps-points/*-ps-points.json")).read_text())
     assert {"thumbnail", "overview", "visual"} <= {r for a in points["assets"].values() for r in a["roles"]}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_one_patch_runs_in_one_tool_process_with_the_cli_products(tmp_path: Path) -> None:
+    """With one patch (the default) the psi package runs one tool process: prep runs the whole job
+    (steps 0-8, products, quicklooks and catalog; the patch steps scatter over nothing, the merge
+    and publish steps are skipped); the points equal ``snapstamps psi``'s, the catalog has the
+    quicklooks, COGs, report and viewer, and the items link the stack as the job named it."""
+    import pandas as pd
+
+    from snapstamps.cli import main
+    from snapstamps.simulate.stamps_stack import SimConfig, simulate_stamps_stack
+    from snapstamps.stac.validate import validate_catalog
+    from snapstamps.workflows.cwl_runner import RunnerConfig, run_workflow
+
+    insar = simulate_stamps_stack(tmp_path / "sim", SimConfig(width=100, length=200, n_dates=10, seed=5))
+    env = dict(os.environ, PATH=snapstamps_path_dir(tmp_path))
+    out = run_workflow(RunnerConfig(), f"{ROOT / 'app-package/psi.cwl'}#psi",
+                       {"stack": {"class": "Directory", "path": str(insar)}}, tmp_path / "cwl", tmp_path / "work",
+                       env=env, timeout=280)
+    log = (tmp_path / "work" / "runner.log").read_text()
+    assert "[step merged] will be skipped" in log and "[step publish] will be skipped" in log
+    tools = re.findall(r"\[job ([\w-]+)\] \S+\$ snapstamps", log)  # the tool processes cwltool started
+    assert tools == ["prep"], tools
+    cat = Path(out["catalog"]["path"])
+    assert validate_catalog(cat).ok
+    assert (cat / "report.html").is_file() and (cat / "viewer" / "index.html").is_file()
+    assert len(list(cat.glob("*-rasters/*.tif"))) == 2
+    assert main(["-q", "psi", str(insar), "--out", str(tmp_path / "cli")]) == 0
+    a = pd.read_parquet(next(cat.glob("*-ps-points/ps_points.parquet")))
+    pd.testing.assert_frame_equal(a, pd.read_parquet(tmp_path / "cli" / "ps_points.parquet"), rtol=1e-9, atol=0)
+    hrefs = {link["href"] for p in cat.rglob("*.json") for link in json.loads(p.read_text()).get("links", [])
+             if link["rel"] == "derived_from"}
+    assert hrefs == {insar.resolve().as_uri()}
 
 
 @pytest.mark.slow

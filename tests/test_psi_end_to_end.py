@@ -244,3 +244,30 @@ def test_velocity_type_selects_the_stamps_value_type(low_noise, tmp_path):
     # the simulated bowl and trend)
     before, after = plane_slopes(pts_before), plane_slopes(pts_after)
     assert np.linalg.norm(after) < 0.05 * np.linalg.norm(before)
+
+
+def test_step_8_alone_keeps_current_products_and_rewrites_stale_ones(low_noise, tmp_path):
+    """Step 8 alone does not rewrite products that do not depend on it (default 'v-daps'), and
+    rewrites them when the velocity type reads step 8, or when a state file is newer."""
+    import os
+    import shutil
+
+    sim, out, _ = low_noise
+    work = tmp_path / "s8"
+    shutil.copytree(out, work)
+    meta = work / "psi_metadata.json"
+    t0 = meta.stat().st_mtime_ns
+    summary = run_psi(None, work, start=8, end=8, show_progress=False)
+    assert meta.stat().st_mtime_ns == t0, "products up to date: not rewritten"
+    assert Path(summary["products"]["ps_points.csv"]) == work / "ps_points.csv"
+    assert (work / "ps_points.csv").read_bytes() == (out / "ps_points.csv").read_bytes()
+    # a state file newer than the products: rewritten
+    later = t0 + 10**9
+    os.utime(work / "scla2.npz", ns=(later, later))
+    run_psi(None, work, start=8, end=8, show_progress=False)
+    t1 = meta.stat().st_mtime_ns
+    assert t1 != t0
+    # a velocity type that reads step 8: rewritten (and the metadata says so)
+    run_psi(None, work, start=8, end=8, show_progress=False, param_updates={"velocity_type": "v-ds"})
+    assert meta.stat().st_mtime_ns != t1
+    assert json.loads(meta.read_text())["conventions"]["velocity_type"].startswith("StaMPS 'v-ds'")

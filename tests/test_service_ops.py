@@ -2,9 +2,10 @@
 
 Each test runs against a real ``snapstamps serve`` on loopback, once with the SQLite store and
 once with PostgreSQL (skipped, saying why, where no PostgreSQL server can be started).  Jobs are
-small: ``echo`` with a pause, or ``psi`` on a stand-in CWL runner (``runner`` in the server's
-configuration) that starts two ``sleep`` children and waits, so that process groups can be
-checked without running the engine.  Every wait has a generous deadline; nothing is timed.
+small: ``echo`` with a pause, or ``psi`` on a stand-in CWL runner (a ``cwltool`` module first on
+the server's ``PYTHONPATH``, which the configured runner ``cwltool`` runs as ``python -m cwltool``)
+that starts two ``sleep`` children and waits, so that process groups can be checked without
+running the engine.  Every wait has a generous deadline; nothing is timed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -42,17 +42,23 @@ time.sleep(600)
 """
 
 
+def _fake_cwltool(tmp: Path) -> Path:
+    """A folder holding a stand-in ``cwltool`` package (``python -m cwltool`` runs FAKE_RUNNER)."""
+    pkg = tmp / "fake-cwltool" / "cwltool"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(FAKE_RUNNER)
+    return pkg.parent
+
+
 def _config(tmp: Path) -> Path:
-    """The packaged configuration with the stand-in runner and absolute paths."""
+    """The packaged configuration (runner cwltool) with absolute paths."""
     from snapstamps.service.resources import resource_dir
 
     src = resource_dir("processes")
     cfg = yaml.safe_load((src / "pygeoapi-config.yml").read_text())
-    runner = tmp / "fake-runner"
-    runner.write_text(f"#!{sys.executable}\n{FAKE_RUNNER}")
-    runner.chmod(0o755)
     mgr = cfg["server"]["manager"]
-    mgr.update(runner=str(runner), runner_args=[], app_package_dir=str(resource_dir("app-package")))
+    mgr.update(runner={"runner": "cwltool"}, app_package_dir=str(resource_dir("app-package")))
     for res in cfg["resources"].values():
         res["processor"]["description"] = str(src / res["processor"]["description"])
     out = tmp / "config.yml"
@@ -63,7 +69,9 @@ def _config(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def ops(tmp_path_factory: pytest.TempPathFactory, store_db: str | None) -> Iterator[Server]:  # noqa: F811
     base = tmp_path_factory.mktemp("ops")
-    srv = Server(base / "data", env={"SNAPSTAMPS_MAX_JOBS": str(MAX_JOBS)}, db=store_db, config=_config(base))
+    fake = _fake_cwltool(base)
+    srv = Server(base / "data", env={"SNAPSTAMPS_MAX_JOBS": str(MAX_JOBS), "PYTHONPATH": os.pathsep.join(
+        p for p in [str(fake), os.environ.get("PYTHONPATH")] if p)}, db=store_db, config=_config(base))
     srv.start()
     try:
         yield srv

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snapstamps.errors import ParameterError
+from snapstamps.errors import ParameterError, SnapstampsError
 from snapstamps.workflows.cwl_runner import RunnerConfig, run_workflow, runner_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,15 +37,16 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def _strip(obj: object) -> object:
-    """A STAC object without the fields that change from run to run, hrefs made relative names.
+    """A STAC object without the fields that change from run to run, the hrefs of its own files
+    made names (each catalog lives in its own folder).
 
     The links to the inputs (``derived_from`` of psi items, ``reference``/``secondary`` of the
-    ifg items) name where the runner staged the input (its original path under cwltool, which
-    links to it; Toil's copy in its work directory under Toil, which copies it): only their
-    presence is compared (see the README, "Cluster execution")."""
+    ifg items) are kept whole: they name the inputs as the job gave them (``run_workflow`` fills
+    the packages' reference inputs from the job), never where a runner staged them (Toil copies
+    inputs into its work directory, deleted after the run)."""
     if isinstance(obj, dict):
         if obj.get("rel") in INPUT_LINKS:
-            return {"rel": obj["rel"], "title": obj.get("title")}
+            return dict(obj)
         return {k: _strip(v) for k, v in obj.items() if k not in VOLATILE}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
@@ -57,6 +58,12 @@ def _strip(obj: object) -> object:
 def _stac_objects(cat: Path) -> dict[str, object]:
     return {str(p.relative_to(cat)): _strip(json.loads(p.read_text())) for p in sorted(cat.rglob("*.json"))
             if json.loads(p.read_text()).get("stac_version")}
+
+
+def _input_links(cat: Path) -> list[tuple[str, str]]:
+    """(rel, href) of every link to an input in the catalog's objects."""
+    return [(link["rel"], link["href"]) for p in sorted(cat.rglob("*.json"))
+            for link in json.loads(p.read_text()).get("links", []) if link.get("rel") in INPUT_LINKS]
 
 
 def _patch_steps_overlapped(log: str) -> bool:
@@ -101,7 +108,34 @@ def test_runner_config_checks_and_commands(tmp_path: Path) -> None:
                  "--max-cores", "2"]) == 2  # a Toil option with cwltool
     local = runner_command(RunnerConfig(), "a.cwl#x", tmp_path / "j.json", tmp_path / "o", tmp_path / "w", env)
     assert local[1:3] == ["-m", "cwltool"] and "--parallel" in local
+    assert {"--disable-js-validation", "--no-compute-checksum"} <= set(local)  # checked by the tests, not at each run
     assert local.count("--preserve-environment") == 2
+
+
+def test_job_input_references_are_filled_from_the_job(tmp_path: Path) -> None:
+    """A job's File/Directory inputs give the packages' reference strings (the catalog's input links)
+    unless the job gives them; a job file's relative paths are made absolute; other packages' jobs
+    are left alone."""
+    from snapstamps.workflows.cwl_runner import load_job, with_input_references
+
+    job = tmp_path / "job.yml"
+    job.write_text("stack: {class: Directory, path: sim/INSAR_20200101}\npatches: [2, 1]\n")
+    loaded = load_job(job)
+    assert loaded["stack"]["path"] == str(tmp_path / "sim/INSAR_20200101")
+    filled = with_input_references(f"{ROOT / 'app-package/psi.cwl'}#psi", loaded)
+    assert filled["stack_reference"] == str(tmp_path / "sim/INSAR_20200101") and filled["patches"] == [2, 1]
+    given = with_input_references(f"{ROOT / 'app-package/psi.cwl'}#psi", dict(loaded, stack_reference="s3://b/stack"))
+    assert given["stack_reference"] == "s3://b/stack"
+    ifg = with_input_references(f"{ROOT / 'app-package/ifg-stack.cwl'}#ifg-stack", {
+        "reference": {"class": "Directory", "location": "file:///d/A.SAFE"},
+        "secondaries": [{"class": "Directory", "path": "/d/B.SAFE"}, {"class": "Directory", "path": "/d/C.SAFE"}]})
+    assert ifg["reference_item"] == "file:///d/A.SAFE" and ifg["secondary_items"] == ["/d/B.SAFE", "/d/C.SAFE"]
+    other = tmp_path / "other.cwl"
+    other.write_text("cwlVersion: v1.2\nclass: Workflow\ninputs: {stack: Directory}\noutputs: {}\nsteps: {}\n")
+    assert "stack_reference" not in with_input_references(str(other), loaded)
+    with pytest.raises(SnapstampsError, match="not a mapping"):
+        (tmp_path / "bad.json").write_text("[1]")
+        load_job(tmp_path / "bad.json")
 
 
 @pytest.mark.slow
@@ -144,6 +178,7 @@ def test_toil_runs_psi_package_like_cwltool(tmp_path: Path) -> None:
     for xy in ref_cat.glob("*-stamps-exports/*.xy"):
         np.testing.assert_allclose(np.loadtxt(toil_cat / xy.relative_to(ref_cat)), np.loadtxt(xy), rtol=1e-9)
     assert _stac_objects(toil_cat) == _stac_objects(ref_cat)
+    assert {h for _, h in _input_links(toil_cat)} == {insar.resolve().as_uri()}  # the stack as the job named it
 
 
 @pytest.mark.slow
@@ -183,6 +218,9 @@ def test_toil_runs_ifg_stack_package_like_cwltool(tmp_path: Path) -> None:
 
     assert validate_catalog(toil_cat).ok
     assert _stac_objects(toil_cat) == _stac_objects(ref_cat)
+    hrefs = _input_links(toil_cat)
+    assert {h for rel, h in hrefs if rel == "reference"} == {(sim / s["reference"]).resolve().as_uri()}
+    assert {h for rel, h in hrefs if rel == "secondary"} == {(sim / p).resolve().as_uri() for p in secs}
     a, b = resolve_stack(toil_cat / "catalog.json"), resolve_stack(ref_cat / "catalog.json")
     names = sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
     assert names == sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())

@@ -113,3 +113,46 @@ def test_duplicates_neighbours_and_zero_elevation():
     assert r.keep[8] and not r.keep[7] and not r.keep[9]
     assert not r.keep[20]
     assert r.keep.sum() == n - 4
+
+
+def test_arc_noise_blocks_do_not_change_the_estimate(monkeypatch):
+    """Chunks of arcs and the cache-sized sub-blocks of the per-column loop only bound memory:
+    the noise estimate of every arc is the same (to rounding) with any block sizes, including the
+    reference without blocks, written out with the plain (not in-place) wrap."""
+    import snapstamps.psi.weed as w
+
+    rng = np.random.default_rng(7)
+    e, u = 3000, 25
+    day = np.sort(rng.uniform(0, 800, u))
+    bperp = rng.normal(0, 100, u)
+    ph = 0.01 * day[None, :] * rng.normal(0, 1, (e, 1)) + rng.normal(0, 0.6, (e, u))
+    d = np.exp(1j * ph).astype(np.complex64)
+
+    def reference() -> tuple[np.ndarray, np.ndarray]:
+        dts = day[:, None] - day[None, :]
+        W = np.exp(-(dts**2) / (2.0 * 730.0**2))
+        W /= W.sum(axis=1, keepdims=True)
+        dc = d.astype(np.complex128)
+        theta, mcs = np.angle(dc), dc @ W.T
+        phi = np.angle(mcs)
+        smooth = np.empty_like(theta)
+        for k in range(u):
+            P = w._wls_projector(np.column_stack([np.ones(u), dts[k]]), W[k])
+            a = w._wrap(theta - phi[:, k : k + 1])
+            c1 = a @ P.T
+            a2 = w._wrap(a - c1[:, :1] - c1[:, 1:] * dts[k][None, :])
+            smooth[:, k] = phi[:, k] + c1[:, 0] + a2 @ P[0]
+        noise = w._wrap(theta - smooth)
+        n2 = w._wrap(theta - np.angle(mcs - np.diag(W)[None, :] * dc))
+        var = n2.var(axis=0, ddof=1)
+        wb = bperp / var
+        noise = noise - ((noise @ wb) / np.sum(wb * bperp))[:, None] * bperp[None, :]
+        return np.std(noise, axis=1, ddof=1), np.max(np.abs(noise), axis=1)
+
+    ref_std, ref_max = reference()
+    for chunk, sub in ((1 << 19, 1 << 16), (1 << 12, 1 << 9), (7 * u, 3 * u)):
+        monkeypatch.setattr(w, "_ARC_CHUNK_ELEMENTS", chunk)
+        monkeypatch.setattr(w, "_ARC_SUB_ELEMENTS", sub)
+        std, mx = arc_noise(d, day, bperp, 730.0)
+        np.testing.assert_allclose(std, ref_std, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(mx, ref_max, rtol=0, atol=1e-12)

@@ -50,6 +50,7 @@ def cmd_psi(args: argparse.Namespace) -> int:
     """``psi``: run steps ``--start..--end`` in ``--out``; print adaptations and products."""
     from ..backends.dispatch import run_psi_backend
 
+    _check_catalog_flags(args)
     updates = psi_updates(args)
     insar = None
     if args.insar_dir:
@@ -66,7 +67,20 @@ def cmd_psi(args: argparse.Namespace) -> int:
         print(f"adapted {a['parameter']}: {a['from']} -> {a['to']} ({a['reason']})")
     for name, path in summary.get("products", {}).items():
         print(f"{name}: {path}")
+    if args.catalog:
+        from .stac import publish_psi_catalog
+
+        print(f"catalog: {publish_psi_catalog(Path(args.out), Path(args.catalog), make_quicklooks=True, tiles=args.tiles, stack_ref=args.stack_ref)}")
     return 0
+
+
+def _check_catalog_flags(args: argparse.Namespace) -> None:
+    """``--catalog`` needs the run to reach the products; ``--tiles``/``--stack-ref`` need ``--catalog``."""
+    if args.catalog and args.end < 7:
+        raise SnapstampsError("--catalog needs the products: run to step 7 or 8 (--end)")
+    for flag, value in (("--tiles", args.tiles), ("--stack-ref", args.stack_ref)):
+        if value and not args.catalog:
+            raise SnapstampsError(f"{flag} is for the catalog: give --catalog DIR too")
 
 
 def cmd_psi_params(args: argparse.Namespace) -> int:
@@ -155,6 +169,11 @@ def add_commands(sub: Any) -> None:
                          "default $SNAPSTAMPS_DASK_SCHEDULER)")
     ps.add_argument("--backend", choices=PSI_BACKENDS, default="native",
                     help="native (default), stamps (StaMPS under Octave/MATLAB, needs $STAMPS), auto = stamps when found")
+    ps.add_argument("--catalog", metavar="DIR",
+                    help="then, in this process, make the quicklooks, COGs, report and viewer and publish the STAC "
+                         "catalog into DIR (as `snapstamps stac catalog OUT --out DIR --make-quicklooks`)")
+    ps.add_argument("--stack-ref", metavar="REF", help="with --catalog: the input stack as the items' derived_from link")
+    ps.add_argument("--tiles", metavar="URL", help="with --catalog: XYZ tile URL template for the viewer background")
     ps.set_defaults(func=cmd_psi)
 
     pp = sub.add_parser("psi-params", help="show or set the StaMPS parameters of a processing directory")

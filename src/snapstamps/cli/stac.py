@@ -4,6 +4,7 @@
 
     snapstamps stac validate CATALOG [--schemas DIR] [--no-fetch] [--require-extensions]
     snapstamps stac catalog RESULT_DIR --out DIR [--id ID] [--stack REF] [--polarisation VV] [--swath IW2] [--quicklooks DIR]
+                            [--make-quicklooks [--tiles URL]]
     snapstamps stac stack-catalog INSAR_DIR [...] --out DIR [--swath IW2 ...] [--polarisation VV]
     snapstamps stac ifg-stack-catalog GATHERED [...] --out DIR [--item PRODUCT=HREF ...] [--id ID]
     snapstamps stac resolve-stack STACK [--swath IW2]
@@ -45,13 +46,36 @@ def cmd_stac_validate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def cmd_stac_catalog(args: argparse.Namespace) -> int:
-    """``stac catalog RESULT_DIR --out DIR``: publish the psi result catalog."""
+def publish_psi_catalog(result_dir: Path, out: Path, *, make_quicklooks: bool, quicklooks: Path | None = None,
+                        tiles: str | None = None, **fields: Any) -> Path:
+    """The psi result catalog of ``result_dir`` in ``out``; with ``make_quicklooks`` the quicklooks,
+    COGs, report and viewer are made first in this process (into ``quicklooks``, default a temporary
+    folder beside ``out``), as ``snapstamps quicklooks`` does.  ``fields``: the other arguments of
+    :func:`~snapstamps.stac.psi.build_psi_catalog`.  Returns the path of ``catalog.json``."""
+    import tempfile
+
     from ..stac.psi import build_psi_catalog
 
-    path = build_psi_catalog(Path(args.result_dir), Path(args.out), catalog_id=args.id, stack_ref=args.stack,
-                             polarisation=args.polarisation, swath=args.swath,
-                             quicklooks_dir=Path(args.quicklooks) if args.quicklooks else None)
+    if tiles and not make_quicklooks:
+        raise SnapstampsError("--tiles needs --make-quicklooks (or give it to `snapstamps quicklooks`)")
+    parent = Path(out).resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".quicklooks-", dir=parent) as scratch:
+        if make_quicklooks:
+            from ..results.derived import make_job_outputs
+
+            quicklooks = quicklooks or Path(scratch)
+            make_job_outputs(Path(result_dir), quicklooks, viewer=True, tiles_url=tiles)
+        return build_psi_catalog(Path(result_dir), Path(out), quicklooks_dir=quicklooks, **fields)
+
+
+def cmd_stac_catalog(args: argparse.Namespace) -> int:
+    """``stac catalog RESULT_DIR --out DIR``: publish the psi result catalog (with ``--make-quicklooks``:
+    make the quicklooks, COGs, report and viewer first, as ``snapstamps quicklooks``, in one process)."""
+    path = publish_psi_catalog(Path(args.result_dir), Path(args.out), make_quicklooks=args.make_quicklooks,
+                               quicklooks=Path(args.quicklooks) if args.quicklooks else None, tiles=args.tiles,
+                               catalog_id=args.id, stack_ref=args.stack, polarisation=args.polarisation,
+                               swath=args.swath)
     print(path)
     return 0
 
@@ -133,6 +157,10 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--swath", help="sar:beam_ids of the stack (e.g. IW2)")
     c.add_argument("--quicklooks", help="folder written by `snapstamps quicklooks RESULT_DIR --out DIR` "
                                         "(default: RESULT_DIR when it holds assets.json)")
+    c.add_argument("--make-quicklooks", action="store_true",
+                   help="make the quicklooks, COGs, report and viewer first (into --quicklooks, default a temporary "
+                        "folder), as `snapstamps quicklooks`: one process for both")
+    c.add_argument("--tiles", metavar="URL", help="with --make-quicklooks: XYZ tile URL template for the viewer background")
     c.set_defaults(func=cmd_stac_catalog)
 
     k = ss.add_parser("stack-catalog", help="write a stack catalog for INSAR_<master> directories")

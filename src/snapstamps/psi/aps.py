@@ -43,7 +43,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 __all__ = [
     "MODEL_TERMS",
@@ -212,6 +211,8 @@ def loo_gaussian_filter(
     ``leave_one_out=False`` keeps each PS' own value in its mean (a plain normalised
     convolution).  Returns (N, U).
     """
+    from scipy import ndimage  # on use: the products read this module's results without it
+
     xy = np.asarray(xy, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
     if v.ndim == 1:
@@ -519,6 +520,20 @@ def date_quality(*, sigma_aps: NDArray[Any], sigma_noise: NDArray[Any], z_thresh
     return {"sigma_total": tot, "outlier": flag}
 
 
+#: PS per block of :func:`_fit_point_model_blocks`: the fits are per PS, so blocks bound the
+#: (N, U) and (N, k, k) temporaries without changing any value.
+POINT_BLOCK = 4096
+
+
+def _fit_point_model_blocks(*, ph: NDArray[Any], **kw: Any) -> dict[str, NDArray[Any]]:
+    """:func:`fit_point_model` over blocks of :data:`POINT_BLOCK` PS, concatenated."""
+    n = ph.shape[0]
+    if n <= POINT_BLOCK:
+        return fit_point_model(ph=ph, **kw)
+    parts = [fit_point_model(ph=ph[i : i + POINT_BLOCK], **kw) for i in range(0, n, POINT_BLOCK)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
 def point_products(
     *,
     ph_corrected: NDArray[Any],
@@ -562,11 +577,11 @@ def point_products(
         if not sel.size:
             continue
         acc, seas = MODEL_TERMS[name]
-        f = fit_point_model(ph=ph_dem_corrected[sel], acceleration=acc, seasonal=seas, **kw)
+        f = _fit_point_model_blocks(ph=ph_dem_corrected[sel], acceleration=acc, seasonal=seas, **kw)
         out["mean_velocity"][sel] = f["mean_velocity"]
         out["mean_velocity_std"][sel] = f["mean_velocity_std"]
-    full = fit_point_model(ph=ph_dem_corrected, acceleration=True, seasonal=seas_ok, **kw)
-    out["rmse"] = fit_point_model(ph=ph_corrected, acceleration=True, seasonal=seas_ok, **kw)["rmse"]
+    full = _fit_point_model_blocks(ph=ph_dem_corrected, acceleration=True, seasonal=seas_ok, **kw)
+    out["rmse"] = _fit_point_model_blocks(ph=ph_corrected, acceleration=True, seasonal=seas_ok, **kw)["rmse"]
     for name in ("acceleration", "seasonality"):
         out[name] = full[name]
         out[f"{name}_std"] = full[f"{name}_std"]

@@ -16,6 +16,9 @@ from numpy.typing import NDArray
 
 from . import geometry
 
+#: Candidates per block of the per-pixel baseline computation in :func:`load_initial`.
+LOAD_BLOCK = 16384
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -99,23 +102,33 @@ def load_initial(
     ij = np.asarray(ij, dtype=np.int64)
     ok = np.isfinite(lonlat).all(axis=1) & np.isfinite(ph_slaves).all(axis=1)
     ok &= (lonlat != 0).any(axis=1)
-    ij, lonlat, hgt, da, ph_slaves = ij[ok], lonlat[ok], hgt[ok], da[ok], ph_slaves[ok]
+    if not ok.all():
+        ij, lonlat, hgt, da, ph_slaves = ij[ok], lonlat[ok], hgt[ok], da[ok], ph_slaves[ok]
 
     rng = geometry.slant_range(ij[:, 1], geom.near_range, geom.range_pixel_spacing)
     theta = geometry.look_angle(rng, geom.sar_to_earth_center, geom.earth_radius)
     inc = geometry.incidence_angle(rng, geom.sar_to_earth_center, geom.earth_radius)
-    bperp_mat = geometry.perpendicular_baseline(ij[:, 0], theta, baselines, geom.length, geom.prf)
+    n, n_ifg = ph_slaves.shape
+    bperp_mat = np.empty((n, baselines.shape[0]), dtype=np.float32)
+    for r0 in range(0, n, LOAD_BLOCK):  # row by row formulas: blocks bound the float64 temporaries
+        bperp_mat[r0 : r0 + LOAD_BLOCK] = geometry.perpendicular_baseline(
+            ij[r0 : r0 + LOAD_BLOCK, 0], theta[r0 : r0 + LOAD_BLOCK], baselines, geom.length, geom.prf
+        )
     bperp = np.insert(bperp_mat.mean(axis=0, dtype=np.float64), master_ix, 0.0) if len(ij) else np.zeros(len(day))
 
     xy, ll0 = geometry.radar_frame_xy(lonlat, geom.heading) if len(ij) else (np.zeros((0, 2)), np.zeros(2))
     order = geometry.sort_order(xy)
-    ph = np.insert(ph_slaves, master_ix, 1.0 + 0.0j, axis=1).astype(np.complex64)
+    # phases in the sorted order with a unit master column, filled a column at a time (no N x M copies)
+    ph = np.empty((n, n_ifg + 1), dtype=np.complex64)
+    ph[:, master_ix] = 1.0
+    for j in range(n_ifg):
+        ph[:, j if j < master_ix else j + 1] = ph_slaves[order, j]
     return PatchState(
         ij=ij[order],
         lonlat=np.asarray(lonlat, dtype=np.float64)[order],
         xy=xy[order],
         ll0=np.asarray(ll0, dtype=np.float64),
-        ph=ph[order],
+        ph=ph,
         bperp_mat=bperp_mat[order],
         bperp=np.asarray(bperp, dtype=np.float64),
         day=np.asarray(day, dtype=np.float64),

@@ -29,9 +29,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
-from scipy.sparse.linalg import lsqr, splu
-from scipy.spatial import cKDTree
 
 from .velocity import deramp
 from .weed import delaunay_edges
@@ -54,6 +51,9 @@ def integrate_arcs(edges: NDArray[Any], d: NDArray[Any], n: int) -> NDArray[np.f
     equations (graph Laplacian without node 0) with one sparse LU factorisation for all ``U``
     columns; falls back to LSQR per column if the network is disconnected.  Returns (n, U).
     """
+    from scipy import sparse
+    from scipy.sparse.linalg import lsqr, splu
+
     d = np.asarray(d, dtype=np.float64)
     if d.ndim == 1:
         d = d[:, None]
@@ -101,7 +101,7 @@ def temporal_smoother(t: NDArray[Any], exclude: NDArray[Any], time_win: float, l
     return S
 
 
-def gaussian_lowpass(xy: NDArray[Any], values: NDArray[Any], sigma: float, chunk_pairs: int = 1_000_000) -> NDArray[np.float64]:
+def gaussian_lowpass(xy: NDArray[Any], values: NDArray[Any], sigma: float, chunk_pairs: int = 200_000) -> NDArray[np.float64]:
     """Spatial Gaussian smoothing of per-PS ``values`` (N, U) with std ``sigma`` (m).
 
     Each PS becomes the weighted mean over the PS strictly within ``4 sigma`` (itself included),
@@ -109,6 +109,9 @@ def gaussian_lowpass(xy: NDArray[Any], values: NDArray[Any], sigma: float, chunk
     chunks of query points sized to about ``chunk_pairs`` pairs (~100 bytes each while a chunk is
     built); each chunk is one sparse matrix product.
     """
+    from scipy import sparse
+    from scipy.spatial import cKDTree
+
     xy = np.asarray(xy, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
     n = xy.shape[0]

@@ -31,10 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import distance_transform_edt
 
 from ..errors import ParameterError
-from .goldstein import goldstein_filter
 
 __all__ = [
     "UnwrapResult",
@@ -48,7 +46,6 @@ __all__ = [
     "smooth_arcs_3d_full",
     "smooth_arcs_3d_quick",
     "stat_costs",
-    "goldstein_filter",
 ]
 
 # snaphu DEFO-cost constants of StaMPS' uw_stat_costs.
@@ -145,6 +142,8 @@ def grid_wrapped(
     sums = (re + 1j * im).reshape(n_nodes, k)
     node_ij = np.stack([occupied // n_j, occupied % n_j], axis=1).astype(np.int64)
     if prefilter:
+        from .goldstein import goldstein_filter  # on use (scipy.ndimage)
+
         g = np.zeros((n_i, n_j, k), dtype=np.complex128)
         g[node_ij[:, 0], node_ij[:, 1]] = sums
         g = goldstein_filter(g, gold_alpha, gold_n_win, int(np.floor(0.25 * gold_n_win + 0.5)))
@@ -169,6 +168,8 @@ def node_connectivity(node_ij: np.ndarray, n_i: int, n_j: int) -> Connectivity:
     likewise for (i,j)->(i+1,j)), so the phase difference across an adjacency in the direction
     of increasing index is ``sign * dph[e]``.
     """
+    from scipy.ndimage import distance_transform_edt  # on use: the products read UnwrapResult without it
+
     n_nodes = node_ij.shape[0]
     ids = np.full((n_i, n_j), -1, dtype=np.int64)
     ids[node_ij[:, 0], node_ij[:, 1]] = np.arange(n_nodes)
@@ -287,7 +288,7 @@ def _anchor_columns(day_sorted: np.ndarray) -> np.ndarray:
 
 
 def smooth_arcs_3d_full(
-    dph: np.ndarray, day: np.ndarray, time_win: float, chunk_bytes: int = 64 << 20
+    dph: np.ndarray, day: np.ndarray, time_win: float, chunk_bytes: int = 512 << 10
 ) -> np.ndarray:
     """Smooth-in-time, unwrapped-in-time model of arc phases ('3D_FULL', single master).
 

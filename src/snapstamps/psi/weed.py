@@ -28,9 +28,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import Delaunay, QhullError
 
 __all__ = ["WeedResult", "delaunay_edges", "weed_ps", "arc_noise"]
 
@@ -79,6 +76,8 @@ def _unique_point_edges(p: NDArray[np.float64]) -> NDArray[np.int64]:
     if nu < 2:
         return np.zeros((0, 2), dtype=np.int64)
     if nu >= 3:
+        from scipy.spatial import Delaunay, QhullError  # on use: scipy.spatial costs ~40 MB and 0.5 s to import
+
         try:
             tri = Delaunay(p)
         except QhullError:
@@ -125,6 +124,9 @@ def _neighbour_groups(ij: NDArray[Any]) -> NDArray[np.int64]:
         hit = skey[pos] == target
         rows.append(np.flatnonzero(hit))
         cols.append(order[pos[hit]])
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
     r = np.concatenate(rows)
     c = np.concatenate(cols)
     g = sparse.coo_matrix((np.ones(r.size), (r, c)), shape=(n, n))
@@ -132,13 +134,29 @@ def _neighbour_groups(ij: NDArray[Any]) -> NDArray[np.int64]:
 
 
 #: Arc x image elements per chunk of :func:`arc_noise`: about 10 float64/complex128 temporaries of
-#: this size are alive at once (~40 MB), whatever the number of arcs.
-_ARC_CHUNK_ELEMENTS = 1 << 19
+#: this size are alive at once (~15 MB), whatever the number of arcs.
+_ARC_CHUNK_ELEMENTS = 1 << 17
+
+
+#: Arc x image elements of the sub-blocks of the per-column smoothing loop (512 KB per float64
+#: array): small enough to stay in the CPU cache across the ~12 passes per column.
+_ARC_SUB_ELEMENTS = 1 << 16
 
 
 def _wrap(x: NDArray[Any]) -> NDArray[Any]:
     """Wrap angles (rad) to [-pi, pi)."""
     return x - (2.0 * np.pi) * np.floor((x + np.pi) / (2.0 * np.pi))
+
+
+def _wrap_inplace(x: NDArray[np.float64], tmp: NDArray[np.float64]) -> NDArray[np.float64]:
+    """:func:`_wrap` of ``x`` into ``x`` (``tmp`` a scratch array of its shape): the same
+    operations in the same order, so the same bits, without the temporaries."""
+    np.add(x, np.pi, out=tmp)
+    tmp /= 2.0 * np.pi
+    np.floor(tmp, out=tmp)
+    tmp *= 2.0 * np.pi
+    x -= tmp
+    return x
 
 
 def _wls_projector(G: NDArray[Any], w: NDArray[Any]) -> NDArray[Any]:
@@ -176,12 +194,18 @@ def arc_noise(
         mcs = dc @ W.T  # (e_c, U) weighted complex means, one per target column
         phi = np.angle(mcs)
         smooth = np.empty_like(theta)
-        for k in range(u):  # loop over image columns; vectorised over arcs
-            dt = dts[k]
-            a = _wrap(theta - phi[:, k : k + 1])
-            c1 = a @ P[k].T  # (e_c, 2): offset and rate
-            a2 = _wrap(a - c1[:, :1] - c1[:, 1:] * dt[None, :])
-            smooth[:, k] = phi[:, k] + c1[:, 0] + a2 @ P[k][0]
+        sub = max(1, _ARC_SUB_ELEMENTS // max(u, 1))
+        a, a2, tmp = (np.empty((min(sub, theta.shape[0]), u)) for _ in range(3))  # scratch, reused
+        for s0 in range(0, theta.shape[0], sub):  # sub-blocks that stay in the CPU cache
+            th, ph_s = theta[s0 : s0 + sub], phi[s0 : s0 + sub]
+            a_, a2_, tmp_ = a[: th.shape[0]], a2[: th.shape[0]], tmp[: th.shape[0]]
+            for k in range(u):  # loop over image columns; vectorised over arcs
+                _wrap_inplace(np.subtract(th, ph_s[:, k : k + 1], out=a_), tmp_)
+                c1 = a_ @ P[k].T  # (e_s, 2): offset and rate
+                np.subtract(a_, c1[:, :1], out=a2_)
+                a2_ -= np.multiply(c1[:, 1:], dts[k][None, :], out=tmp_)
+                _wrap_inplace(a2_, tmp_)
+                smooth[s0 : s0 + sub, k] = ph_s[:, k] + c1[:, 0] + a2_ @ P[k][0]
         noise[start : start + chunk] = _wrap(theta - smooth)
         # leave-one-out smoother: drop the date itself from the weighted sum (no renormalisation)
         n2 = _wrap(theta - np.angle(mcs - np.diag(W)[None, :] * dc))

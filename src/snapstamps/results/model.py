@@ -17,13 +17,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from ..errors import InputError
+
+if TYPE_CHECKING:  # pandas (and pyarrow, which it loads: ~75 MB, ~1 s) only where a table is read
+    import pandas as pd
 
 __all__ = [
     "Column", "POINT_COLUMNS", "ATTRIBUTE_COLUMNS", "REQUIRED_COLUMNS", "DISPLACEMENT_DESCRIPTION",
@@ -129,6 +131,8 @@ class PsiResult:
         """A point column as float64 (NaN where missing or absent)."""
         if name not in self.table.columns:
             return np.full(self.n_points, np.nan)
+        import pandas as pd
+
         return pd.to_numeric(self.table[name], errors="coerce").to_numpy(dtype=np.float64)
 
     def displacements(self) -> NDArray[np.float32]:
@@ -157,6 +161,8 @@ def _read_points(result_dir: Path) -> tuple[pd.DataFrame, Path]:
         cols = [c for c in schema.names if c != "geometry"]
         return pq.read_table(pq_path, columns=cols).to_pandas(), pq_path
     if csv_path.exists():
+        import pandas as pd
+
         return pd.read_csv(csv_path), csv_path
     raise InputError(f"{result_dir}: neither ps_points.parquet nor ps_points.csv found (not a psi result directory?)")
 

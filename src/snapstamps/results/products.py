@@ -63,9 +63,53 @@ def _atomic_write(path: Path, writer: Callable[[str], Any]) -> None:
         writer(str(tmp))
 
 
-def _write_xy(path: Path, columns: list[np.ndarray], fmt: str) -> None:
-    data = np.column_stack(columns)
-    _atomic_write(path, lambda tmp: np.savetxt(tmp, data, fmt=fmt))
+def _xy_prefix(lon: np.ndarray, lat: np.ndarray) -> list[str]:
+    """``"lon lat "`` of every point (``%.7f``), formatted once for all ``.xy`` files."""
+    lonlat = zip(np.asarray(lon, np.float64).tolist(), np.asarray(lat, np.float64).tolist())
+    return ["%.7f %.7f " % ll for ll in lonlat]  # noqa: UP031 - printf formatting, as np.savetxt
+
+
+def _write_xy(path: Path, prefix: list[str], columns: list[np.ndarray], fmt: str) -> None:
+    """Rows ``prefix[i] + fmt % (columns...)[i]``: the text ``np.savetxt`` writes with the whole
+    format, without its per-row Python loop over arrays (the lon/lat part is shared by all files)."""
+    cols = [np.asarray(c, np.float64).tolist() for c in columns]
+    text = "".join([pre + fmt % row + "\n" for pre, row in zip(prefix, zip(*cols))])
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def _csv_column(values: np.ndarray, float_format: str) -> list[str]:
+    """Float or integer values as pandas' ``to_csv(float_format=...)`` writes them (NaN empty)."""
+    if values.dtype.kind == "f":
+        return [float_format % x if x == x else "" for x in values.tolist()]
+    return [str(x) for x in values.tolist()]
+
+
+def write_csv(table: pd.DataFrame, path: Path, float_format: str = "%.6f", block_rows: int = 1024) -> None:
+    """``table.to_csv(path, index=False, float_format=float_format)``, byte for byte, for tables of
+    numbers (float and integer columns, plain column names); other tables go through pandas.
+
+    pandas formats every value through a Python callable (~3 us each); formatting whole columns
+    here is several times faster.  Rows are formatted and written ``block_rows`` at a time, so the
+    text never exists whole in memory.
+    """
+    import os
+
+    names = [str(c) for c in table.columns]
+    arrays = [table[c].to_numpy() for c in table.columns]
+    plain = all(n and not any(ch in n for ch in ',"\r\n') for n in names) and len(names) > 0
+    if not plain or any(a.dtype.kind not in "fiu" for a in arrays):
+        _atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, float_format=float_format))
+        return
+    nl = os.linesep
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(",".join(names) + nl)
+            for r0 in range(0, len(table), block_rows):
+                cols = [_csv_column(a[r0 : r0 + block_rows], float_format) for a in arrays]
+                fh.write("".join([",".join(r) + nl for r in zip(*cols)]))
+
+    _atomic_write(path, write)
 
 
 def write_geoparquet(table: pd.DataFrame, path: Path) -> None:
@@ -112,22 +156,22 @@ def write_products(
     v = table["mean_velocity"].to_numpy()
     files: dict[str, str] = {}
 
-    _write_xy(out / "ps_mean_v.xy", [lon, lat, v], "%.7f %.7f %.4f")
+    prefix = _xy_prefix(lon, lat)
+    _write_xy(out / "ps_mean_v.xy", prefix, [v], "%.4f")
     files["ps_mean_v.xy"] = str(out / "ps_mean_v.xy")
     dem_error = table["dem_error"].to_numpy()
-    _write_xy(out / "ps_data.xy", [lon, lat, v, table["height"].to_numpy() - dem_error, dem_error],
-              "%.7f %.7f %.4f %.4f %.4f")
+    _write_xy(out / "ps_data.xy", prefix, [v, table["height"].to_numpy() - dem_error, dem_error], "%.4f %.4f %.4f")
     files["ps_data.xy"] = str(out / "ps_data.xy")
     for n, c in enumerate(date_cols, start=1):
         d = table[c].to_numpy() if u_dm is None else np.asarray(u_dm)[:, n - 1]
-        _write_xy(out / f"ps_u-dm.{n}.xy", [lon, lat, d], "%.7f %.7f %.4f")
+        _write_xy(out / f"ps_u-dm.{n}.xy", prefix, [d], "%.4f")
     for stale in out.glob("ps_u-dm.*.xy"):  # from an earlier run with more dates
         k = stale.name.split(".")[1]
         if not k.isdigit() or int(k) > len(date_cols):
             stale.unlink()
     files["ps_u-dm"] = str(out / "ps_u-dm.<n>.xy")
 
-    _atomic_write(out / "ps_points.csv", lambda tmp: table.to_csv(tmp, index=False, float_format="%.6f"))
+    write_csv(table, out / "ps_points.csv")
     files["ps_points.csv"] = str(out / "ps_points.csv")
     write_geoparquet(table, out / "ps_points.parquet")
     files["ps_points.parquet"] = str(out / "ps_points.parquet")

@@ -24,7 +24,9 @@
 
 Settings (``server.manager`` of the pygeoapi configuration): ``connection`` (SQLite file or
 PostgreSQL URL), ``data_dir``, ``output_dir`` (result documents), ``jobs_dir``, ``catalogs_dir``
-(published STAC catalogs), ``app_package_dir``, ``runner``/``runner_args``, ``public_url``,
+(published STAC catalogs), ``app_package_dir``, ``runner`` (the CWL runner: a mapping of
+:class:`~snapstamps.workflows.cwl_runner.RunnerConfig` keys, or just its name; checked when the
+server starts, see :func:`runner_config_from_settings`), ``public_url``,
 ``stage_out`` (``s3://bucket/prefix``, see :mod:`.staging`), ``max_jobs``, ``on_shutdown``,
 ``data_roots`` (folders local inputs may come from, besides the data dir) and ``fetch`` (the
 fetch policy of :mod:`.fetch`).
@@ -119,6 +121,31 @@ def worker_env() -> dict[str, str]:
     return env
 
 
+def runner_config_from_settings(manager_def: dict[str, Any]) -> Any:
+    """The CWL runner of the service (``server.manager.runner``): a mapping of
+    :class:`~snapstamps.workflows.cwl_runner.RunnerConfig` keys (``runner``, ``batch_system``,
+    ``job_store``, ``max_cores``, ``container``, ``extra_args``), a runner name, or nothing
+    (cwltool).  Raises :class:`~snapstamps.errors.ParameterError` naming the setting when it is
+    wrong or the runner is not installed, so that a typo fails the server start, not a job."""
+    from ..errors import ParameterError, SnapstampsError
+    from ..workflows.cwl_runner import RunnerConfig
+
+    if manager_def.get("runner_args") is not None:
+        raise ParameterError("server.manager.runner_args is no longer read: give further runner flags as "
+                             "runner: {extra_args: [...]} (--no-container and --parallel are added by the service)")
+    runner = manager_def.get("runner")
+    if runner is None or isinstance(runner, str):
+        runner = {"runner": runner or "cwltool"}
+    if not isinstance(runner, dict):
+        raise ParameterError(f"server.manager.runner: expected a mapping of runner options or a runner name (got {runner!r})")
+    try:
+        config = RunnerConfig.from_mapping(runner)
+        config.check_installed()
+    except SnapstampsError as exc:
+        raise ParameterError(f"server.manager.runner: {exc}") from None
+    return config
+
+
 class JobFailed(Exception):
     """A job's results were asked for, but the job failed (message: the cause)."""
 
@@ -142,8 +169,7 @@ class SnapstampsManager(BaseManager):
         self.jobs_dir = Path(manager_def.get("jobs_dir") or self.data_dir / "jobs")
         self.catalogs_dir = Path(manager_def.get("catalogs_dir") or self.data_dir / "catalogs")
         self.app_package_dir = Path(manager_def.get("app_package_dir") or resource_dir("app-package"))
-        self.runner = manager_def.get("runner") or "cwltool"
-        self.runner_args = list(manager_def.get("runner_args") or ["--no-container"])
+        self.runner_config = runner_config_from_settings(manager_def)
         self.public_url = str(manager_def.get("public_url") or "").rstrip("/") or None
         self.stage_out = str(manager_def.get("stage_out") or "").rstrip("/") or None
         self.stac_schemas = manager_def.get("stac_schemas") or None  # STAC schema directory (issue 14)
@@ -231,8 +257,7 @@ class SnapstampsManager(BaseManager):
             spec.update({
                 "cwl_inputs": processor.cwl_inputs(data),
                 "app_package": str(self.app_package_dir / processor.app_package),
-                "runner": self.runner,
-                "runner_args": self.runner_args,
+                "runner": self.runner_config.to_mapping(),
                 "stage_in": processor.stage_in(data),
                 "stage_out": f"{self.stage_out}/{job_id}" if self.stage_out else None,
             })

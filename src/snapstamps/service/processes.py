@@ -194,11 +194,13 @@ class PsiProcessor(SnapstampsProcessor):
         """CWL job of the psi workflow; a local stack is resolved to its INSAR_<master> directory.
 
         An ``s3://`` stack is left out here: the worker stages it in and fills ``stack`` in.
+        ``stack_reference`` is the stack as the request named it (path, ``file://`` or ``s3://``
+        URL): the catalog's ``derived_from`` links, whichever runner staged the stack where.
         """
         from ..stac.stack import resolve_stack
         from .staging import is_s3
 
-        job: dict[str, Any] = {}
+        job: dict[str, Any] = {"stack_reference": str(data["stack"])}
         if not is_s3(data["stack"]):
             job["stack"] = {"class": "Directory", "path": str(resolve_stack(data["stack"]))}
         # one path for every parameter: the named inputs and `parameters`, merged and checked by

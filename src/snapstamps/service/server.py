@@ -11,7 +11,9 @@ is enough: jobs run in their own processes).
 
 Settings added to ``server.manager``: ``public_url`` (the server's ``url``, for the ``http`` hrefs
 of job results) and ``stage_out`` (``s3://bucket/prefix``: every job's catalog is also uploaded
-to ``prefix/<job id>/``; default ``$SNAPSTAMPS_STAGE_OUT``, unset = no stage-out).  Environment
+to ``prefix/<job id>/``; default ``$SNAPSTAMPS_STAGE_OUT``, unset = no stage-out) and ``runner``
+(the CWL runner and its options, checked before the server starts: see
+:func:`.manager.runner_config_from_settings`).  Environment
 variables override the configuration: ``SNAPSTAMPS_DB`` (the job store: a PostgreSQL URL such as
 ``postgresql://user:pass@host/db``, or an SQLite file), ``SNAPSTAMPS_MAX_JOBS``,
 ``SNAPSTAMPS_DATA_ROOTS`` (folders local inputs may come from, ``:``-separated),
@@ -81,6 +83,9 @@ def prepare(host: str = "127.0.0.1", port: int = 5000, config: Path | None = Non
         mgr["stage_out"] = os.environ["SNAPSTAMPS_STAGE_OUT"]
     if mgr.get("stage_out") and not str(mgr["stage_out"]).startswith("s3://"):
         raise ValueError(f"server.manager.stage_out: {mgr['stage_out']}: expected s3://bucket/prefix")
+    from .manager import runner_config_from_settings
+
+    runner_config_from_settings(mgr)  # a wrong runner setting stops the start here, in one line
     cfg["server"]["bind"]["port"] = int(cfg["server"]["bind"]["port"])
     cfg_path = data_dir / "pygeoapi-config.yml"
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))

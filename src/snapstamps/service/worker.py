@@ -2,8 +2,11 @@
 
 Started by :class:`.manager.SnapstampsManager` in its own session (process group), so that
 dismissing the job can stop it and everything it started.  It reads ``JOB_DIR/job.json``, runs
-the CWL application package with the configured runner in ``JOB_DIR`` (``cwl-job.json`` the
-inputs, ``job.log`` the runner's log, ``out/`` the outputs, ``tmp/`` the runner's scratch),
+the CWL application package with the configured runner (the service's ``runner`` setting, a
+:class:`~snapstamps.workflows.cwl_runner.RunnerConfig`: cwltool, or toil-cwl-runner with its batch
+system and job store; command line by :func:`~snapstamps.workflows.cwl_runner.runner_command`)
+in ``JOB_DIR`` (``cwl-job.json`` the inputs, ``job.log`` the runner's log, ``out/`` the outputs,
+``tmp/`` the runner's scratch, ``toil-work/`` and ``toil-jobstore/`` Toil's by default),
 keeps the job's status, progress (percent) and current step up to date in the job store, and
 at the end publishes the STAC catalog atomically (one rename into ``catalogs_dir/<job id>``)
 before writing the result document and marking the job successful.  Any failure marks the
@@ -18,6 +21,7 @@ failed upload leaves neither a local catalog nor objects in the bucket.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -29,69 +33,65 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pygeoapi.util import JobStatus, get_current_datetime
+#: Job states written by the worker (pygeoapi's ``JobStatus`` values; pygeoapi is not imported
+#: into every worker for them: ~0.4 s)
+RUNNING, SUCCESSFUL, FAILED = "running", "successful", "failed"
+
+
+def get_current_datetime() -> str:
+    """Now, as pygeoapi writes job times (UTC, ``%Y-%m-%dT%H:%M:%S.%fZ``)."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
 
 #: CWL step name -> (progress percent at its start, what it does)
 STEP_PROGRESS: dict[str, tuple[int, str]] = {
-    "prep": (10, "step 0: prep (candidates, patches)"),
+    "prep": (10, "step 0: prep (candidates, patches; with one patch the whole job: steps 0-8, products, "
+                 "quicklooks and catalog)"),
     "dem": (8, "preparing the DEM once (Copernicus GLO-30, dem-stitcher)"),
     "patch": (30, "steps 1-4 per patch"),
     "merged": (60, "steps 5-8 and products"),
-    "quicklooks": (80, "quicklooks, velocity COGs, report and web viewer"),
-    "publish": (90, "STAC catalog"),
+    "publish": (85, "quicklooks, velocity COGs, report, web viewer and STAC catalog"),
     "pair": (10, "coregistration and interferograms (one run per secondary x sub-swath)"),
     "gather": (80, "gathering the pairs of each sub-swath (ifg-stack-gather)"),
     "catalog": (90, "stack catalog"),
 }
-STEP_RE = re.compile(r"\[(?:step|workflow ?)\s*\]?\s*starting step (\S+)|\[step (\S+)\] start")
-
-
-#: Environment variables handed through cwltool to the tools when set (cwltool passes only PATH,
-#: HOME and TMPDIR by default): proxies, for the orbit and DEM downloads, and the tests-only DEM
-#: source of :func:`snapstamps.ifg.download.prepare_dem`.
-PRESERVED_ENV: tuple[str, ...] = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-                                  "SNAPSTAMPS_DEM_AUTO_SOURCE")
-#: The newest ``snapstamps`` command the workflows run: without it the CLI needs the shim.
-NEWEST_COMMAND = "ifg-stack-dem"
+#: A step starting, in cwltool's log (``[step prep] start``) or Toil's (``Issued job 'CWLJob' psi.0.psi-prep``:
+#: the tool's id, mapped by :data:`TOOL_STEPS`)
+STEP_RE = re.compile(r"\[(?:step|workflow ?)\s*\]?\s*starting step (\S+)|\[step (\S+)\] start"
+                     r"|Issued job 'CWLJob' (?:\S+\.)?([\w-]+)")
+#: Tool id -> its workflow step (Toil logs the tools it issues)
+TOOL_STEPS = {"psi-prep": "prep", "psi-patch": "patch", "psi-merged": "merged", "stac-catalog": "publish",
+              "ifg-dem": "dem", "ifg-pair": "pair", "ifg-gather": "gather", "ifg-stack-catalog": "catalog"}
 
 
 def runner_path(job_dir: Path) -> str:
-    """PATH for the runner: this Python's ``bin`` first; a ``snapstamps`` shim (``python -m
-    snapstamps.cli``) when its CLI lacks a command the workflows run (``stac``, ``ifg-stack-dem``)."""
-    bindir = Path(sys.executable).parent
-    exe = bindir / "snapstamps"
-    path = os.pathsep.join([str(bindir), os.environ.get("PATH", "")])
-    ok = exe.exists() and subprocess.run([str(exe), NEWEST_COMMAND, "--help"], capture_output=True).returncode == 0
-    if not ok:
-        shim = job_dir / "bin"
-        shim.mkdir(exist_ok=True)
-        script = shim / "snapstamps"
-        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m snapstamps.cli "$@"\n')
-        script.chmod(0o755)
-        path = os.pathsep.join([str(shim), path])
-    return path
+    """PATH for the runner: a ``snapstamps`` shim (``python -m snapstamps.cli`` of this Python)
+    first, then this Python's ``bin``: the tools run the code of the server's environment, whatever
+    other ``snapstamps`` is installed (no probe of it: a probe is a Python start per job)."""
+    shim = job_dir / "bin"
+    shim.mkdir(exist_ok=True)
+    script = shim / "snapstamps"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m snapstamps.cli "$@"\n')
+    script.chmod(0o755)
+    return os.pathsep.join([str(shim), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def runner_config(spec: dict[str, Any]) -> Any:
+    """The :class:`~snapstamps.workflows.cwl_runner.RunnerConfig` of the job (``spec["runner"]``: the
+    mapping the server checked at start-up, or a runner name)."""
+    from ..workflows.cwl_runner import RunnerConfig
+
+    runner = spec.get("runner")
+    return RunnerConfig.from_mapping(runner if isinstance(runner, dict) else {"runner": runner or "cwltool"})
 
 
 def runner_command(spec: dict[str, Any], job_dir: Path) -> list[str]:
-    """Command line of the CWL runner for this job (cwltool: with ``--preserve-environment`` for
-    each variable of :data:`PRESERVED_ENV` that is set)."""
-    runner = spec.get("runner", "cwltool")
-    args = list(spec.get("runner_args") or [])
-    if runner == "cwltool":
-        # not "python -m cwltool": its __main__ drops main's status and always exits 0
-        cmd = [sys.executable, "-c", "import sys; from cwltool.main import run; sys.exit(run())"]
-        for var in PRESERVED_ENV:
-            if os.environ.get(var) and not any(a.startswith("--preserve-entire-environment") for a in args):
-                cmd += ["--preserve-environment", var]
-        cmd += args + ["--outdir", str(job_dir / "out"), "--tmpdir-prefix", str(job_dir / "tmp") + "/",
-                       "--tmp-outdir-prefix", str(job_dir / "tmp") + "/out-"]
-    elif runner == "toil-cwl-runner":
-        exe = shutil.which("toil-cwl-runner", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-        cmd = [exe or "toil-cwl-runner"] + args + ["--outdir", str(job_dir / "out"),
-                                                   "--jobStore", f"file:{job_dir / 'toil-jobstore'}"]
-    else:
-        cmd = [runner] + args + ["--outdir", str(job_dir / "out")]
-    return cmd + [spec["app_package"], str(job_dir / "cwl-job.json")]
+    """Command line of the CWL runner for this job (:func:`~snapstamps.workflows.cwl_runner.runner_command`:
+    ``--no-container``, the preserved environment variables, scratch under ``job_dir/tmp``, Toil's
+    job store ``job_dir/toil-jobstore`` unless the operator gave one)."""
+    from ..workflows.cwl_runner import runner_command as command
+
+    return command(runner_config(spec), spec["app_package"], job_dir / "cwl-job.json", job_dir / "out", job_dir)
 
 
 def stage_in(name: str, what: str | dict[str, Any], dest: Path) -> dict[str, str]:
@@ -197,7 +197,7 @@ class Job:
         """Record progress if it moved."""
         if progress != self.progress or message != self.message:
             self.progress, self.message = progress, message
-            self.update(status=JobStatus.running.value, progress=progress, message=f"running: {message}")
+            self.update(status=RUNNING, progress=progress, message=f"running: {message}")
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -274,7 +274,7 @@ def run_inline(spec: dict[str, Any], job: Job, job_dir: Path) -> int:
     tmp = loc.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2))
     os.replace(tmp, loc)
-    job.finish(status=JobStatus.successful.value, progress=100, finished=get_current_datetime(),
+    job.finish(status=SUCCESSFUL, progress=100, finished=get_current_datetime(),
                location=str(loc), mimetype="application/json", message="successful")
     return 0
 
@@ -299,7 +299,7 @@ def run(job_dir: Path) -> int:
             child.terminate()
 
     signal.signal(signal.SIGTERM, on_term)
-    if not job.update(status=JobStatus.running.value, started=get_current_datetime(), progress=5,
+    if not job.update(status=RUNNING, started=get_current_datetime(), progress=5,
                       message="running: starting"):
         return 0  # dismissed before it started
     try:
@@ -326,13 +326,16 @@ def run(job_dir: Path) -> int:
                     chunk = fh.read().decode(errors="replace")
                     pos += len(chunk.encode())
                 for m in STEP_RE.finditer(chunk):
-                    name = (m.group(1) or m.group(2) or "").split("_")[0]
+                    name = TOOL_STEPS.get(m.group(3) or "") or (m.group(1) or m.group(2) or "").split("_")[0]
                     if name in STEP_PROGRESS:
                         pct, what = STEP_PROGRESS[name]
                         job.step(max(pct, job.progress), what)
                 if rc is not None or stopping:
                     break
-                time.sleep(0.3)
+                try:  # returns as soon as the runner exits (no poll interval added to the job)
+                    child.wait(0.3)
+                except subprocess.TimeoutExpired:
+                    pass
         if stopping:
             return 143  # the job is being dismissed: its record is removed by the server
         log_text = log.read_text(errors="replace") if log.is_file() else ""
@@ -372,10 +375,11 @@ def run(job_dir: Path) -> int:
         tmp = loc.with_suffix(".tmp")
         tmp.write_text(json.dumps(outputs, indent=2))
         os.replace(tmp, loc)
-        job.finish(status=JobStatus.successful.value, progress=100, finished=get_current_datetime(),
+        job.finish(status=SUCCESSFUL, progress=100, finished=get_current_datetime(),
                    location=str(loc), mimetype="application/json",
                    message=_one_line(f"successful: catalog published; {stac_check['message']}", 1000))
-        shutil.rmtree(job_dir / "tmp", ignore_errors=True)
+        for scratch in ("tmp", "toil-work"):
+            shutil.rmtree(job_dir / scratch, ignore_errors=True)
         return 0
     except Exception as exc:  # every failure ends as a failed job with a one-line reason
         text = str(exc)
@@ -383,7 +387,7 @@ def run(job_dir: Path) -> int:
             text = f"no space left on the server's disk ({exc.filename or ''})"
         msg = _one_line(f"failed: {text or type(exc).__name__}", 1000)
         print(f"job failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        job.finish(status=JobStatus.failed.value, finished=get_current_datetime(), message=msg)
+        job.finish(status=FAILED, finished=get_current_datetime(), message=msg)
         return 143 if stopping else 1
 
 

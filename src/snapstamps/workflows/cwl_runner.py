@@ -15,6 +15,18 @@ or a mapping in the service's configuration, :meth:`RunnerConfig.from_mapping`);
 the CWL output object.  Both runners get ``--no-container`` unless ``container`` is set (the
 tools' Docker images are ``hints``, so without containers the native ``snapstamps`` on PATH
 runs), and the environment variables of :data:`PRESERVED_ENV` that are set.
+
+cwltool also gets ``--disable-js-validation`` and ``--no-compute-checksum``: the packages'
+JavaScript is checked when they are built and tested (``cwltool --validate`` in
+``tests/test_cwl.py``), not again by a Node process at every run (~1.3 s), and nothing reads
+the SHA-1 of every output that cwltool would otherwise compute.
+
+The links of a catalog to its inputs (``derived_from`` of psi items, ``reference``/``secondary``
+of interferogram-stack items) must name the inputs as the job gave them, not where a runner
+staged them (Toil copies inputs into its work directory, deleted after the run):
+:func:`with_input_references` fills the packages' reference-string inputs
+(:data:`INPUT_REFERENCES`) from the job's File/Directory inputs, which :func:`run_workflow` does
+for every job it runs.
 """
 
 from __future__ import annotations
@@ -40,6 +52,12 @@ TOIL_BATCH_SYSTEMS = ("single_machine", "slurm", "kubernetes", "lsf", "grid_engi
 #: source, and the Dask scheduler address of the psi patch steps.
 PRESERVED_ENV: tuple[str, ...] = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
                                   "SNAPSTAMPS_DEM_AUTO_SOURCE", "SNAPSTAMPS_DASK_SCHEDULER")
+
+
+#: Workflow input holding a File/Directory -> the string input naming it as the job gave it (for the
+#: catalog's links to its inputs); filled by :func:`with_input_references` when the package has it.
+INPUT_REFERENCES: dict[str, str] = {"stack": "stack_reference", "reference": "reference_item",
+                                    "secondaries": "secondary_items"}
 
 
 class WorkflowRunError(SnapstampsError):
@@ -89,11 +107,29 @@ class RunnerConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ParameterError(f"unknown runner option(s) {unknown}; known: {sorted(known)}")
+        if "runner" in data and not isinstance(data["runner"], str):
+            raise ParameterError(f"runner must be one of {', '.join(RUNNERS)} (got {data['runner']!r})")
+        if "container" in data and not isinstance(data["container"], bool):
+            raise ParameterError(f"container must be true or false (got {data['container']!r})")
         if "extra_args" in data:
             if isinstance(data["extra_args"], str) or not isinstance(data["extra_args"], list | tuple):
                 raise ParameterError("extra_args must be a list of strings")
             data["extra_args"] = tuple(data["extra_args"])
         return cls(**data)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The inverse of :meth:`from_mapping` (JSON-able; what the service hands its workers)."""
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+    def check_installed(self) -> None:
+        """Raise :class:`WorkflowRunError` when the runner is not installed here."""
+        if self.runner == "cwltool":
+            import importlib.util
+
+            if importlib.util.find_spec("cwltool") is None:
+                raise WorkflowRunError("cwltool not installed (pip install cwltool)")
+        else:
+            _executable(self.runner)
 
 
 def _executable(name: str) -> str:
@@ -118,8 +154,8 @@ def runner_command(config: RunnerConfig, app: str, job_file: Path, out_dir: Path
     common = ([] if config.container else ["--no-container"]) + preserved
     tmp = str(work_dir / "tmp") + "/"
     if config.runner == "cwltool":
-        cmd = [sys.executable, "-m", "cwltool", "--parallel", *common, "--tmpdir-prefix", tmp,
-               "--tmp-outdir-prefix", tmp]
+        cmd = [sys.executable, "-m", "cwltool", "--parallel", "--disable-js-validation", "--no-compute-checksum",
+               *common, "--tmpdir-prefix", tmp, "--tmp-outdir-prefix", tmp]
     else:
         job_store = config.job_store or f"file:{work_dir / 'toil-jobstore'}"
         cmd = [_executable("toil-cwl-runner"), "--batchSystem", config.batch_system or "single_machine",
@@ -136,7 +172,9 @@ def run_workflow(config: RunnerConfig, app: str, inputs: Mapping[str, Any] | Pat
                  log_file: Path | None = None) -> dict[str, Any]:
     """Run ``app`` on ``inputs`` (a CWL job object, or a job file) and return the CWL output object.
 
-    ``work_dir`` receives the job file (when ``inputs`` is a mapping), the runner's scratch and
+    The job goes to the runner as ``work_dir/cwl-job.json`` with its input references filled
+    (:func:`with_input_references`; a job file's relative paths made absolute, :func:`load_job`).
+    ``work_dir`` receives that job file, the runner's scratch and
     log (``log_file``, default ``work_dir/runner.log``).  Raises :class:`WorkflowRunError` with the
     log's last lines when the runner fails.
     """
@@ -144,10 +182,9 @@ def run_workflow(config: RunnerConfig, app: str, inputs: Mapping[str, Any] | Pat
     work_dir.mkdir(parents=True, exist_ok=True)
     (work_dir / "tmp").mkdir(exist_ok=True)
     if isinstance(inputs, Path | str):
-        job_file = Path(inputs)
-    else:
-        job_file = work_dir / "cwl-job.json"
-        job_file.write_text(json.dumps(dict(inputs), indent=2))
+        inputs = load_job(Path(inputs))
+    job_file = work_dir / "cwl-job.json"
+    job_file.write_text(json.dumps(with_input_references(app, inputs), indent=2))
     env = dict(os.environ if env is None else env)
     cmd = runner_command(config, app, job_file, Path(out_dir), work_dir, env)
     log_file = log_file or work_dir / "runner.log"
@@ -160,3 +197,86 @@ def run_workflow(config: RunnerConfig, app: str, inputs: Mapping[str, Any] | Pat
         return dict(json.loads(proc.stdout))
     except ValueError:
         raise WorkflowRunError(f"{config.runner} printed no CWL output object (log {log_file})") from None
+
+
+def load_job(job_file: Path) -> dict[str, Any]:
+    """A CWL job file (JSON or YAML) with the relative ``path``/``location`` of its File and
+    Directory objects made absolute (relative to the file's folder, as the runners read them)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(job_file).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SnapstampsError(f"job file {job_file}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SnapstampsError(f"job file {job_file}: not a mapping of inputs")
+    base = Path(job_file).resolve().parent
+
+    def absolute(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            obj = {k: absolute(v) for k, v in obj.items()}
+            if obj.get("class") in ("File", "Directory"):
+                for key in ("path", "location"):
+                    ref = obj.get(key)
+                    if isinstance(ref, str) and "://" not in ref and not ref.startswith("/"):
+                        obj[key] = str(base / ref)
+            return obj
+        if isinstance(obj, list):
+            return [absolute(v) for v in obj]
+        return obj
+
+    return dict(absolute(data))
+
+
+def _reference(obj: Any) -> str | None:
+    """The reference of a CWL File/Directory object as the job gave it: its path (absolute), or
+    its location URI."""
+    if not isinstance(obj, Mapping) or obj.get("class") not in ("File", "Directory"):
+        return None
+    if isinstance(obj.get("path"), str):
+        return str(Path(obj["path"]).absolute())
+    loc = obj.get("location")
+    if isinstance(loc, str):
+        return str(Path(loc).absolute()) if "://" not in loc else loc
+    return None
+
+
+def package_inputs(app: str) -> set[str]:
+    """The input names of the entry workflow of ``app`` (``PACKAGE.cwl#entry``; a packed
+    ``$graph`` document or a single process); empty when it cannot be read."""
+    import yaml
+
+    path, _, entry = str(app).partition("#")
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return set()
+    procs = doc.get("$graph", [doc]) if isinstance(doc, dict) else []
+    for proc in procs:
+        if isinstance(proc, dict) and (len(procs) == 1 or str(proc.get("id", "")).lstrip("#") == (entry or "main")):
+            ins = proc.get("inputs") or {}
+            if isinstance(ins, list):
+                return {str(i.get("id", "")).rsplit("/", 1)[-1].lstrip("#") for i in ins if isinstance(i, dict)}
+            return {str(k) for k in ins}
+    return set()
+
+
+def with_input_references(app: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """``inputs`` with the package's reference-string inputs (:data:`INPUT_REFERENCES`) filled from
+    the File/Directory inputs they name, where the package has them and the job left them out.
+
+    So the catalog links to the input as the job named it, whichever runner staged it where.
+    """
+    job = dict(inputs)
+    wanted = {src: ref for src, ref in INPUT_REFERENCES.items() if job.get(src) is not None and job.get(ref) is None}
+    if not wanted:
+        return job
+    declared = package_inputs(app)
+    for src, ref in wanted.items():
+        if ref not in declared:
+            continue
+        value = job[src]
+        refs = [_reference(v) for v in value] if isinstance(value, list) else _reference(value)
+        if refs is not None and (not isinstance(refs, list) or all(r is not None for r in refs)):
+            job[ref] = refs
+    return job

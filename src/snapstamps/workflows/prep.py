@@ -28,18 +28,34 @@ from .state import save_npz, write_json
 log = logging.getLogger("snapstamps")
 
 
-def read_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """uint8 mask file, same size as the SLCs: 0 = use, non-zero = exclude."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: mask file not found")
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size != shape[0] * shape[1]:
-        raise InputError(f"{path}: mask has {data.size} bytes, expected {shape[0] * shape[1]} (length x width)")
-    return data.reshape(shape) != 0
+class BlockMask:
+    """uint8 mask file, same size as the SLCs (0 = use, non-zero = exclude), read by blocks of
+    lines from a memory map, so that it costs a block, not the scene."""
+
+    def __init__(self, path: Path, shape: tuple[int, int]) -> None:
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"{path}: mask file not found")
+        size = path.stat().st_size
+        if size != shape[0] * shape[1]:
+            raise InputError(f"{path}: mask has {size} bytes, expected {shape[0] * shape[1]} (length x width)")
+        self.path, self.shape = path, shape
+
+    def __getitem__(self, lines: slice) -> np.ndarray:
+        """Excluded pixels (bool) of a block of lines."""
+        m = np.memmap(self.path, dtype=np.uint8, mode="r", shape=self.shape)
+        try:
+            return np.asarray(m[lines]) != 0
+        finally:
+            del m
 
 
-def calibrate(stack: StampsStack, params: PsiParams, mask: np.ndarray | None, progress: ProgressFn | None) -> dict:
+def read_mask(path: Path, shape: tuple[int, int]) -> BlockMask:
+    """The mask file ``path`` (0 = use, non-zero = exclude), checked, read block by block."""
+    return BlockMask(path, shape)
+
+
+def calibrate(stack: StampsStack, params: PsiParams, mask: BlockMask | None, progress: ProgressFn | None) -> dict:
     """Mean amplitude of each SLC over pixels brighter than 0.001 (``calamp``)."""
     length, _ = stack.shape
     dates = stack.dates
@@ -61,7 +77,7 @@ def calibrate(stack: StampsStack, params: PsiParams, mask: np.ndarray | None, pr
 
 
 def amplitude_dispersion_candidates(
-    stack: StampsStack, calib: dict, params: PsiParams, mask: np.ndarray | None, progress: ProgressFn | None
+    stack: StampsStack, calib: dict, params: PsiParams, mask: BlockMask | None, progress: ProgressFn | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Stream blocks of lines over all SLCs; return candidate lines, pixels, D_A and the zero count."""
     length, width = stack.shape

@@ -45,6 +45,39 @@ from .state import load_dataclass, load_npz, read_json, save_dataclass, save_npz
 log = logging.getLogger("snapstamps")
 
 
+def use_system_allocators() -> None:
+    """Let Arrow use the system allocator in this process: its default pool (jemalloc/mimalloc)
+    keeps what the GeoParquet writer frees (~25 MB at the reference size).  Read when pyarrow is
+    first imported, so called before the products."""
+    import os
+
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
+
+def release_freed_memory() -> None:
+    """Hand the memory the kernels freed back to the system, and keep handing it back.
+
+    glibc raises its mmap threshold (up to 32 MB) each time a large block is freed, after which
+    arrays are carved from the heap, whose freed space the process keeps: a step tool process
+    that runs a kernel and then the products would hold both peaks.  Called between the two:
+    ``malloc_trim`` returns the free heap, and a fixed threshold (``M_MMAP_THRESHOLD`` = 1 MiB)
+    turns the adjustment off, so every later array above it is its own mapping, returned when
+    freed.  Not set for the kernels: there it costs page faults on every large temporary (step 2:
+    ~1.5 s of system time).  No-op on other C libraries.
+    """
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        pass
+
+
 def _kernel(name: str):
     """Import a step's kernel module when the step runs (keeps start-up light)."""
     import importlib
@@ -239,12 +272,13 @@ def step_select(run: PsiRun, patch_dir: Path) -> None:
 
 def step_weed(run: PsiRun, patch_dir: Path) -> None:
     state = _load_state(patch_dir, "ps1.npz", "step 4")
-    gres = load_dataclass(patch_dir / "pm1.npz", _kernel("gamma").GammaResult, needed_by="step 4")
-    sres = load_dataclass(patch_dir / "select1.npz", _kernel("select").SelectResult, needed_by="step 4")
-    keep = np.asarray(sres.keep_ix, dtype=bool)
-    sel = np.asarray(sres.ix, dtype=np.int64)[keep]
+    # only the arrays step 4 uses (and no import of the step 2-3 kernels for their result classes)
+    ph_patch_all = load_npz(patch_dir / "pm1.npz", needed_by="step 4", keys=["ph_patch"])["ph_patch"]
+    sres = load_npz(patch_dir / "select1.npz", needed_by="step 4", keys=["ix", "keep_ix", "K_ps2", "C_ps2", "coh_ps2"])
+    keep = np.asarray(sres["keep_ix"], dtype=bool)
+    sel = np.asarray(sres["ix"], dtype=np.int64)[keep]
     sub = state.subset(sel)
-    K, C, coh = sres.K_ps2[keep], sres.C_ps2[keep], sres.coh_ps2[keep]
+    K, C, coh = sres["K_ps2"][keep], sres["C_ps2"][keep], sres["coh_ps2"][keep]
     with step_progress(f"step 4: weeding {patch_dir.name}", run.show_progress):
         if sub.n_ps >= 3:
             kernel = _kernel("weed").weed_ps
@@ -256,7 +290,7 @@ def step_weed(run: PsiRun, patch_dir: Path) -> None:
             save_npz(patch_dir / "weed1.npz", {"keep": wkeep, "ps_std": w.ps_std, "ps_max": w.ps_max})
         else:
             wkeep = np.ones(sub.n_ps, dtype=bool)
-    ph_patch = np.insert(np.asarray(gres.ph_patch)[sel], sub.master_ix, 1.0 + 0j, axis=1).astype(np.complex64)
+    ph_patch = np.insert(np.asarray(ph_patch_all)[sel], sub.master_ix, 1.0 + 0j, axis=1).astype(np.complex64)
     ps = PsSet(sub, K.astype(np.float32), C.astype(np.float32), coh.astype(np.float32), ph_patch).subset(wkeep)
     save_npz(patch_dir / "ps2.npz", ps.to_arrays())
     log.info("%s: %d PS after weeding", patch_dir.name, ps.n_ps)
@@ -538,6 +572,7 @@ def run_psi(
         raise ParameterError(f"steps must satisfy 0 <= start <= end <= 8 (got start={start}, end={end})")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    use_system_allocators()
     params = PsiParams.load(out_dir / "parms.json")
     if param_updates:
         params = params.with_updates(param_updates)
@@ -581,11 +616,68 @@ def run_psi(
 
     summary: dict[str, Any] = {"out_dir": str(out_dir), "steps": [start, end], "adaptations": run.adaptations}
     if end >= 7:
-        from . import products  # pandas/pyarrow are needed only here
+        current = products_current(run.out_dir, run.params, run.adaptations) if start == 8 else None
+        if current is not None:  # step 8 alone, with a velocity type that does not read its output
+            log.info("products: up to date (written by step 7; velocity_type %s does not use step 8)", run.params.velocity_type)
+            summary["products"] = current
+        else:
+            from . import products  # pandas/pyarrow are needed only here
 
-        with step_progress("products", show_progress):
-            summary["products"] = products.write_run_products(run.out_dir, run.params, adaptations=run.adaptations)
+            release_freed_memory()
+            with step_progress("products", show_progress):
+                summary["products"] = products.write_run_products(run.out_dir, run.params, adaptations=run.adaptations)
     return summary
+
+
+#: State files the products are computed from (``workflows.products.compute_point_table``).
+PRODUCT_INPUTS = ("stack.json", "ps2.npz", "phuw2.npz", "scla2.npz", "ifgstd2.npz", "aps2.npz", "tropo2.npz")
+
+
+def uses_scn(velocity_type: str) -> bool:
+    """Whether the products of ``velocity_type`` read step 8's ``scn2.npz`` ('s' types but v-daps)."""
+    return velocity_type != "v-daps" and "s" in velocity_type.split("-", 1)[1]
+
+
+def products_current(out_dir: Path, params: PsiParams, adaptations: list[dict[str, Any]]) -> dict[str, str] | None:
+    """The product paths when the products in ``out_dir`` are up to date, else None.
+
+    Up to date: ``psi_metadata.json`` was written by this version with the same parameters and
+    adaptations, every product file it lists exists, and no state file the products are computed
+    from (:data:`PRODUCT_INPUTS`, plus ``scn2.npz`` for velocity types that use it) is newer.  A
+    run of step 8 alone then need not rewrite them (the default velocity type does not use step 8).
+    """
+    import json
+
+    from .. import __version__
+
+    meta_path = out_dir / "psi_metadata.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        written = meta_path.stat().st_mtime_ns
+    except (OSError, ValueError):
+        return None
+    from ..io.jsonable import json_default
+
+    def same(a: Any, b: Any) -> bool:
+        return json.dumps(a, sort_keys=True, default=json_default) == json.dumps(b, sort_keys=True, default=json_default)
+
+    if (meta.get("software", {}).get("version") != __version__ or meta.get("software", {}).get("backend") != "native"
+            or not same(meta.get("parameters"), params.to_jsonable())
+            or not same(meta.get("adapted_parameters"), list(adaptations))):
+        return None
+    inputs = PRODUCT_INPUTS + (("scn2.npz",) if uses_scn(params.velocity_type) else ())
+    for name in inputs:
+        try:
+            if (out_dir / name).stat().st_mtime_ns > written:
+                return None
+        except FileNotFoundError:
+            continue  # optional inputs (aps2, tropo2): their absence was what the products saw
+    files = {k: str(out_dir / v) for k, v in meta.get("files", {}).items()}
+    n_dates = len(meta.get("dates", []))
+    needed = [p for k, p in files.items() if k != "ps_u-dm"] + [str(out_dir / f"ps_u-dm.{n}.xy") for n in range(1, n_dates + 1)]
+    if not files or not all(Path(p).exists() for p in needed):
+        return None
+    return {**files, "psi_metadata.json": str(meta_path)}
 
 
 def _is_redone(adaptation: dict, start: int) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,15 +31,19 @@ def save_npz(path: Path, arrays: dict[str, Any]) -> None:
         np.savez(fh, **clean)
 
 
-def load_npz(path: Path, needed_by: str | None = None) -> dict[str, np.ndarray]:
-    """Load a state file; a missing one is a :class:`StepOrderError` naming it."""
+def load_npz(path: Path, needed_by: str | None = None, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Load a state file (only the arrays ``keys`` when given: the others are not read); a missing
+    file is a :class:`StepOrderError` naming it, a missing key an :class:`InputError`."""
     path = Path(path)
     if not path.exists():
         what = f" (needed by {needed_by})" if needed_by else ""
         raise StepOrderError(f"{path}: missing{what}; run the earlier steps first (--start lower)")
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            missing = [k for k in keys or () if k not in z.files]
+            if missing:
+                raise InputError(f"{path}: state file lacks {', '.join(missing)} (written by another version? re-run its step)")
+            return {k: z[k] for k in (z.files if keys is None else keys)}
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: unreadable state file ({exc})") from exc
 
