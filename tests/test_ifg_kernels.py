@@ -18,7 +18,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from snapstamps.ifg.interferogram import BurstClock, coregister, interferogram, secondary_positions, window_bounds
+from snapstamps.ifg.interferogram import BurstClock, coregister, interferogram, mul_conj, secondary_positions, window_bounds
 from snapstamps.ifg.resample import interp_axis0, interp_axis1, resample_2d
 from snapstamps.ifg.tops import BurstRamp, ramp_phase
 
@@ -121,6 +121,19 @@ def test_interferogram_equals_numpy_expression() -> None:
     assert np.array_equal(interferogram(buf, sec, r_ref[None, :], r_sec, lam, out=buf), got)  # in place
     with pytest.raises(ValueError, match="two complex arrays"):
         interferogram(ref, sec[:3], r_ref, r_sec, lam)
+
+
+def test_mul_conj_equals_numpy_expression() -> None:
+    """``x * conj(y)``; numpy's own last bit depends on its SIMD loops (fused multiply-add), so within rounding."""
+    rng = np.random.default_rng(4)
+    x, y = _cplx(rng, (300, 400)), _cplx(rng, (300, 400))
+    want = x * np.conj(y)
+    got = mul_conj(x, y)
+    assert np.abs(got - want).max() <= 1e-6 * np.abs(want).max()
+    y2 = y.copy()
+    assert np.array_equal(mul_conj(x, y2, out=y2), got)  # in place
+    with pytest.raises(ValueError, match="complex64"):
+        mul_conj(x, y.astype(np.complex128))
 
 
 def test_kernels_compile_without_a_writable_cache(tmp_path) -> None:

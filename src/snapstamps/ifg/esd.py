@@ -3,13 +3,16 @@
 In the overlap of bursts ``b`` and ``b+1`` the same ground is seen with local Doppler frequencies
 ``f_b`` and ``f_{b+1}``.  A secondary misregistered by ``delta`` seconds (``s_resampled(eta) =
 s(eta + delta)``) puts ``-2 pi f delta`` into each interferogram, so the double difference
-``ifg_b x conj(ifg_{b+1})`` has phase ``-2 pi (f_b - f_{b+1}) delta``.  Pure function.
+``ifg_b x conj(ifg_{b+1})`` has phase ``-2 pi (f_b - f_{b+1}) delta``.  Pure function (the
+double difference by :func:`snapstamps.ifg.interferogram.mul_conj`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+
+from .interferogram import mul_conj
 
 
 def esd_shift(ifg_b: NDArray[np.complex64], ifg_b1: NDArray[np.complex64], df: NDArray[np.float64]) -> tuple[float, float]:
@@ -28,10 +31,7 @@ def esd_terms(ifg_b: NDArray[np.complex64], ifg_b1: NDArray[np.complex64], df: N
     ``overwrite``: the double difference is formed in ``ifg_b1``'s array (same values, one
     overlap-sized array less).
     """
-    if overwrite:
-        z = np.multiply(ifg_b, np.conjugate(ifg_b1, out=ifg_b1), out=ifg_b1)
-    else:
-        z = ifg_b * np.conj(ifg_b1)
+    z = mul_conj(ifg_b, ifg_b1, out=ifg_b1 if overwrite else None)
     zs = np.sum(z)
     az = np.abs(z)
     wsum = float(np.sum(az))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -26,7 +27,7 @@ from .jit import njit
 from .resample import C64, F32, F64, kernel_lut, resample_row
 from .tops import BurstRamp
 
-__all__ = ["BurstClock", "coregister", "interferogram", "secondary_positions", "window_bounds"]
+__all__ = ["BurstClock", "coregister", "interferogram", "mul_conj", "secondary_positions", "window_bounds"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,45 @@ def window_bounds(t_sec: ArrayLike, r_sec: ArrayLike, clock: BurstClock, n_lines
 
 
 @njit()
+def cmul(ar: Any, ai: Any, br: Any, bi: Any) -> tuple[Any, Any]:
+    """Product ``a x b`` of float32 complex parts, each part rounded once to float32.
+
+    numpy's SIMD complex64 loops compute ``(fma(ar, br, -ai bi), fma(ar, bi, ai br))``; here the
+    float64 products of two float32 are exact and the sums rounded once in float64, then to float32
+    (equal to the fused form but for ties, about one in 2^29).  The operand order matters: numpy
+    evaluates ``x * tmp`` with a large temporary ``tmp`` as ``tmp * x`` (temporary elision), so
+    callers pass the operands in the order numpy used them.
+    """
+    re = np.float32(np.float64(ar) * np.float64(br) - np.float64(np.float32(ai * bi)))
+    im = np.float32(np.float64(ar) * np.float64(bi) + np.float64(np.float32(ai * br)))
+    return re, im
+
+
+@njit()
+def _mul_conj_block(x: C64, y: C64, out: C64) -> None:
+    n_rows, n_cols = x.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            a = x[i, j]
+            b = y[i, j]
+            re, im = cmul(b.real, -b.imag, a.real, a.imag)
+            out[i, j] = complex(re, im)
+
+
+def mul_conj(x: NDArray[np.complex64], y: NDArray[np.complex64], out: NDArray[np.complex64] | None = None) -> NDArray[np.complex64]:
+    """``x * np.conj(y)`` of two complex64 arrays of one 2-D shape, as numpy computes it for large arrays.
+
+    ``out`` may be ``x`` or ``y`` (each pixel is read before it is written).
+    """
+    if x.shape != y.shape or x.ndim != 2 or x.dtype != np.complex64 or y.dtype != np.complex64:
+        raise ValueError(f"x {x.shape} {x.dtype} and y {y.shape} {y.dtype}: two complex64 arrays of one 2-D shape expected")
+    if out is None:
+        out = np.empty(x.shape, np.complex64)
+    _mul_conj_block(x, y, out)
+    return out
+
+
+@njit()
 def _polyval(x: float, c: F64) -> float:
     """numpy.polynomial.polynomial.polyval's Horner scheme, operation by operation."""
     n = c.shape[0]
@@ -106,7 +146,8 @@ def _deramp(win: C64, t_lines: F64, tau_cols: F64, t_mid: float, fm_t0: float, f
             cr = np.float32(math.cos(ph))
             ci = np.float32(-math.sin(ph))
             v = win[l, c]
-            win[l, c] = complex(v.real * cr - v.imag * ci, v.real * ci + v.imag * cr)
+            re, im = cmul(cr, ci, v.real, v.imag)  # numpy computed exp(...) x window (temporary first)
+            win[l, c] = complex(re, im)
 
 
 @njit()
@@ -154,7 +195,8 @@ def _coregister_block(
                 ph = np.pi * kt * (d * d) + two_pi * fdc * d
                 cr = np.float32(math.cos(ph))
                 ci = np.float32(math.sin(ph))
-                out[i, j] = complex(vr * cr - vi * ci, vr * ci + vi * cr)
+                re, im = cmul(vr, vi, cr, ci)
+                out[i, j] = complex(re, im)
             else:
                 out[i, j] = complex(vr, vi)
 
@@ -209,8 +251,7 @@ def _interferogram_block(ref: C64, sec: C64, r_ref: F64, r_sec: F64, k_imag: flo
             a = ref[i, j]
             b = sec[i, j]
             # complex64 product with the conjugate, in float32 as numpy does
-            pr = a.real * b.real - a.imag * (-b.imag)
-            pi_ = a.real * (-b.imag) + a.imag * b.real
+            pr, pi_ = cmul(b.real, -b.imag, a.real, a.imag)  # conj(sec) x ref, as numpy computed ref x conj(sec)
             th = k_imag * (r_sec[i, j] - r_ref[i, j])
             cr = math.cos(th)
             ci = math.sin(th)

@@ -46,7 +46,7 @@ from ..ifg.dem import open_dem
 from ..ifg.download import is_dem_auto
 from ..ifg.esd import esd_terms
 from ..ifg.export import StampsStreamWriter, master_par, pair_base
-from ..ifg.interferogram import BurstClock, coregister, interferogram, window_bounds
+from ..ifg.interferogram import BurstClock, coregister, interferogram, mul_conj, window_bounds
 from ..ifg.orbits import OrbitInterpolator, StateVectors, find_eof, parse_eof
 from ..ifg.safe import Swath, group_by_date, open_date, resolve_safe
 from ..ifg.tops import local_doppler
@@ -334,8 +334,8 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
                 i_b = resample_sec(k, sec, b_.burst_id, ts_, rs_, shift)
                 del ts_, rs_
                 # reference x conj(secondary), in the secondary's array
-                np.multiply(ref.read_burst(ba, (int(lines_a[0]), int(lines_a[-1]) + 1), (s0, s1 + 1)), np.conjugate(i_a, out=i_a), out=i_a)
-                np.multiply(ref.read_burst(bb, (int(lines_b[0]), int(lines_b[-1]) + 1), (s0, s1 + 1)), np.conjugate(i_b, out=i_b), out=i_b)
+                mul_conj(ref.read_burst(ba, (int(lines_a[0]), int(lines_a[-1]) + 1), (s0, s1 + 1)), i_a, out=i_a)
+                mul_conj(ref.read_burst(bb, (int(lines_b[0]), int(lines_b[-1]) + 1), (s0, s1 + 1)), i_b, out=i_b)
                 df = local_doppler(ba.ramp, tl[:, None], tau_s) - local_doppler(bb.ramp, tl[:, None], tau_s)
                 zs.append(esd_terms(i_a, i_b, df, overwrite=True))
                 del i_a, i_b, df
