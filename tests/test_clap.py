@@ -9,7 +9,14 @@ import pytest
 from scipy.signal import correlate2d
 
 from snapstamps.errors import ParameterError
-from snapstamps.psi.clap import clap_filt, clap_filt_patch, clap_filt_patch_at, clap_low_pass, gausswin
+from snapstamps.psi.clap import (
+    clap_filt,
+    clap_filt_cells,
+    clap_filt_patch,
+    clap_low_pass,
+    gausswin,
+    median_last_axis,
+)
 
 
 def _naive_window(bit: np.ndarray, alpha: float, beta: float, lp: np.ndarray) -> np.ndarray:
@@ -124,16 +131,77 @@ def test_patch_filter_batched_equals_single_and_reference() -> None:
     assert np.allclose(np.angle(clap_filt_patch(c, 1.0, 0.3, lp)), 0.9, atol=1e-9)
 
 
-def test_patch_value_at_cell_equals_full_filter() -> None:
+def _naive_zeroed_cell(grid: np.ndarray, cell: tuple[int, int], origin: tuple[int, int], lp: np.ndarray) -> np.ndarray:
+    """StaMPS step 3 for one cell, literally: copy the window, zero the cell, filter, read it."""
+    n = lp.shape[0]
+    (ci, cj), (i0, j0) = cell, origin
+    win = np.nan_to_num(grid[i0 : i0 + n, j0 : j0 + n, :].astype(complex))
+    win[ci - i0, cj - j0, :] = 0
+    return np.array([_naive_window(win[:, :, f], 1.0, 0.3, lp)[ci - i0, cj - j0] for f in range(grid.shape[2])])
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_zeroed_cell_filter_equals_literal_per_cell_computation(workers: int) -> None:
     rng = np.random.default_rng(10)
-    w = rng.normal(size=(5, 3, 32, 32)) + 1j * rng.normal(size=(5, 3, 32, 32))
+    n_i, n_j, n_f = 45, 37, 3
+    grid = (rng.normal(size=(n_i, n_j, n_f)) + 1j * rng.normal(size=(n_i, n_j, n_f))).astype(np.complex64)
+    grid[:, :, 1] *= np.exp(1j * 0.3 * np.arange(n_j))[None, :]  # a fringe: the adaptive part matters
+    grid[7, 9, 2] = np.nan
     lp = clap_low_pass(50.0, 800.0, 32)
-    li, lj = np.array([0, 5, 16, 31, 20]), np.array([31, 2, 16, 0, 7])
-    at = clap_filt_patch_at(w, 1.0, 0.3, lp, li, lj)
-    full = clap_filt_patch(w, 1.0, 0.3, lp)[np.arange(5), :, li, lj]
-    assert at.shape == (5, 3)
-    # single precision inside clap_filt_patch_at
-    np.testing.assert_allclose(at, full, rtol=1e-4, atol=1e-5 * np.abs(full).max())
+    # every cell of the grid, windows centred and clipped as in step 3 (edges, corners, middle)
+    ci, cj = np.meshgrid(np.arange(n_i), np.arange(n_j), indexing="ij")
+    cells = np.stack([ci.ravel(), cj.ravel()], axis=1)
+    origins = np.stack([np.clip(cells[:, 0] - 16, 0, n_i - 32), np.clip(cells[:, 1] - 16, 0, n_j - 32)], axis=1)
+    got = clap_filt_cells(grid, cells, origins, n_win=32, alpha=1.0, beta=0.3, low_pass=lp, workers=workers)
+    assert got.shape == (n_i * n_j, n_f) and got.dtype == np.complex128
+    for k in range(0, cells.shape[0], 23):
+        ref = _naive_zeroed_cell(grid, tuple(cells[k]), tuple(origins[k]), lp)
+        # single precision inside clap_filt_cells (StaMPS keeps the grid in single precision)
+        np.testing.assert_allclose(got[k], ref, rtol=2e-5, atol=2e-5 * np.abs(ref).max())
+    # the cell's own value does not matter (it is zeroed: only single-precision rounding of
+    # removing it from the shared transforms is left), its neighbours' do
+    k = 20 * n_j + 18
+    bumped = grid.copy()
+    bumped[20, 18, :] += 5.0
+    again = clap_filt_cells(bumped, cells[k : k + 1], origins[k : k + 1], n_win=32, alpha=1.0, beta=0.3, low_pass=lp)
+    np.testing.assert_allclose(again[0], got[k], rtol=1e-5)
+    bumped[20, 19, :] += 5.0
+    moved = clap_filt_cells(bumped, cells[k : k + 1], origins[k : k + 1], n_win=32, alpha=1.0, beta=0.3, low_pass=lp)
+    assert np.all(np.abs(moved[0] - got[k]) > 1e-3)
+
+
+def test_zeroed_cell_filter_general_alpha_and_order_independence() -> None:
+    rng = np.random.default_rng(11)
+    grid = rng.normal(size=(40, 34, 2)) + 1j * rng.normal(size=(40, 34, 2))
+    lp = clap_low_pass(50.0, 800.0, 32)
+    cells = np.array([[0, 0], [39, 33], [20, 17], [5, 30], [20, 17]])
+    origins = np.stack([np.clip(cells[:, 0] - 16, 0, 8), np.clip(cells[:, 1] - 16, 0, 2)], axis=1)
+    got = clap_filt_cells(grid, cells, origins, n_win=32, alpha=0.7, beta=0.5, low_pass=lp)
+    for k in range(cells.shape[0]):
+        i0, j0 = origins[k]
+        win = grid[i0 : i0 + 32, j0 : j0 + 32, :].copy()
+        win[cells[k, 0] - i0, cells[k, 1] - j0, :] = 0
+        ref = clap_filt_patch(np.moveaxis(win, 2, 0), 0.7, 0.5, lp)[:, cells[k, 0] - i0, cells[k, 1] - j0]
+        np.testing.assert_allclose(got[k], ref, rtol=2e-5, atol=2e-5 * np.abs(ref).max())
+    # a cell listed twice gets the same value; a permutation of the cells permutes the values
+    np.testing.assert_array_equal(got[2], got[4])
+    perm = np.array([3, 1, 4, 0, 2])
+    np.testing.assert_array_equal(
+        clap_filt_cells(grid, cells[perm], origins[perm], n_win=32, alpha=0.7, beta=0.5, low_pass=lp), got[perm]
+    )
+    with pytest.raises(ValueError, match="contain its cell"):
+        clap_filt_cells(grid, cells[:1], origins[:1] + 1, n_win=32, alpha=0.7, beta=0.5, low_pass=lp)
+
+
+def test_median_equals_numpy_median_bit_for_bit() -> None:
+    rng = np.random.default_rng(12)
+    for dtype in (np.float32, np.float64):
+        for m in (1, 2, 7, 1024, 1025):
+            x = (rng.random((40, m)) ** 3).astype(dtype)
+            np.testing.assert_array_equal(median_last_axis(x), np.median(x, axis=-1))
+            ties = rng.integers(0, 3, (40, m)).astype(dtype)
+            np.testing.assert_array_equal(median_last_axis(ties), np.median(ties, axis=-1))
+            assert median_last_axis(x).dtype == dtype
 
 
 def test_grid_smaller_than_window_is_a_parameter_error() -> None:

@@ -251,3 +251,45 @@ def test_small_grid_is_a_clear_parameter_error(scene, step2) -> None:
     with pytest.raises(ParameterError, match="filter_grid_size"):
         select_ps(data["ph"], data["bperp_mat"], data["bperp"], data["xy"], data["da"], g50,
                   **_params().with_updates({"filter_grid_size": 50.0}).kernel_args(select_ps))
+
+
+# ---------------------------------------------------------------- threads change nothing
+def test_steps_2_and_3_do_not_depend_on_the_number_of_threads(scene, step2) -> None:
+    data, _, _ = scene
+    one = estimate_gamma(**data, **_params().kernel_args(estimate_gamma), workers=1)
+    three = estimate_gamma(**data, **_params().kernel_args(estimate_gamma), workers=3)
+    for name in ("K_ps", "C_ps", "coh_ps", "ph_patch", "ph_res", "ph_grid", "Nr"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(three, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(one, name), getattr(step2, name), err_msg=name)
+    kw = _params(density_rand=2.0).kernel_args(select_ps)
+    args = (data["ph"], data["bperp_mat"], data["bperp"], data["xy"], data["da"], step2)
+    s1 = select_ps(*args, **kw, workers=1)
+    s3 = select_ps(*args, **kw, workers=3)
+    for name in ("ix", "keep_ix", "K_ps2", "coh_ps2", "ph_patch2", "ph_res2"):
+        np.testing.assert_array_equal(getattr(s1, name), getattr(s3, name), err_msg=name)
+
+
+def test_random_phase_coherence_equals_one_sequential_draw() -> None:
+    # the phases are drawn chunk by chunk in order: the same numbers as one draw of all of them
+    b = np.random.default_rng(0).normal(0, 60, N_IFG)
+    n = 5000
+    got = random_phase_coherence(b, 0.3, n, seed=7, workers=2)
+    phase = np.random.default_rng(7).uniform(0.0, 2.0 * np.pi, size=(n, N_IFG))
+    ref = np.array([_literal_coherence(np.exp(1j * phase[p]), b, 0.3) for p in range(0, n, 97)])
+    np.testing.assert_allclose(got[::97], ref, rtol=0, atol=1e-12)
+
+
+def _literal_coherence(z: np.ndarray, b: np.ndarray, ntw: float) -> float:
+    """Topofit gamma of one pixel written from the reference (grid search + one refinement)."""
+    span = b.max() - b.min()
+    best, k0 = -1.0, 0.0
+    t_max = math.ceil(8 * ntw)
+    for t in range(-t_max, t_max + 1):
+        g = abs(np.sum(z * np.exp(-1j * t * (np.pi / 4) / span * b))) / np.sum(abs(z))
+        if g > best:
+            best, k0 = g, t * (np.pi / 4) / span
+    r = z * np.exp(-1j * k0 * b)
+    rho = np.angle(r * np.conj(r.sum()))
+    k = k0 + np.sum(b * rho) / np.sum(b * b)
+    res = z * np.exp(-1j * k * b)
+    return float(abs(res.sum()) / abs(res).sum())

@@ -24,8 +24,9 @@ StaMPS sets ``K = NaN``, which blanks the whole grid cell (its neighbours' contr
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from numpy.typing import NDArray
 
 from ..errors import InputError, ParameterError
 from .clap import clap_filt, clap_low_pass, gausswin
+from .parallel import map_ordered, resolve_workers
 from .topofit import n_trial_wraps as _n_trial_wraps
 from .topofit import topofit
 
@@ -61,8 +63,12 @@ RHO_MEAN_RANGE = 830000.0
 #: rad added by StaMPS step 2 to the mean incidence angle
 INC_OFFSET = 0.052
 
-_RAND_CHUNK = 1 << 14  # random-phase pixels simulated per chunk
-_PIX_CHUNK_ELEMENTS = 1 << 18  # pixel x ifg elements processed per chunk
+_RAND_CHUNK = 1 << 11  # random-phase pixels simulated per chunk
+# pixel x ifg elements per chunk.  The chunk boundaries are part of the result: numpy's
+# single-precision complex products differ in the last bit between its SIMD and scalar
+# loops, so where a chunk starts changes some products of the complex64 phases.
+_PIX_CHUNK_ELEMENTS = 1 << 18
+_FIT_SUBCHUNK_ELEMENTS = 1 << 16  # pixel x ifg elements per topofit call
 
 
 @dataclass
@@ -97,21 +103,32 @@ def coh_histogram(coh: np.ndarray) -> NDArray[np.float64]:
 
 
 def random_phase_coherence(
-    bperp: np.ndarray, n_trial_wraps: float, n_rand: int, seed: int
+    bperp: np.ndarray, n_trial_wraps: float, n_rand: int, seed: int, workers: int | None = 1
 ) -> NDArray[np.float64]:
     """Temporal coherence of ``n_rand`` simulated pixels with uniform random phase.
 
     Each pixel gets ``len(bperp)`` phases uniform in [0, 2 pi) (numpy ``default_rng(seed)``; the
     StaMPS MATLAB generator cannot be reproduced, so only the distribution matches) and is fitted
-    by :func:`topofit` with the shared per-ifg baselines ``bperp`` (m).  Returns ``(n_rand,)``.
+    by :func:`topofit` with the shared per-ifg baselines ``bperp`` (m).  The phases are drawn in
+    order in the calling thread and fitted in chunks on ``workers`` threads (``None``: all
+    available CPUs); the result does not depend on it.  Returns ``(n_rand,)``.
     """
     bperp = np.asarray(bperp, dtype=np.float64).ravel()
     rng = np.random.default_rng(seed)
-    out = np.empty(int(n_rand))
-    for s in range(0, int(n_rand), _RAND_CHUNK):
-        e = min(int(n_rand), s + _RAND_CHUNK)
-        ph = np.exp(1j * rng.uniform(0.0, 2.0 * np.pi, size=(e - s, bperp.size)))
-        out[s:e] = topofit(ph, bperp, n_trial_wraps).coh
+    n_rand = int(n_rand)
+    out = np.empty(n_rand)
+    bounds = [(s, min(n_rand, s + _RAND_CHUNK)) for s in range(0, n_rand, _RAND_CHUNK)]
+
+    def draws() -> Iterator[tuple[int, int, np.ndarray]]:
+        for s, e in bounds:
+            yield s, e, rng.uniform(0.0, 2.0 * np.pi, size=(e - s, bperp.size))
+
+    def fit(item: tuple[int, int, np.ndarray]) -> None:
+        s, e, phase = item
+        out[s:e] = topofit(np.exp(1j * phase), bperp, n_trial_wraps).coh
+
+    for _ in map_ordered(fit, draws(), resolve_workers(workers)):
+        pass
     return out
 
 
@@ -192,6 +209,46 @@ def _snr_weighting(amp: np.ndarray, ph_res: np.ndarray) -> NDArray[np.float64]:
     return np.divide(g, sig, out=np.zeros_like(g), where=sig > 0)
 
 
+def _fit_chunk(
+    bounds: tuple[int, int],
+    *,
+    ph_filt: np.ndarray,
+    grid_ij: np.ndarray,
+    ph_u: np.ndarray,
+    bperp_mat: np.ndarray,
+    ntw: float,
+    ok: np.ndarray,
+    K_ps: np.ndarray,
+    C_ps: np.ndarray,
+    coh_ps: np.ndarray,
+    ph_res: np.ndarray,
+    ph_patch: np.ndarray,
+) -> None:
+    """Patch phase and topofit of candidates ``bounds[0]:bounds[1]``, written into the arrays.
+
+    The complex64 products are formed over the whole chunk (their rounding depends on where
+    the array starts, see ``_PIX_CHUNK_ELEMENTS``); the fits run on sub-chunks to bound memory.
+    """
+    s, e = bounds
+    patch = ph_filt[grid_ij[s:e, 0], grid_ij[s:e, 1], :]
+    pa = np.abs(patch)
+    patch = np.divide(patch, pa, out=np.zeros_like(patch), where=pa > 0)
+    ph_patch[s:e] = patch
+    dph = ph_u[s:e] * np.conj(patch)
+    del patch, pa
+    good = np.all(dph != 0, axis=1)
+    ok[s:e] = good
+    n_ifg = dph.shape[1]
+    sub = max(1, _FIT_SUBCHUNK_ELEMENTS // max(n_ifg, 1))
+    for a in range(0, e - s, sub):
+        b = min(e - s, a + sub)
+        g = good[a:b]
+        fit = topofit(dph[a:b][g], bperp_mat[s + a : s + b][g], ntw)
+        sl = np.flatnonzero(g) + s + a
+        K_ps[sl], C_ps[sl], coh_ps[sl] = fit.K, fit.C, fit.coh
+        ph_res[sl] = np.angle(fit.res)
+
+
 def clap_window_sizes(clap_win: int) -> tuple[int, int]:
     """Step-2 CLAP tile and padding sizes: ``n_win ~ 0.75 clap_win`` (even), ``n_pad = rest``."""
     n_win = 2 * int(math.floor(0.375 * clap_win))
@@ -219,6 +276,7 @@ def estimate_gamma(
     n_rand: int,
     rand_seed: int,
     progress: Callable[[float], None] | None = None,
+    workers: int | None = None,
 ) -> GammaResult:
     """Run StaMPS step 2 on one patch.
 
@@ -234,6 +292,8 @@ def estimate_gamma(
     max_topo_err, filter_grid_size, ... rand_seed : the StaMPS parameters of step 2
         (:class:`~snapstamps.psi.config.PsiParams` documents each).
     progress : optional callback with the completed fraction.
+    workers : threads for the chunked work (``None``: all available CPUs); the result does not
+        depend on it.
     """
     ph = np.asarray(ph)
     n_ps, n_ifg = ph.shape
@@ -266,7 +326,8 @@ def estimate_gamma(
         )
     low_pass = clap_low_pass(grid_size, clap_low_pass_wavelength, clap_win)
 
-    coh_rand = random_phase_coherence(bperp, ntw, n_rand, rand_seed)
+    n_workers = resolve_workers(workers)
+    coh_rand = random_phase_coherence(bperp, ntw, n_rand, rand_seed, workers=n_workers)
     Nr = coh_histogram(coh_rand)
     nz = np.flatnonzero(Nr > 0)
     Nr_max_nz_ix = int(nz[-1]) if nz.size else 0
@@ -275,6 +336,7 @@ def estimate_gamma(
     cell = grid_ij[:, 0] * n_j + grid_ij[:, 1]
     acc = sp.csc_matrix((np.ones(n_ps), (cell, np.arange(n_ps))), shape=(n_i * n_j, n_ps))
     chunk = max(1, _PIX_CHUNK_ELEMENTS // max(n_ifg, 1))
+    pix_bounds = [(s, min(n_ps, s + chunk)) for s in range(0, n_ps, chunk)]
 
     da = np.asarray(da, dtype=np.float64).ravel()
     if da.size == n_ps:
@@ -295,31 +357,23 @@ def estimate_gamma(
         i_loop += 1
         # 1. weighted phasor sums per grid cell and ifg
         grid = np.zeros((n_i * n_j, n_ifg), dtype=np.complex128)
-        for s in range(0, n_ps, chunk):
-            e = min(n_ps, s + chunk)
+        for s, e in pix_bounds:
             w = ph_u[s:e] * np.exp(-1j * bperp_mat[s:e] * K_ps[s:e, None]) * weighting[s:e, None]
             grid += acc[:, s:e] @ w
         ph_grid = grid.reshape(n_i, n_j, n_ifg)
         # 2. CLAP filter every ifg's grid
-        ph_filt = clap_filt(ph_grid, clap_alpha, clap_beta, n_win, n_pad, low_pass)
+        ph_filt = clap_filt(ph_grid, clap_alpha, clap_beta, n_win, n_pad, low_pass, workers=n_workers)
         # 3./4. patch phase at each candidate's cell and DEM-error / coherence fit
         K_ps = np.zeros(n_ps)
         C_ps = np.zeros(n_ps)
         coh_ps = np.zeros(n_ps)
         ph_res[:] = 0.0
-        for s in range(0, n_ps, chunk):
-            e = min(n_ps, s + chunk)
-            patch = ph_filt[grid_ij[s:e, 0], grid_ij[s:e, 1], :]
-            pa = np.abs(patch)
-            patch = np.divide(patch, pa, out=np.zeros_like(patch), where=pa > 0)
-            ph_patch[s:e] = patch
-            dph = ph_u[s:e] * np.conj(patch)
-            good = np.all(dph != 0, axis=1)
-            ok[s:e] = good
-            fit = topofit(dph[good], bperp_mat[s:e][good], ntw)
-            sl = np.flatnonzero(good) + s
-            K_ps[sl], C_ps[sl], coh_ps[sl] = fit.K, fit.C, fit.coh
-            ph_res[sl] = np.angle(fit.res)
+        fit_chunk = functools.partial(
+            _fit_chunk, ph_filt=ph_filt, grid_ij=grid_ij, ph_u=ph_u, bperp_mat=bperp_mat, ntw=ntw,
+            ok=ok, K_ps=K_ps, C_ps=C_ps, coh_ps=coh_ps, ph_res=ph_res, ph_patch=ph_patch,
+        )
+        for _ in map_ordered(fit_chunk, pix_bounds, n_workers):
+            pass
         # 5. convergence on the change of the rms gamma change (StaMPS semantics)
         rms = math.sqrt(float(np.mean((coh_ps - coh_prev) ** 2)))
         dd = rms - gamma_change_save

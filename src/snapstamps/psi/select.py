@@ -16,7 +16,7 @@ cell-mates'), which inflates gamma.  For each selected pixel the patch phase is 
 with that whole cell zeroed, filtered by single-window CLAP; gamma, K and C are refitted and the
 threshold is recomputed.  A pixel is kept if its new gamma passes the new threshold and its K
 moved by less than ``2 pi / bperp_range``.  All pixels of a cell share the same window, so the
-window filter is computed once per occupied cell, with batched FFTs.
+window filter is computed once per occupied cell (:func:`~snapstamps.psi.clap.clap_filt_cells`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, ParameterError
-from .clap import clap_filt_patch_at
+from .clap import clap_filt_cells
 from .gamma import LOW_COH_BINS, GammaResult, coh_histogram
 from .topofit import topofit
 
@@ -164,6 +164,7 @@ def _reestimate_patch(
     low_pass: np.ndarray,
     ifg_index: NDArray[np.int64],
     progress: Callable[[float], None],
+    workers: int | None = None,
 ) -> NDArray[np.complex128]:
     """Filtered value at each given cell ``(n_c, 2)`` with the cell itself zeroed.
 
@@ -171,31 +172,14 @@ def _reestimate_patch(
     Returns ``(n_c, len(ifg_index))``.
     """
     n_i, n_j, _ = ph_grid.shape
-    n_c = cells.shape[0]
     half = clap_win // 2
-    starts = []
-    for ax, n in ((0, n_i), (1, n_j)):
-        s = np.maximum(cells[:, ax] - half, 0)
-        s = np.minimum(s, n - clap_win)
-        starts.append(s)
-    si, sj = starts
-    ar = np.arange(clap_win)
-    grid = ph_grid[:, :, ifg_index]
-    n_f = ifg_index.size
-    out = np.zeros((n_c, n_f), dtype=np.complex128)
-    step = max(1, _CHUNK_ELEMENTS // (clap_win * clap_win * max(n_f, 1)))
-    for c0 in range(0, n_c, step):
-        e = min(n_c, c0 + step)
-        rows = si[c0:e, None] + ar[None, :]
-        cols = sj[c0:e, None] + ar[None, :]
-        win = grid[rows[:, :, None], cols[:, None, :], :]  # (c, w, w, f), a copy
-        li = cells[c0:e, 0] - si[c0:e]
-        lj = cells[c0:e, 1] - sj[c0:e]
-        k = np.arange(e - c0)
-        win[k, li, lj, :] = 0.0
-        out[c0:e] = clap_filt_patch_at(np.moveaxis(win, 3, 1), alpha, beta, low_pass, li, lj)
-        progress(e / n_c)
-    return out
+    origins = np.stack(
+        [np.clip(cells[:, ax] - half, 0, n - clap_win) for ax, n in ((0, n_i), (1, n_j))], axis=1
+    )
+    return clap_filt_cells(
+        ph_grid[:, :, ifg_index], cells, origins, n_win=clap_win, alpha=alpha, beta=beta,
+        low_pass=low_pass, workers=workers, progress=progress,
+    )
 
 
 def _gamma_stdev(ph_res: np.ndarray, seed: int) -> NDArray[np.float64]:
@@ -232,6 +216,7 @@ def select_ps(
     rand_seed: int,
     drop_ifg: Sequence[int] = (),
     progress: Callable[[float], None] | None = None,
+    workers: int | None = None,
 ) -> SelectResult:
     """Run StaMPS step 3 on one patch.
 
@@ -240,6 +225,8 @@ def select_ps(
     ``drop_ifg``: 0-based slave columns excluded from the re-estimation.  Uses select_method,
     density_rand, percent_rand, gamma_stdev_reject, select_reest_gamma_flag, clap_win,
     clap_alpha, clap_beta, rand_seed.  With no selected pixel the result has empty arrays.
+    ``workers``: threads for the re-estimation (``None``: all available CPUs); the result does
+    not depend on it.
     """
     ph = np.asarray(ph)
     n_ps, n_ifg = ph.shape
@@ -295,7 +282,7 @@ def select_ps(
     ucells = np.stack([ucell // n_j, ucell % n_j], axis=1)
     patch_cells = _reestimate_patch(
         gamma.ph_grid, ucells, clap_win, clap_alpha, clap_beta, gamma.low_pass,
-        ifg_index, lambda f: report(0.05 + 0.75 * f),
+        ifg_index, lambda f: report(0.05 + 0.75 * f), workers=workers,
     )
     patch = patch_cells[inv]  # (n_sel, n_used)
 

@@ -35,8 +35,8 @@ from numpy.typing import NDArray
 
 __all__ = ["TopofitResult", "topofit", "n_trial_wraps", "trial_multipliers"]
 
-# complex128 elements per working array in one chunk (~8 MB each)
-_CHUNK_ELEMENTS = 1 << 19
+# complex128 elements per working array in one chunk (1 MB each)
+_CHUNK_ELEMENTS = 1 << 16
 
 
 @dataclass
@@ -141,6 +141,7 @@ def _topofit_chunk(
     inv_sum_abs = np.divide(1.0, sum_abs, out=np.zeros(n), where=sum_abs > 0)
 
     # --- coarse search over trial slopes K_t = t (pi/4) / span
+    r = None  # z exp(-i K_t b) of the best trial, where the search gives it exactly
     if mults.size == 1 or not searchable.any():
         best_t = np.zeros(n)
     elif b.ndim == 1 and all_valid:
@@ -148,7 +149,9 @@ def _topofit_chunk(
         unit = (np.pi / 4.0) * b / span[0]
         trial = np.exp(-1j * np.outer(unit, mults.astype(np.float64)))  # (K, T)
         coh_t = np.abs(z @ trial) * inv_sum_abs[:, None]
-        best_t = mults[np.argmax(coh_t, axis=1)].astype(np.float64)
+        best = np.argmax(coh_t, axis=1)
+        best_t = mults[best].astype(np.float64)
+        r = z * trial.T[best]  # the phase ramp of the best trial, without a new exponential
     else:
         unit = (np.pi / 4.0) * bb / safe_span[:, None]  # (n, K) phase per unit multiplier
         step_ph = np.exp(-1j * unit)
@@ -164,7 +167,10 @@ def _topofit_chunk(
     k0 = np.where(searchable, best_t * (np.pi / 4.0) / safe_span, 0.0)
 
     # --- one linearised, intercept-free weighted refinement of K
-    r = z * np.exp(-1j * k0[:, None] * bb)
+    if r is None:
+        # (per-pixel baselines: the search above runs in the baselines' precision, float32
+        # for StaMPS' bperp_mat, so the ramp is recomputed in double precision)
+        r = z * np.exp(-1j * k0[:, None] * bb)
     offset = r.sum(axis=1)
     rho = np.angle(r * np.conj(offset)[:, None])
     w2 = np.abs(z) ** 2

@@ -282,7 +282,7 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
         """Secondary ``k``'s azimuth time and range of every pixel of a block of output lines."""
         sg = plan[i]
         tl = ref.bursts[sg.burst_index].time(sg.burst_line0 + a + np.arange(m))
-        g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
+        g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step, geocode=False)
         return g["t_sec"][0], g["r_sec"][0]
 
     def resample_sec(k: int, sec: Swath, burst_id: int, t_sec, r_sec, shift_s: float) -> np.ndarray:
@@ -326,7 +326,7 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
                 ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
                 tl = bb.time(lines_b)
                 next_stage("sec_geometry")
-                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
+                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step, geocode=False)
                 ts_, rs_ = g["t_sec"][0], g["r_sec"][0]
                 del g
                 next_stage("esd")
@@ -359,8 +359,8 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
             for i, a, m, o in blocks:
                 sg = plan[i]
                 tl = ref.bursts[sg.burst_index].time(sg.burst_line0 + a + np.arange(m))
-                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, (), (), step=opts.geometry_step)
-                lon_b, lat_b, hgt_b = (g[q].astype(np.float32) for q in ("lon", "lat", "hgt"))
+                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, (), (), step=opts.geometry_step, geo_dtype=np.float32)
+                lon_b, lat_b, hgt_b = (g[q] for q in ("lon", "lat", "hgt"))
                 del g
                 t_out[o : o + m] = tl
                 if o <= i_c < o + m:
