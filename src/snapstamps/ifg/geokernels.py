@@ -23,29 +23,11 @@ Every function takes keyword-free positional arrays (numba); the Python-facing w
 from __future__ import annotations
 
 import math
-import os
-import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-
-def _cache_dir() -> None:
-    """Compiled code is cached beside this file; where that is read-only (a system install),
-    in a per-user temporary folder instead of failing (``NUMBA_CACHE_DIR`` set by the user wins)."""
-    if os.environ.get("NUMBA_CACHE_DIR") or os.access(Path(__file__).parent, os.W_OK):
-        return
-    d = str(Path(tempfile.gettempdir()) / f"snapstamps-numba-{os.getuid()}")
-    os.environ["NUMBA_CACHE_DIR"] = d
-    if "numba" in sys.modules:  # already imported: its configuration was read then
-        sys.modules["numba"].config.CACHE_DIR = d
-
-
-_cache_dir()
-
-from numba import njit  # noqa: E402
+from .jit import njit
 
 WGS84_A = 6378137.0
 WGS84_F = 1.0 / 298.257223563
@@ -58,7 +40,7 @@ OrbitTable = tuple[Any, int]  # OrbitInterpolator.table(): (table, window size)
 # --------------------------------------------------------------------------- orbit
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _window(t: float, tab: Any, nn: int) -> int:
     # interval [t_i, t_i+1) -> first node i - n/2 + 1, clipped (OrbitInterpolator._starts)
     nk = tab.shape[0]
@@ -77,7 +59,7 @@ def _window(t: float, tab: Any, nn: int) -> int:
     return s
 
 
-@njit(cache=True)
+@njit()
 def orbit_state(t: float, orb: OrbitTable, nder: int) -> tuple[float, float, float, float, float, float, float, float, float]:
     """Position, velocity and (``nder >= 2``) acceleration at time ``t``: nine floats."""
     tab, nn = orb
@@ -107,7 +89,7 @@ def orbit_state(t: float, orb: OrbitTable, nder: int) -> tuple[float, float, flo
     return px + tab[s, 3], py + tab[s, 4], pz + tab[s, 5], vx / sc, vy / sc, vz / sc, ax, ay, az
 
 
-@njit(cache=True)
+@njit()
 def orbit_evaluate(t: Any, orb: OrbitTable, nder: int) -> Any:
     """(n, 9) positions, velocities, accelerations at the times ``t`` (n,)."""
     out = np.empty((t.size, 9))
@@ -121,7 +103,7 @@ def orbit_evaluate(t: Any, orb: OrbitTable, nder: int) -> Any:
 # --------------------------------------------------------------------------- points
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _geodetic(x: float, y: float, z: float) -> tuple[float, float, float]:
     # ecef_to_geodetic: lon, lat (rad), h; 5 iterations then a final height
     lon = math.atan2(y, x)
@@ -137,7 +119,7 @@ def _geodetic(x: float, y: float, z: float) -> tuple[float, float, float]:
     return lon, lat, rho / math.cos(lat) - n
 
 
-@njit(cache=True)
+@njit()
 def rdr2geo_point(t: float, r: float, h: float, orb: OrbitTable, beta0: float) -> tuple[float, float, float, float, float, float]:
     """ECEF point at zero-Doppler time ``t``, slant range ``r``, ellipsoidal height ``h`` (right-looking),
     its look angle and its geodetic lon, lat (rad); ``beta0`` the first guess of the look angle (rad)."""
@@ -181,7 +163,7 @@ def rdr2geo_point(t: float, r: float, h: float, orb: OrbitTable, beta0: float) -
     return px, py, pz, beta, lon, lat
 
 
-@njit(cache=True)
+@njit()
 def geo2rdr_point(px: float, py: float, pz: float, t: float, orb: OrbitTable, iterations: int) -> tuple[float, float]:
     """Zero-Doppler time and slant range of an ECEF point (Newton from ``t``)."""
     for _ in range(iterations):
@@ -197,7 +179,7 @@ def geo2rdr_point(px: float, py: float, pz: float, t: float, orb: OrbitTable, it
     return t, math.sqrt((px - sx) ** 2 + (py - sy) ** 2 + (pz - sz) ** 2)
 
 
-@njit(cache=True)
+@njit()
 def rdr2geo_many(t: Any, r: Any, h: Any, orb: OrbitTable) -> tuple[Any, Any, Any]:
     """ECEF points (n, 3) and their lon, lat (deg) at times ``t``, ranges ``r``, heights ``h`` (n,)."""
     n = t.size
@@ -215,7 +197,7 @@ def rdr2geo_many(t: Any, r: Any, h: Any, orb: OrbitTable) -> tuple[Any, Any, Any
     return p, lon, lat
 
 
-@njit(cache=True)
+@njit()
 def geo2rdr_many(p: Any, t_guess: Any, orb: OrbitTable, iterations: int) -> tuple[Any, Any]:
     """Zero-Doppler times and slant ranges of ECEF points (n, 3)."""
     n = p.shape[0]
@@ -229,7 +211,7 @@ def geo2rdr_many(p: Any, t_guess: Any, orb: OrbitTable, iterations: int) -> tupl
 # --------------------------------------------------------------------------- DEM sampling
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _bilinear_constant(a: Any, row: float, col: float) -> float:
     # scipy.ndimage.map_coordinates(order=1, mode="constant", cval=nan): NaN outside [0, n-1]
     ny, nx = a.shape
@@ -242,7 +224,7 @@ def _bilinear_constant(a: Any, row: float, col: float) -> float:
     return (1.0 - fr) * ((1.0 - fc) * a[i0, j0] + fc * a[i0, j0 + 1]) + fr * ((1.0 - fc) * a[i0 + 1, j0] + fc * a[i0 + 1, j0 + 1])
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _bilinear_nearest(a: Any, row: float, col: float) -> float:
     # map_coordinates(order=1, mode="nearest"): coordinates clipped to the grid
     ny, nx = a.shape
@@ -255,7 +237,7 @@ def _bilinear_nearest(a: Any, row: float, col: float) -> float:
     return (1.0 - fr) * ((1.0 - fc) * a[i0, j0] + fc * a[i0, j0 + 1]) + fr * ((1.0 - fc) * a[i0 + 1, j0] + fc * a[i0 + 1, j0 + 1])
 
 
-@njit(cache=True)
+@njit()
 def dem_heights(lon: Any, lat: Any, dem: Any, aff: Any, geoid: Any, gaff: Any, use_geoid: bool) -> Any:
     """Heights of a geographic DEM at (lon, lat) deg (flat arrays); ``aff`` the inverse affine
     (col, row) of its array, ``geoid``/``gaff`` the EGM96 grid added when ``use_geoid``.
@@ -279,7 +261,7 @@ def dem_heights(lon: Any, lat: Any, dem: Any, aff: Any, geoid: Any, gaff: Any, u
 # --------------------------------------------------------------------------- per-pixel interpolation
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def _horner(co: Any, u: float) -> float:
     v = co[co.size - 1]
     for k in range(co.size - 2, -1, -1):
@@ -287,7 +269,7 @@ def _horner(co: Any, u: float) -> float:
     return v
 
 
-@njit(cache=True)
+@njit()
 def grid_pixels(
     il: Any, fl: Any, is_: Any, fs: Any, h_centre: float, h_scale: float, nodes: Any, n_geo: int, t_lines: Any, r_samples: Any,
     h_start: float, h_given: Any, dem: Any, aff: Any, geoid: Any, gaff: Any, use_geoid: bool, iterations: int, tol: float,
