@@ -5,12 +5,14 @@ Simulates a reference and ``max(--secondaries)`` secondaries of one Sentinel-1 I
 with a flat DEM covering the whole burst, then runs ``ifg-stack`` over the whole burst once per
 count in ``--secondaries`` (default 1 and 3, the first secondaries of the same simulation), each
 in a fresh process, and prints per run and stage wall seconds, core (CPU) seconds and the peak of
-numpy/Python memory traced in that stage (``tracemalloc``), and the run's peak RSS (the run's
-own process: no simulation in it).  The engine streams blocks of lines, so the peaks should not
+numpy/Python memory traced in that stage (``tracemalloc``: numba's work rows are not traced), and the
+run's peak RSS (the run's own process: no simulation in it), and the core seconds per burst pair.
+``sec_geometry`` is the secondaries' geometry (per block and per ESD overlap), ``geometry`` the
+reference's.  The engine streams blocks of lines, so the peaks should not
 grow with the number of secondaries.  With one burst there is no burst overlap, so the ESD stage
-is empty (ESD is timed in the tests).  Usage::
+is empty: ``--bursts 2`` or more for ESD.  Usage::
 
-    python bench/ifg.py [--samples 21000] [--block-lines 256] [--secondaries 1 3] [--keep DIR]
+    python bench/ifg.py [--samples 21000] [--block-lines 256] [--secondaries 1 3] [--bursts 1] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -149,6 +151,10 @@ def main() -> None:
             print(f"{k:<14}{v['wall_s']:>9.1f}{v['core_s']:>9.1f}{v['peak_traced_mb']:>10.0f}")
         print(f"{'total':<14}{r['wall_seconds']:>9.1f}{r['core_seconds']:>9.1f}{r['peak_traced_mb']:>10.0f}   peak RSS {r['peak_rss_mb']:.0f} MB "
               f"({r['rss_before_run_mb']:.0f} MB before the run: interpreter and imports)")
+        pair = sum(v["core_s"] for k, v in r["stages"].items() if k in ("esd", "sec_geometry", "resample_ifg"))
+        n_bp = a.bursts * r["n_secondaries"]
+        print(f"per burst pair ({n_bp}): {r['core_seconds'] / n_bp:.1f} core s in all, {pair / n_bp:.1f} in the pair stages "
+              f"(esd, sec_geometry, resample_ifg; {sum(r['stages'].get(k, {}).get('core_s', 0.0) for k in ('esd', 'resample_ifg')) / n_bp:.1f} without the geometry)")
     print("\npeak memory by number of secondaries: " + ", ".join(
         f"{r['n_secondaries']}: traced {r['peak_traced_mb']:.0f} MB, RSS {r['peak_rss_mb']:.0f} MB" for r in runs))
     print(json.dumps({"runs": runs, "simulation_seconds": t_sim, "bursts": a.bursts}))

@@ -91,6 +91,23 @@ class Dem:
             h = h + geoid_undulation(lon, lat)
         return h
 
+    def kernel_args(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], bool] | None:
+        """This DEM for :func:`snapstamps.ifg.geokernels.dem_height`, or None for a projected CRS.
+
+        ``(data, inverse affine (6,), geoid grid, geoid inverse affine and west edge (7,), geoid?)``.
+        """
+        if self.crs is not None and not self.crs.is_geographic:
+            return None
+        inv = ~self.transform  # type: ignore[operator]
+        aff = np.array([inv.a, inv.b, inv.c, inv.d, inv.e, inv.f], np.float64)
+        if self.geoid:
+            geoid_undulation(0.0, 0.0)  # loads the grid
+            g, tr = _GEOID_CACHE["egm96"]
+            gi = ~tr  # type: ignore[operator]
+            gaff = np.array([gi.a, gi.b, gi.c, gi.d, gi.e, gi.f, tr.c], np.float64)  # type: ignore[attr-defined]
+            return self.data, aff, g, gaff, True
+        return self.data, aff, np.zeros((2, 2)), np.zeros(7), False
+
     def covers(self, bbox: tuple[float, float, float, float], n: int = 21) -> float:
         """Fraction of a regular n x n lon/lat sample of ``bbox`` with a valid height."""
         w, s, e, nn = bbox

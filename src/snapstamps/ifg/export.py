@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike
 from ..io.atomic import atomic_dir
 from ..io.stamps_export import (
     Baseline,
+    BigEndianRasterWriter,
     MasterPar,
     stream_raster_be,
     write_base,
@@ -77,6 +78,20 @@ def master_par(ref, ref_orbit, width: int, length: int, t_centre: float, lonlat_
     )
 
 
+#: lines converted to big-endian at a time: bounds the writer's copies of a block (same bytes)
+_APPEND_LINES = 32
+
+
+def _append(w: BigEndianRasterWriter, block: ArrayLike, dtype: type) -> None:
+    """Append ``block`` to ``w`` a few lines at a time."""
+    a = np.asarray(block, dtype)
+    if a.ndim != 2:
+        w.append(a)
+        return
+    for r0 in range(0, max(a.shape[0], 1), _APPEND_LINES):
+        w.append(a[r0 : r0 + _APPEND_LINES])
+
+
 class StampsStreamWriter:
     """Writes ``INSAR_<ref>/`` into ``root`` (a folder being built) block by block.
 
@@ -106,10 +121,10 @@ class StampsStreamWriter:
             w_hgt = st.enter_context(stream_raster_be(r / "geo" / f"{self.rs}_dem.rdc", "float", W, L))
 
             def put(slc: ArrayLike, lon: ArrayLike, lat: ArrayLike, hgt: ArrayLike) -> None:
-                w_slc.append(np.asarray(slc, np.complex64))
-                w_lon.append(np.asarray(lon, np.float32))
-                w_lat.append(np.asarray(lat, np.float32))
-                w_hgt.append(np.asarray(hgt, np.float32))
+                _append(w_slc, slc, np.complex64)
+                _append(w_lon, lon, np.float32)
+                _append(w_lat, lat, np.float32)
+                _append(w_hgt, hgt, np.float32)
 
             yield put
 
@@ -123,8 +138,8 @@ class StampsStreamWriter:
             w_diff = st.enter_context(stream_raster_be(r / "diff0" / f"{self.rs}_{ss}.diff", "complex", W, L))
 
             def put(rslc: ArrayLike, diff: ArrayLike) -> None:
-                w_rslc.append(np.asarray(rslc, np.complex64))
-                w_diff.append(np.asarray(diff, np.complex64))
+                _append(w_rslc, rslc, np.complex64)
+                _append(w_diff, diff, np.complex64)
 
             yield put
 

@@ -158,7 +158,7 @@ def earth_radius_at(lat_deg: float) -> float:
 
 def _bilinear_setup(n: int, step: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     pos = np.arange(n) / step
-    i0 = np.minimum(np.floor(pos).astype(np.int64), max(0, int(np.ceil((n - 1) / step)) - 1))
+    i0 = np.maximum(np.minimum(np.floor(pos).astype(np.int64), int(np.ceil((n - 1) / step)) - 1), 0)  # one node: index 0, fraction 0
     return i0, pos - i0
 
 
@@ -170,6 +170,7 @@ def _node_index(n: int, step: int) -> NDArray[np.floating[Any]]:
 def grid_geometry(
     t_lines: NDArray[Any], r_samples: NDArray[Any], ref_orbit: Any, dem_height: Callable[[Any, Any], NDArray[Any]],
     sec_orbits: Sequence[Any] = (), t_guess_sec: Sequence[float] = (), step: int = 32, h_levels: int = 3, iterations: int = 4,
+    *, geocode: bool = True, geo_dtype: Any = np.float64, tol: float = 1e-6,
 ) -> dict[str, Any]:
     """DEM-aware geometry of every pixel of a reference radar grid.
 
@@ -178,75 +179,77 @@ def grid_geometry(
     interpolators (``t_guess_sec``: a time offset guess of each, s).  The mapping is computed
     exactly (rdr2geo, geo2rdr) on coarse nodes every ``step`` lines/samples at ``h_levels``
     heights spanning the DEM, then per pixel: bilinear in (line, sample), Lagrange in height, with
-    the pixel's height found by fixed-point iteration on the DEM.
-    Returns ``lon``, ``lat``, ``hgt`` (L, W) and ``t_sec``, ``r_sec`` lists of (L, W).
+    the pixel's height found by fixed-point iteration on the DEM (at most ``iterations`` steps
+    from the mean node height; a pixel stops when its height moves by ``tol`` m or less).
+    Returns ``lon``, ``lat``, ``hgt`` (L, W) of ``geo_dtype`` (None with ``geocode=False``) and
+    ``t_sec``, ``r_sec`` lists of (L, W) (float64).
+
+    Compiled kernels (:mod:`snapstamps.ifg.geokernels`) do the work point by point; when
+    ``dem_height`` is the ``height`` method of a geographic :class:`snapstamps.ifg.dem.Dem`, the
+    DEM is sampled inside them too (one pass over the pixels); any other callable is called once
+    per iteration on the whole grid.
     """
-    t_lines = np.asarray(t_lines, np.float64)
-    r_samples = np.asarray(r_samples, np.float64)
+    from . import geokernels as K
+    from .dem import Dem
+
+    t_lines = np.ascontiguousarray(t_lines, np.float64)
+    r_samples = np.ascontiguousarray(r_samples, np.float64)
     L, W = t_lines.size, r_samples.size
     li = _node_index(L, step)
     si = _node_index(W, step)
-    tn = np.interp(li, np.arange(L), t_lines, right=None) if L > 1 else t_lines[:1]
     tn = t_lines[0] + li * ((t_lines[-1] - t_lines[0]) / max(L - 1, 1))
     rn = r_samples[0] + si * ((r_samples[-1] - r_samples[0]) / max(W - 1, 1))
-    T, R = np.meshgrid(tn, rn, indexing="ij")
+    nl, ns = li.size, si.size
+    T = np.repeat(tn, ns)
+    R = np.tile(rn, nl)
+    orb = ref_orbit.table()
     # height span from the DEM under the coarse nodes at h=0
-    p0 = rdr2geo(T, R, np.zeros_like(T), ref_orbit)
-    lo0, la0, _ = ecef_to_geodetic(p0)
-    h0 = dem_height(lo0, la0)
+    _, lo0, la0 = K.rdr2geo_many(T, R, np.zeros_like(T), orb)
+    h0 = np.asarray(dem_height(lo0, la0), np.float64)
     if not np.isfinite(h0).any():
         raise ValueError("the DEM has no valid height under the grid")
     hmin, hmax = float(np.nanmin(h0)) - 100.0, float(np.nanmax(h0)) + 200.0
     levels = np.linspace(hmin, hmax, h_levels)
-    node: dict[str, Any] = {"lon": [], "lat": [], "t": [[] for _ in sec_orbits], "r": [[] for _ in sec_orbits]}
-    for h in levels:
-        p = rdr2geo(T, R, np.full_like(T, h), ref_orbit)
-        lo, la, _ = ecef_to_geodetic(p)
-        node["lon"].append(lo)
-        node["lat"].append(la)
-        for k, orb in enumerate(sec_orbits):
+    nq = 2 + 2 * len(sec_orbits)
+    values = np.empty((h_levels, nq, nl, ns))  # lon, lat, then (time, range) offsets of each secondary
+    sec_tables = [o.table() for o in sec_orbits]
+    for j, h in enumerate(levels):
+        p, lo, la = K.rdr2geo_many(T, R, np.full_like(T, h), orb)
+        values[j, 0] = lo.reshape(nl, ns)
+        values[j, 1] = la.reshape(nl, ns)
+        for k, tab in enumerate(sec_tables):
             g = T + (t_guess_sec[k] if len(t_guess_sec) else 0.0)
-            ts, rs = geo2rdr(p, orb, g)
-            node["t"][k].append(ts - T)  # store offsets: smoother
-            node["r"][k].append(rs - R)
+            ts, rs = K.geo2rdr_many(p, g, tab, 8)
+            values[j, 2 + 2 * k] = (ts - T).reshape(nl, ns)  # store offsets: smoother
+            values[j, 3 + 2 * k] = (rs - R).reshape(nl, ns)
+    # the Lagrange polynomial through the levels, as coefficients in u = (h - h_c) / h_s
+    h_c, h_s = (hmin + hmax) / 2.0, max((hmax - hmin) / 2.0, 1.0)
+    u = (levels - h_c) / h_s
+    coef = np.linalg.inv(u[:, None] ** np.arange(h_levels)[None, :])
+    nodes = np.ascontiguousarray(np.einsum("mk,kqab->qmab", coef, values))
+    del values
     il, fl = _bilinear_setup(L, step)
     is_, fs = _bilinear_setup(W, step)
-    nl, ns = li.size, si.size
-    il1 = np.minimum(il + 1, nl - 1)
-    is1 = np.minimum(is_ + 1, ns - 1)
-
-    def bil(q: NDArray[Any]) -> NDArray[Any]:
-        a = q[il][:, is_] * (1 - fs)[None, :] + q[il][:, is1] * fs[None, :]
-        b = q[il1][:, is_] * (1 - fs)[None, :] + q[il1][:, is1] * fs[None, :]
-        return a * (1 - fl)[:, None] + b * fl[:, None]
-
-    def lagrange(h: NDArray[Any]) -> list[NDArray[Any]]:
-        w = []
-        for i in range(h_levels):
-            wi = np.ones_like(h)
-            for j in range(h_levels):
-                if j != i:
-                    wi = wi * (h - levels[j]) / (levels[i] - levels[j])
-            w.append(wi)
-        return w
-
-    lon_l = [bil(q) for q in node["lon"]]
-    lat_l = [bil(q) for q in node["lat"]]
-    h = np.full((L, W), float(np.nanmean(h0)))
-    for _ in range(iterations):
-        w = lagrange(h)
-        lon = sum(wi * q for wi, q in zip(w, lon_l))
-        lat = sum(wi * q for wi, q in zip(w, lat_l))
-        hn = dem_height(lon, lat)
-        hn = np.where(np.isfinite(hn), hn, h)
-        h = hn
-    w = lagrange(h)
-    lon = sum(wi * q for wi, q in zip(w, lon_l))
-    lat = sum(wi * q for wi, q in zip(w, lat_l))
-    out = {"lon": lon, "lat": lat, "hgt": h, "t_sec": [], "r_sec": []}
-    tt = t_lines[:, None]
-    rr = r_samples[None, :]
-    for k in range(len(sec_orbits)):
-        out["t_sec"].append(tt + sum(wi * bil(q) for wi, q in zip(w, node["t"][k])))
-        out["r_sec"].append(rr + sum(wi * bil(q) for wi, q in zip(w, node["r"][k])))
-    return out
+    h_start = float(np.nanmean(h0))
+    out_geo = np.empty((3, L, W) if geocode else (0, 0, 0), dtype=geo_dtype)
+    out_sec = np.empty((nq - 2, L, W))
+    owner = getattr(dem_height, "__self__", None)
+    fast = owner.kernel_args() if isinstance(owner, Dem) and getattr(dem_height, "__func__", None) is Dem.height else None
+    pixels: Any = K.grid_pixels  # (a numba dispatcher: typed as Any for the star-arguments)
+    if fast is not None:
+        pixels(il, fl, is_, fs, h_c, h_s, nodes, 2, t_lines, r_samples, h_start, np.empty((0, 0)), *fast,
+                      int(iterations), float(tol), out_geo, out_sec)
+    else:
+        no_dem: tuple[Any, ...] = (np.zeros((2, 2)), np.zeros(6), np.zeros((2, 2)), np.zeros(7), False)
+        h = np.full((L, W), h_start)
+        geo_i = np.empty((3, L, W))
+        for _ in range(iterations):
+            pixels(il, fl, is_, fs, h_c, h_s, nodes[:2], 2, t_lines, r_samples, h_start, h, *no_dem, 0, 0.0, geo_i, out_sec[:0])
+            hn = np.asarray(dem_height(geo_i[0], geo_i[1]), np.float64)
+            h = np.where(np.isfinite(hn), hn, h)
+        del geo_i
+        pixels(il, fl, is_, fs, h_c, h_s, nodes, 2, t_lines, r_samples, h_start, h, *no_dem, 0, 0.0, out_geo, out_sec)
+    return {
+        "lon": out_geo[0] if geocode else None, "lat": out_geo[1] if geocode else None, "hgt": out_geo[2] if geocode else None,
+        "t_sec": [out_sec[2 * k] for k in range(len(sec_orbits))], "r_sec": [out_sec[2 * k + 1] for k in range(len(sec_orbits))],
+    }

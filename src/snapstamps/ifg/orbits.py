@@ -90,6 +90,7 @@ class OrbitInterpolator:
         self.n = int(min(n_nodes, sv.time.size))
         self.deg = 2 * self.n - 1
         self._cache: dict[int, tuple[float, float, NDArray[np.float64], NDArray[np.float64]]] = {}
+        self._table: tuple | None = None
 
     @property
     def epoch(self) -> np.datetime64:
@@ -112,6 +113,37 @@ class OrbitInterpolator:
         c = np.linalg.solve(A, b)
         self._cache[start] = (tc, ts, p0, c)
         return self._cache[start]
+
+    def table(self) -> tuple[NDArray[np.float64], int]:
+        """The interpolator as one array, for the compiled kernels (:mod:`snapstamps.ifg.geokernels`).
+
+        ``(table, n)`` with ``n`` the window size and ``table`` (len(knots), 6 + 3 (deg + 1)):
+        column 0 the state-vector times; row ``s`` (first node of a window, 0 .. len - n) then
+        holds the window's centre time, time scale, mean position (3) and the (deg + 1, 3)
+        polynomial coefficients in ``x = (t - tc) / ts`` (those of :meth:`evaluate`, solved for
+        all windows at once), row-major.
+        """
+        if self._table is None:
+            n, deg = self.n, self.deg
+            nw = self.sv.time.size - n + 1
+            idx = np.arange(nw)[:, None] + np.arange(n)[None, :]
+            t = self.sv.time[idx]  # (nw, n)
+            tc = t.mean(axis=1)
+            ts = np.maximum(np.ptp(t, axis=1), 1e-3) / 2.0
+            x = (t - tc[:, None]) / ts[:, None]
+            k = np.arange(deg + 1)
+            a_pos = x[..., None] ** k
+            a_vel = np.where(k > 0, k * x[..., None] ** np.maximum(k - 1, 0), 0.0)
+            p0 = self.sv.position[idx].mean(axis=1)
+            a = np.concatenate([a_pos, a_vel], axis=1)
+            b = np.concatenate([self.sv.position[idx] - p0[:, None, :], self.sv.velocity[idx] * ts[:, None, None]], axis=1)
+            c = np.linalg.solve(a, b)
+            tab = np.zeros((self.sv.time.size, 6 + 3 * (deg + 1)))
+            tab[:, 0] = self.sv.time
+            tab[:nw, 1], tab[:nw, 2], tab[:nw, 3:6] = tc, ts, p0
+            tab[:nw, 6:] = c.reshape(nw, -1)
+            self._table = (tab, n)
+        return self._table
 
     def _starts(self, t: NDArray[np.float64]) -> NDArray[np.int64]:
         # interval [t_i, t_i+1) -> nodes i - n/2 + 1 .. i + n/2 (clipped at the ends of the list)

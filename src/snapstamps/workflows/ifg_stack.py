@@ -44,9 +44,9 @@ from ..ifg.config import IfgStackOptions
 from ..ifg.deburst import deburst_plan, plan_to_json
 from ..ifg.dem import open_dem
 from ..ifg.download import is_dem_auto
-from ..ifg.esd import esd_shift
+from ..ifg.esd import esd_terms
 from ..ifg.export import StampsStreamWriter, master_par, pair_base
-from ..ifg.interferogram import coregister, interferogram
+from ..ifg.interferogram import BurstClock, coregister, interferogram, mul_conj, window_bounds
 from ..ifg.orbits import OrbitInterpolator, StateVectors, find_eof, parse_eof
 from ..ifg.safe import Swath, group_by_date, open_date, resolve_safe
 from ..ifg.tops import local_doppler
@@ -56,6 +56,10 @@ from ..io.stamps_export import yyyymmdd
 __all__ = ["IfgStackOptions", "run_ifg_stack"]
 
 log = logging.getLogger("snapstamps")
+
+#: output lines resampled and written at a time within a block of ``block_lines`` (memory only: same bytes)
+SUB_LINES = 128
+
 
 
 def _orbit_for(sw: Swath, orbit_dir: Path | None, download: bool = False, require_eof: bool = False, state: dict | None = None) -> StateVectors:
@@ -181,7 +185,9 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
 
     Progress lines (orbits, DEM, per pair and burst) go to the ``snapstamps`` logger
     (:mod:`snapstamps.progress`).  ``on_stage(name)`` is called when a stage starts (``checks``, ``geometry``, ``esd``,
-    ``resample_ifg``, ``export``) and with ``"done"`` at the end (benchmarks hook memory there).
+    ``resample_ifg``, ``export``) and with ``"done"`` at the end (benchmarks hook memory there); the
+    secondary's geometry of each ESD overlap and each block is a stage of its own
+    (``sec_geometry``), so ``esd`` and ``resample_ifg`` start again after it.
     """
     stage = on_stage or (lambda s: None)
     stage_t: dict[str, float] = {}
@@ -276,26 +282,21 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
         """Secondary ``k``'s azimuth time and range of every pixel of a block of output lines."""
         sg = plan[i]
         tl = ref.bursts[sg.burst_index].time(sg.burst_line0 + a + np.arange(m))
-        g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
+        g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step, geocode=False)
         return g["t_sec"][0], g["r_sec"][0]
 
-    def resample_sec(k: int, sec: Swath, burst_id: int, t_sec, r_sec, shift_s: float):
+    def resample_sec(k: int, sec: Swath, burst_id: int, t_sec, r_sec, shift_s: float) -> np.ndarray:
+        """Secondary ``k``'s burst ``burst_id`` resampled at (``t_sec``, ``r_sec``), ESD shift ``shift_s`` applied."""
         sb = sec.burst_by_id(burst_id)
-        t_own = t_sec - shifts[k] - shift_s
-        y = (t_own - sb.t0) / sec.dt
-        x = (2.0 * r_sec / G.SPEED_OF_LIGHT - sec.tau0) * sec.fs
-        m = opts.taps
-        l0 = max(0, math.floor(np.nanmin(y)) - m)
-        l1 = min(sb.n_lines, math.ceil(np.nanmax(y)) + m + 1)
-        c0 = max(0, math.floor(np.nanmin(x)) - m)
-        c1 = min(sec.n_samples, math.ceil(np.nanmax(x)) + m + 1)
+        clock = BurstClock(sb.t0, sec.dt, sec.tau0, sec.fs, (shifts[k], shift_s))
+        l0, l1, c0, c1 = window_bounds(t_sec, r_sec, clock, sb.n_lines, sec.n_samples, opts.taps)
         if l1 <= l0 or c1 <= c0:
-            return np.zeros(y.shape, np.complex64)
+            return np.zeros(np.shape(t_sec), np.complex64)
         win = sec.read_burst(sb, (l0, l1), (c0, c1))
-        return coregister(win, l0, c0, y, x, sb.time, sec.tau, sb.ramp if opts.deramp else None, opts.taps)
+        return coregister(win, l0, c0, t_sec, r_sec, clock, sb.ramp if opts.deramp else None, opts.taps, overwrite_window=True)
 
-    # ESD overlaps: only their line indices are kept; the pixels are read again per pair and
-    # overlap, so memory does not grow with the number of overlaps either.
+    # ESD overlaps: only their line indices are kept; the pixels are read again per pair, overlap
+    # and iteration, so memory does not grow with the number of overlaps either.
     overlaps = []
     if opts.esd is not False and len(plan) > 1:
         for a_, b_ in itertools.pairwise(plan):
@@ -308,32 +309,36 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
             lines_a = np.rint((bb.time(lines_b) - ba.t0) / ref.dt).astype(np.int64)
             overlaps.append((a_, b_, lines_a, lines_b))
 
-    def overlap_data(a_, b_, lines_a, lines_b) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Line times, reference SLC of both bursts and Doppler difference over one burst overlap."""
-        ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
-        tl = bb.time(lines_b)
-        m_a = ref.read_burst(ba, (int(lines_a[0]), int(lines_a[-1]) + 1), (s0, s1 + 1))
-        m_b = ref.read_burst(bb, (int(lines_b[0]), int(lines_b[-1]) + 1), (s0, s1 + 1))
-        df = local_doppler(ba.ramp, tl[:, None], ref.tau(samples)[None, :]) - local_doppler(bb.ramp, tl[:, None], ref.tau(samples)[None, :])
-        return tl, m_a, m_b, df
-
     def esd_pair(k: int, sec: Swath) -> tuple[float, list[dict]]:
-        """ESD azimuth shift (s) of pair ``k``: two iterations over the overlaps, one overlap in memory at a time."""
+        """ESD azimuth shift (s) of pair ``k``: two iterations over the overlaps, one overlap in memory at a time.
+
+        Per overlap: the secondary's geometry, both bursts resampled, then the reference lines
+        read and multiplied in (in place), the Doppler difference last: a few overlap-sized
+        arrays at a time.  The second iteration computes the geometry again (cheaper than
+        holding it: memory would grow with the overlaps).
+        """
         shift = 0.0
         esd_info = []
+        tau_s = ref.tau(samples)[None, :]
         for it in range(2):
             zs = []
             for a_, b_, lines_a, lines_b in overlaps:
-                tl, m_a, m_b, df = overlap_data(a_, b_, lines_a, lines_b)
-                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step)
+                ba, bb = ref.bursts[a_.burst_index], ref.bursts[b_.burst_index]
+                tl = bb.time(lines_b)
+                next_stage("sec_geometry")
+                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, [sec_orbits[k]], [shifts[k]], step=opts.geometry_step, geocode=False)
                 ts_, rs_ = g["t_sec"][0], g["r_sec"][0]
                 del g
-                s_a = resample_sec(k, sec, a_.burst_id, ts_, rs_, shift)
-                s_b = resample_sec(k, sec, b_.burst_id, ts_, rs_, shift)
-                i_a = m_a * np.conj(s_a)
-                i_b = m_b * np.conj(s_b)
-                d, coh = esd_shift(i_a, i_b, df)
-                zs.append((d, coh, float(np.sum(np.abs(i_a * np.conj(i_b))))))
+                next_stage("esd")
+                i_a = resample_sec(k, sec, a_.burst_id, ts_, rs_, shift)
+                i_b = resample_sec(k, sec, b_.burst_id, ts_, rs_, shift)
+                del ts_, rs_
+                # reference x conj(secondary), in the secondary's array
+                mul_conj(ref.read_burst(ba, (int(lines_a[0]), int(lines_a[-1]) + 1), (s0, s1 + 1)), i_a, out=i_a)
+                mul_conj(ref.read_burst(bb, (int(lines_b[0]), int(lines_b[-1]) + 1), (s0, s1 + 1)), i_b, out=i_b)
+                df = local_doppler(ba.ramp, tl[:, None], tau_s) - local_doppler(bb.ramp, tl[:, None], tau_s)
+                zs.append(esd_terms(i_a, i_b, df, overwrite=True))
+                del i_a, i_b, df
             wsum = sum(z[2] * z[1] for z in zs) or 1.0
             d = sum(z[0] * z[2] * z[1] for z in zs) / wsum
             esd_info.append({"iteration": it, "shift_lines": d / ref.dt, "coherence": [z[1] for z in zs]})
@@ -354,8 +359,8 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
             for i, a, m, o in blocks:
                 sg = plan[i]
                 tl = ref.bursts[sg.burst_index].time(sg.burst_line0 + a + np.arange(m))
-                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, (), (), step=opts.geometry_step)
-                lon_b, lat_b, hgt_b = (g[q].astype(np.float32) for q in ("lon", "lat", "hgt"))
+                g = G.grid_geometry(tl, r_samples, ref_orbit, dem.height, (), (), step=opts.geometry_step, geo_dtype=np.float32)
+                lon_b, lat_b, hgt_b = (g[q] for q in ("lon", "lat", "hgt"))
                 del g
                 t_out[o : o + m] = tl
                 if o <= i_c < o + m:
@@ -375,10 +380,19 @@ def run_ifg_stack(opts: IfgStackOptions, on_stage: Callable[[str], None] | None 
             with writer.pair(sec.info.date) as put_pair:
                 for i, a, m, _ in blocks:
                     sg = plan[i]
+                    next_stage("sec_geometry")
                     t_sec, r_sec = block_geometry(i, a, m, k)
-                    s_img = resample_sec(k, sec, sg.burst_id, t_sec, r_sec, shift)
-                    put_pair(s_img, interferogram(ref_block(i, a, m), s_img, r_samples[None, :], r_sec, lam))
-                    del t_sec, r_sec, s_img
+                    next_stage("resample_ifg")
+                    # resampled and written in sub-blocks: smaller secondary windows and outputs, the
+                    # same values (each window holds every tap of its pixels, see window_bounds)
+                    for u in range(0, m, SUB_LINES):
+                        v = min(m, u + SUB_LINES)
+                        s_img = resample_sec(k, sec, sg.burst_id, t_sec[u:v], r_sec[u:v], shift)
+                        m_blk = ref_block(i, a + u, v - u)
+                        # the interferogram overwrites the reference lines (one array less)
+                        put_pair(s_img, interferogram(m_blk, s_img, r_samples[None, :], r_sec[u:v], lam, out=m_blk))
+                        del s_img, m_blk
+                    del t_sec, r_sec
                     if a + m >= sg.n_lines:
                         log.info("pair %s-%s: burst %s done (%d/%d)", ref.info.date, sec.info.date, sg.burst_id, i + 1, len(plan))
             b, bperp_c = pair_base(ref_orbit, sec_orbits[k], float(t_out[0]), float(t_out[-1]), float(r_samples[j_c]), shifts[k])
