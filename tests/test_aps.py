@@ -245,3 +245,25 @@ def test_default_product_on_powerlaw_atmosphere(powerlaw_run):
     q = meta["date_quality"]
     assert len(q["dates"]) == len(day) and q["converged"]
     assert all(dt.date.fromisoformat(d) for d in q["standing_out"])
+
+
+def test_fits_from_model_selection_are_those_of_a_refit() -> None:
+    """The APS loop reuses the model-selection fits (every PS under every model) instead of
+    refitting each PS with its chosen model: the result must be the refit's, bit for bit."""
+    from snapstamps.psi.aps import _fit_selected, _select_terms_fits, select_terms
+
+    rng = np.random.default_rng(3)
+    n, u = 3000, 24
+    day = np.sort(rng.uniform(0.0, 700.0, u))
+    tau = (day - 350.0) / 365.25
+    y = rng.normal(0.0, 0.3, (n, u)) + rng.normal(0, 2, (n, 1)) * tau + (rng.random((n, 1)) < 0.3) * tau**2
+    y[rng.random((n, u)) < 0.02] = np.nan
+    b = rng.normal(0.0, 80.0, (n, u))
+    w = rng.uniform(0.5, 2.0, u)
+    allowed = ("linear", "acceleration", "seasonal", "full")
+    choice, coefs = _select_terms_fits(y=y, day=day, t_ref=350.0, bperp=b, w=w, allowed=allowed)
+    assert np.array_equal(choice, select_terms(y=y, day=day, t_ref=350.0, bperp=b, w=w, allowed=allowed))
+    assert len(np.unique(choice)) > 1
+    kw = dict(y=y, day=day, t_ref=350.0, bperp=b, w=w, allowed=allowed, choice=choice)
+    for got, want in zip(_fit_selected(**kw, coefs=coefs), _fit_selected(**kw)):
+        np.testing.assert_array_equal(got, want)

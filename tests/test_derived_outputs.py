@@ -107,3 +107,28 @@ def test_stac_catalog_never_publishes_a_mix(run_dir, tmp_path) -> None:
     assert versions == {v2} and any(VERSION_FIELD in a for it in items for a in it["assets"].values())
     meta = json.loads(next(cat.parent.glob("*ps-points/psi_metadata.json")).read_text())
     assert meta["product_version"] == v2
+
+
+def test_outputs_need_no_pyplot_and_read_the_dem_once(run_dir, tmp_path) -> None:
+    """The derived outputs are drawn on Agg canvases (pyplot never imported); the stack DEM is
+    read once and each hillshade size made once, however many outputs use them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, json\n"
+        "import snapstamps.results.hillshade as hs\n"
+        "calls = {'dem': 0, 'shade': []}\n"
+        "read, make = hs.read_stack_dem, hs._make_hillshade\n"
+        "def r(res):\n    calls['dem'] += 1\n    return read(res)\n"
+        "def m(res, max_px, pad):\n    calls['shade'].append(max_px)\n    return make(res, max_px, pad)\n"
+        "hs.read_stack_dem, hs._make_hillshade = r, m\n"
+        "from snapstamps.results.derived import make_job_outputs\n"
+        f"make_job_outputs({str(run_dir)!r}, {str(tmp_path / 'out')!r})\n"
+        "print(json.dumps({'pyplot': 'matplotlib.pyplot' in sys.modules, **calls}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got == {"pyplot": False, "dem": 1, "shade": [800, 1024]}
+    assert (tmp_path / "out" / "velocity_map.png").stat().st_size > 10_000
+    assert (tmp_path / "out" / "viewer" / "data" / "background.png").is_file()

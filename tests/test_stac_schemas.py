@@ -273,3 +273,40 @@ def test_service_job_check_says_which_schemas_and_fails_invalid_catalogs(
     bad = _with_bad_bbox(_write_catalog(tmp_path / "bad"))
     with pytest.raises(RuntimeError, match="STAC catalog is invalid"):
         check_catalog(bad.parent)
+
+
+def test_each_schema_is_checked_once_per_validator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pystac checks and compiles a schema for every object; snapstamps' validator does it once
+    per schema and still reports every invalid object."""
+    import datetime as dt
+
+    import jsonschema
+    from pystac.errors import STACValidationError
+    from pystac.validation import validate_dict
+
+    calls: list[str] = []
+    real = jsonschema.validators.validator_for
+
+    def counting(schema: Any, *a: Any, **k: Any) -> Any:
+        if isinstance(schema, dict) and str(schema.get("$id", "")).endswith("/item.json"):
+            calls.append(schema["$id"])  # the item schema picked for checking (jsonschema also calls this internally)
+        return real(schema, *a, **k)
+
+    monkeypatch.setattr(jsonschema.validators, "validator_for", counting)
+    v = V.make_validator(V.SchemaSources(directory=None, cache=None, fetch=False))
+    version = pystac.get_stac_version()
+
+    def item(i: int) -> dict[str, Any]:
+        it = pystac.Item(f"p{i}", {"type": "Point", "coordinates": [10.0, 45.0 + i]}, [10.0, 45.0 + i, 10.0, 45.0 + i],
+                         dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), {})
+        return json.loads(json.dumps(it.to_dict(include_self_link=False)))
+
+    for i in range(5):
+        validate_dict(item(i), pystac.STACObjectType.ITEM, version, extensions=[], validator=v)
+    assert len(calls) == 1 and len(v.compiled) == 1
+    bad = item(9)
+    bad["geometry"] = {"type": "Point", "coordinates": "not a position"}
+    with pytest.raises(STACValidationError, match="Validation failed for .* with ID p9 against schema"):
+        validate_dict(bad, pystac.STACObjectType.ITEM, version, extensions=[], validator=v)
+    validate_dict(item(10), pystac.STACObjectType.ITEM, version, extensions=[], validator=v)
+    assert len(calls) == 1

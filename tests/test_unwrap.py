@@ -227,3 +227,40 @@ def test_unwrap_3d_calls_the_solver_it_is_given():
     assert rc == (n_i - 1, n_j, 4) and cc == (n_i, n_j - 1, 4)
     cols = [c for c in range(7) if c != 3]
     assert _fraction_correct(res.ph_uw, truth, cols).mean() >= 0.99
+
+
+@pytest.mark.parametrize("n_cores", [None, 3])
+def test_unwrap_3d_concurrent_solves_equal_serial(monkeypatch, n_cores):
+    """Concurrent snaphu runs give the serial result bit for bit, never more at once than allowed.
+
+    ``n_cores=None`` (the default) means one solve per CPU the process may use; the CPU count is
+    pinned to 2 here so the bound is tested on any machine.
+    """
+    import threading
+    import time
+
+    import snapstamps.psi.parallel as parallel
+
+    monkeypatch.setattr(parallel, "available_workers", lambda: 2)
+    limit = 2 if n_cores is None else n_cores
+    ph, xy, day, bperp, _ = _synthetic(n=800, m=9, master=4, cycles=2.0, seed=5)
+    lock = threading.Lock()
+    running, peak = [0], [0]
+
+    def solver(grid, row_cost, col_cost):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            time.sleep(0.05)  # let the other threads start theirs
+            return run_snaphu(grid, row_cost, col_cost)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    args = PsiParams(unwrap_grid_size=75.0).kernel_args(unwrap_3d)
+    serial = unwrap_3d(ph, xy, day, 4, bperp, INC, WAVELENGTH, **{**args, "n_cores": 1})
+    conc = unwrap_3d(ph, xy, day, 4, bperp, INC, WAVELENGTH, unwrap_grid=solver, **{**args, "n_cores": n_cores})
+    assert 1 < peak[0] <= limit
+    np.testing.assert_array_equal(conc.ph_uw, serial.ph_uw)
+    np.testing.assert_array_equal(conc.msd, serial.msd)

@@ -143,23 +143,39 @@ def select_terms(
     Bayesian information criterion on the weighted residual: ``n log(rss / n) + k log n``.
     Returns ``(N,)`` indices into ``allowed``.
     """
+    return _select_terms_fits(y=y, day=day, t_ref=t_ref, bperp=bperp, w=w, allowed=allowed)[0]
+
+
+def _select_terms_fits(
+    *, y: NDArray[Any], day: NDArray[Any], t_ref: float, bperp: NDArray[Any], w: NDArray[Any] | None, allowed: tuple[str, ...]
+) -> tuple[NDArray[np.int64], list[NDArray[Any]]]:
+    """:func:`select_terms` and the coefficients ``(N, k)`` of every PS under each allowed model."""
     y = np.asarray(y, dtype=np.float64)
     scores = []
+    coefs = []
     for name in allowed:
         acc, seas = MODEL_TERMS[name]
         G = design_matrix(day=day, t_ref=t_ref, bperp=bperp, acceleration=acc, seasonal=seas)
         f = fit_model(y=y, G=G, w=w)
+        coefs.append(f.coef)
         nobs = np.maximum(f.n_obs, 1)
         k = G.shape[-1]
         with np.errstate(divide="ignore", invalid="ignore"):
             scores.append(nobs * np.log(np.maximum(f.rss, 1e-30) / nobs) + k * np.log(nobs))
-    return np.argmin(np.vstack(scores), axis=0).astype(np.int64)
+    return np.argmin(np.vstack(scores), axis=0).astype(np.int64), coefs
 
 
 def _fit_selected(
-    *, y: NDArray[Any], day: NDArray[Any], t_ref: float, bperp: NDArray[Any], w: NDArray[Any] | None, allowed: tuple[str, ...], choice: NDArray[Any]
+    *, y: NDArray[Any], day: NDArray[Any], t_ref: float, bperp: NDArray[Any], w: NDArray[Any] | None, allowed: tuple[str, ...],
+    choice: NDArray[Any], coefs: list[NDArray[Any]] | None = None
 ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
-    """Fit each PS with its chosen model; return (C, K, deformation (N, U)) in the units of ``y``."""
+    """Fit each PS with its chosen model; return (C, K, deformation (N, U)) in the units of ``y``.
+
+    ``coefs``: the fits of every PS under each model with these ``y`` and ``w`` (from
+    :func:`_select_terms_fits`), taken instead of fitting again.  :func:`fit_model` fits each PS on
+    its own (per-row normal equations, one pseudo-inverse per PS), so a PS' coefficients are the
+    same whether it is fitted with all PS or with those of its model.
+    """
     n, u = y.shape
     C = np.full(n, np.nan)
     K = np.full(n, np.nan)
@@ -171,12 +187,15 @@ def _fit_selected(
         acc, seas = MODEL_TERMS[name]
         b = bperp[sel] if np.ndim(bperp) == 2 else bperp
         G = design_matrix(day=day, t_ref=t_ref, bperp=b, acceleration=acc, seasonal=seas)
-        wj = None if w is None else (w[sel] if np.ndim(w) == 2 else w)
-        f = fit_model(y=y[sel], G=G, w=wj)
+        if coefs is None:
+            wj = None if w is None else (w[sel] if np.ndim(w) == 2 else w)
+            coef = fit_model(y=y[sel], G=G, w=wj).coef
+        else:
+            coef = coefs[j][sel]
         Gn = np.broadcast_to(G[None], (sel.size,) + G.shape) if G.ndim == 2 else G
-        C[sel] = f.coef[:, 0]
-        K[sel] = f.coef[:, 1]
-        D[sel] = np.einsum("nuk,nk->nu", Gn[:, :, 2:], f.coef[:, 2:])
+        C[sel] = coef[:, 0]
+        K[sel] = coef[:, 1]
+        D[sel] = np.einsum("nuk,nk->nu", Gn[:, :, 2:], coef[:, 2:])
     return C, K, D
 
 
@@ -229,10 +248,11 @@ def loo_gaussian_filter(
     wf = fin * pw[:, None]
     v0 = np.where(fin, v, 0.0) * wf
     ncell = shape[0] * shape[1]
-    sums = np.zeros((ncell, u))
-    cnts = np.zeros((ncell, u))
-    np.add.at(sums, flat, v0)
-    np.add.at(cnts, flat, wf)
+    # per (cell, column) sums, each added up from 0 in PS order (as np.add.at would, faster)
+    idx = (flat[:, None] * u + np.arange(u)).ravel()
+    sums = np.bincount(idx, weights=v0.ravel(), minlength=ncell * u).reshape(ncell, u)
+    cnts = np.bincount(idx, weights=wf.ravel(), minlength=ncell * u).reshape(ncell, u)
+    del idx
     sums = ndimage.gaussian_filter(sums.reshape(shape + (u,)), (s, s, 0), mode="constant", truncate=4.0).reshape(ncell, u)
     cnts = ndimage.gaussian_filter(cnts.reshape(shape + (u,)), (s, s, 0), mode="constant", truncate=4.0).reshape(ncell, u)
     imp = np.zeros((int(8 * s) + 3,) * 2)
@@ -380,8 +400,10 @@ def estimate_aps(
     pw = np.ones(n)
     for it in range(1, max_iter + 1):  # noqa: B007 (it is reported after the loop)
         yc = y - S
-        choice = select_terms(y=yc, day=d, t_ref=t_ref, bperp=b, w=w, allowed=allowed) if len(allowed) > 1 else choice
-        C, K, D = _fit_selected(y=yc, day=d, t_ref=t_ref, bperp=b, w=w, allowed=allowed, choice=choice)
+        coefs = None
+        if len(allowed) > 1:
+            choice, coefs = _select_terms_fits(y=yc, day=d, t_ref=t_ref, bperp=b, w=w, allowed=allowed)
+        C, K, D = _fit_selected(y=yc, day=d, t_ref=t_ref, bperp=b, w=w, allowed=allowed, choice=choice, coefs=coefs)
         r = y - C[:, None] - D  # atmosphere + DEM-error term + noise
         r = np.where(np.isfinite(C)[:, None], r, np.nan)
         if sigma <= 0:

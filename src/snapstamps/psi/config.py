@@ -133,7 +133,12 @@ class PsiParams(BaseModel):
     )
     tropo_powerlaw_alpha: float = Field(1.6, gt=0, description="snapstamps: power-law exponent (TRAIN powerlaw_alpha)")
     tropo_powerlaw_h0: float = Field(10_000.0, gt=0, description="m, snapstamps: height where the tropospheric delay vanishes (TRAIN powerlaw_h0)")
-    n_cores: int = Field(1, ge=1)
+    n_cores: int | None = Field(
+        None, ge=1,
+        description="CPU cores (StaMPS n_cores). Set: at most this many patches at a time in steps 1-4 and this many "
+        "concurrent snaphu runs in step 6. Unset (default): patches one at a time (StaMPS' 1) and one snaphu run per "
+        "available CPU (results do not depend on it)",
+    )
 
     # --- set from the data in step 1 (None until then) ---
     heading: float | None = Field(None, description="deg")

@@ -401,7 +401,7 @@ def unwrap_3d(
     unwrap_la_error_flag: str,
     unwrap_time_win: float,
     max_topo_err: float,
-    n_cores: int,
+    n_cores: int | None,
     unwrap_ifg: Sequence[int] | None = None,
     progress: Callable[[float], None] | None = None,
     unwrap_grid: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
@@ -416,7 +416,10 @@ def unwrap_3d(
         inc_mean: mean incidence angle (rad); wavelength: radar wavelength (m).
         unwrap_method ... n_cores: StaMPS parameters (unwrap_method '3D'/'3D_FULL' -> 3D_FULL, '3D_QUICK'), unwrap_grid_size,
             unwrap_prefilter_flag, unwrap_gold_alpha, unwrap_gold_n_win, unwrap_la_error_flag,
-            unwrap_time_win, max_topo_err, n_cores.
+            unwrap_time_win, max_topo_err, n_cores: at most ``n_cores`` spatial solves run at once
+            (on threads; the default snaphu solver runs as a subprocess), ``None`` = one per CPU
+            this process may use. The result does not depend on it: each ifg is solved alone and
+            written to its own column.
         unwrap_ifg: 0-based image columns to unwrap (default: all but the master).
         progress: called with the completed fraction in [0, 1].
         unwrap_grid: spatial solver ``(complex grid (n_i, n_j), row costs, column costs) ->
@@ -509,6 +512,10 @@ def unwrap_3d(
 
     done = 0
     n_k = cols.size
+    if n_cores is None:
+        from .parallel import available_workers
+
+        n_cores = available_workers()
     workers = max(1, min(int(n_cores), n_k))
 
     def finish(k: int, uw: np.ndarray) -> None:

@@ -47,11 +47,26 @@ def make_hillshade(result: PsiResult, max_px: int = 1024, pad: float = 0.05) -> 
 
     The grid covers the PS extent plus ``pad`` of its size; its longer side has ``max_px``
     cells at most.  Cells farther than 3 cells from any height sample are transparent.
-    Returns ``None`` when there are no heights at all.
+    Returns ``None`` when there are no heights at all.  The result is kept in ``result.cache``
+    (per ``max_px`` and ``pad``), and the stack DEM read once for all sizes: the quicklooks and
+    the viewer of one result share them.  Callers must not modify the returned image.
     """
+    key = ("hillshade", int(max_px), float(pad))
+    if key not in result.cache:
+        result.cache[key] = _make_hillshade(result, max_px, pad)
+    return result.cache[key]
+
+
+def _stack_dem(result: PsiResult) -> tuple[NDArray, NDArray, NDArray] | None:
+    if "stack_dem" not in result.cache:
+        result.cache["stack_dem"] = read_stack_dem(result)
+    return result.cache["stack_dem"]
+
+
+def _make_hillshade(result: PsiResult, max_px: int, pad: float) -> Hillshade | None:
     from scipy import ndimage
 
-    dem = read_stack_dem(result)
+    dem = _stack_dem(result)
     if dem is not None:
         lon, lat, h = dem
         source = "stack DEM (INSAR geo/*_dem.rdc)"

@@ -110,6 +110,9 @@ class PsiResult:
     dates: list[str]
     date_columns: list[str]
     files: dict[str, Path] = field(default_factory=dict)
+    #: values derived from the result and reused by several outputs (e.g. the hillshade of the
+    #: quicklooks and the viewer); not part of its contents
+    cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_points(self) -> int:

@@ -9,7 +9,8 @@
 - ``coherence_histogram.png`` (role ``overview``): temporal coherence of the PS.
 
 Only the documented product files are read (:func:`snapstamps.results.model.load_result`).
-Plots use matplotlib's Agg backend; output is deterministic for a given result.
+Plots are drawn on matplotlib's Agg canvas without pyplot; output is deterministic for a given
+result.  The hillshade background is made once per result (:func:`.hillshade.make_hillshade`).
 """
 
 from __future__ import annotations
@@ -33,14 +34,17 @@ VELOCITY_CMAP = "RdBu"
 VELOCITY_LABEL = "mean LOS velocity (mm/yr, + toward the satellite)"
 
 
-def _plt():
+def _figure(**kw):
+    """A matplotlib ``Figure`` on an Agg canvas (pyplot is not imported: no figure manager, no
+    global state; the image is what ``pyplot.figure(**kw)`` + ``savefig`` would draw)."""
     import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "snapstamps"
-    return plt
+    matplotlib.rcParams["svg.hashsalt"] = "snapstamps"
+    fig = Figure(**kw)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _png_meta() -> dict[str, str]:
@@ -120,7 +124,6 @@ def _draw_map(ax, res: PsiResult, vlim: tuple[float, float], marker_scale: float
 def velocity_map_png(result: PsiResult | str | Path, path: str | Path,
                      vlim: tuple[float, float] | None = None, dpi: int = 150) -> Asset:
     """The velocity map with its colour bar (roles ``overview``, ``visual``)."""
-    plt = _plt()
     res = _as_result(result)
     v = res.column("mean_velocity")
     vlim = vlim or velocity_limits(v)
@@ -133,7 +136,8 @@ def velocity_map_png(result: PsiResult | str | Path, path: str | Path,
     map_w = float(np.clip(map_h * ratio, 3.0, 11.0))
     if map_w >= 11.0:
         map_h = float(np.clip(map_w / ratio, 3.0, 6.5))
-    fig, ax = plt.subplots(figsize=(map_w + 2.2, map_h + 0.8), dpi=dpi, layout="constrained")
+    fig = _figure(figsize=(map_w + 2.2, map_h + 0.8), dpi=dpi, layout="constrained")
+    ax = fig.subplots()
     sc = _draw_map(ax, res, vlim, marker_scale=1.0, decorate=True)
     from matplotlib.ticker import MaxNLocator
 
@@ -146,7 +150,6 @@ def velocity_map_png(result: PsiResult | str | Path, path: str | Path,
     ax.set_title(f"Mean LOS velocity, {res.n_points:,} PS, {len(res.dates)} dates {span}", fontsize=9)
     path = Path(path)
     fig.savefig(path, dpi=dpi, metadata=_png_meta())
-    plt.close(fig)
     return Asset("velocity_map", path, ["overview", "visual"], "image/png", "Mean LOS velocity map",
                  f"PS coloured by {VELOCITY_LABEL}; colour limits {vlim[0]:g} to {vlim[1]:g} mm/yr",
                  extra={"snapstamps:velocity_limits_mm_yr": [vlim[0], vlim[1]]})
@@ -155,16 +158,14 @@ def velocity_map_png(result: PsiResult | str | Path, path: str | Path,
 def velocity_thumbnail_png(result: PsiResult | str | Path, path: str | Path,
                            vlim: tuple[float, float] | None = None, size_px: int = 256) -> Asset:
     """A small velocity map without decorations (role ``thumbnail``)."""
-    plt = _plt()
     res = _as_result(result)
     vlim = vlim or velocity_limits(res.column("mean_velocity"))
     dpi = 64
-    fig = plt.figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
+    fig = _figure(figsize=(size_px / dpi, size_px / dpi), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))
     _draw_map(ax, res, vlim, marker_scale=0.3, decorate=False)
     path = Path(path)
     fig.savefig(path, dpi=dpi, metadata=_png_meta())
-    plt.close(fig)
     return Asset("thumbnail", path, ["thumbnail"], "image/png", "Velocity thumbnail")
 
 
@@ -173,7 +174,6 @@ def baseline_plot_png(result: PsiResult | str | Path, path: str | Path, dpi: int
 
     ``None`` when ``stack.json`` has no baselines.
     """
-    plt = _plt()
     res = _as_result(result)
     bp = scene_bperp(res)
     dates_iso = res.stack.get("dates") or res.dates
@@ -184,7 +184,8 @@ def baseline_plot_png(result: PsiResult | str | Path, path: str | Path, dpi: int
     dates = [dt.date.fromisoformat(d) for d in dates_iso]
     master = dt.date.fromisoformat(res.stack.get("master") or res.master)
     mi = dates.index(master)
-    fig, ax = plt.subplots(figsize=(8.0, 4.2), dpi=dpi, layout="constrained")
+    fig = _figure(figsize=(8.0, 4.2), dpi=dpi, layout="constrained")
+    ax = fig.subplots()
     for d, b in zip(dates, bp):
         ax.plot([master, d], [0.0, b], color="#8aa6c1", lw=0.8, zorder=1)
     ax.scatter(dates, bp, s=22, color="#2166ac", zorder=2, label="slave")
@@ -200,7 +201,6 @@ def baseline_plot_png(result: PsiResult | str | Path, path: str | Path, dpi: int
     ax.legend(fontsize=8, loc="best")
     path = Path(path)
     fig.savefig(path, dpi=dpi, metadata=_png_meta())
-    plt.close(fig)
     return Asset("baseline_plot", path, ["overview"], "image/png", "Baseline plot",
                  "Perpendicular baseline against time at the scene centre, every slave joined to the master "
                  "(SNAP stack overview)",
@@ -209,11 +209,11 @@ def baseline_plot_png(result: PsiResult | str | Path, path: str | Path, dpi: int
 
 def coherence_histogram_png(result: PsiResult | str | Path, path: str | Path, dpi: int = 150) -> Asset:
     """Histogram of the temporal coherence of the PS (role ``overview``)."""
-    plt = _plt()
     res = _as_result(result)
     c = res.column("temporal_coherence")
     c = c[np.isfinite(c)]
-    fig, ax = plt.subplots(figsize=(6.0, 3.8), dpi=dpi, layout="constrained")
+    fig = _figure(figsize=(6.0, 3.8), dpi=dpi, layout="constrained")
+    ax = fig.subplots()
     ax.hist(c, bins=np.linspace(0.0, 1.0, 51), color="#4393c3", edgecolor="#2166ac", lw=0.4)
     if len(c):
         med = float(np.median(c))
@@ -226,7 +226,6 @@ def coherence_histogram_png(result: PsiResult | str | Path, path: str | Path, dp
     ax.grid(alpha=0.3)
     path = Path(path)
     fig.savefig(path, dpi=dpi, metadata=_png_meta())
-    plt.close(fig)
     return Asset("coherence_histogram", path, ["overview"], "image/png", "Temporal-coherence histogram")
 
 

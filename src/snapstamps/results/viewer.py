@@ -149,12 +149,9 @@ def export_viewer(
     else:
         hs = make_hillshade(res)
         if hs is not None:
-            import matplotlib
+            from matplotlib.image import imsave  # what pyplot.imsave calls; pyplot is not needed
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            plt.imsave(bg_png, hs.rgba)
+            imsave(bg_png, hs.rgba)
             x0, y0, x1, y1 = hs.bounds
             background = {"kind": "image", "src": "data/background.png",
                           "bounds": [x0 - ox, y0 - oy, x1 - ox, y1 - oy], "attribution": f"Hillshade: {hs.source}"}

@@ -239,12 +239,17 @@ def make_validator(sources: SchemaSources) -> Any:
 
     Its ``origin`` dict records, for every schema URI it served, where it came from
     (``pystac``, ``directory``, ``cache``, ``fetched``); a schema it cannot get raises
-    :class:`SchemaUnavailable`.
+    :class:`SchemaUnavailable`.  Each schema is checked and compiled once per validator and
+    reused for every object validated against it (pystac redoes both for every object).
     """
+    import jsonschema
+    from pystac.errors import STACValidationError
     from pystac.validation import JsonSchemaSTACValidator
 
     class _Validator(JsonSchemaSTACValidator):
         origin: dict[str, str]
+        #: schema URI -> its checked jsonschema validator
+        compiled: dict[str, Any]
 
         def _get_schema(self, schema_uri: str) -> dict[str, Any]:
             key = _key(schema_uri)
@@ -272,9 +277,35 @@ def make_validator(sources: SchemaSources) -> Any:
             self.origin[key] = where
             return schema
 
+        def _validate_from_uri(self, stac_dict: dict[str, Any], stac_object_type: Any, schema_uri: str,
+                               href: str | None = None) -> None:
+            # pystac's version checks the schema and builds a registry of every cached schema for
+            # each object; here that is done once per schema URI per validator (same errors, same
+            # message: the schema, its checks and the references it resolves do not change)
+            validator = self.compiled.get(schema_uri)
+            if validator is None:
+                schema = self._get_schema(schema_uri)
+                cls = jsonschema.validators.validator_for(schema)
+                cls.check_schema(schema)
+                validator = self.compiled[schema_uri] = cls(schema, registry=self.registry)
+            errors = list(validator.iter_errors(stac_dict))
+            if errors:
+                stac_id = stac_dict.get("id", None)
+                msg = f"Validation failed for {stac_object_type} "
+                if href is not None:
+                    msg += f"at {href} "
+                if stac_id is not None:
+                    msg += f"with ID {stac_id} "
+                msg += f"against schema at {schema_uri}"
+                best = jsonschema.exceptions.best_match(errors)
+                if best:
+                    msg += "\n" + str(best)
+                raise STACValidationError(msg, source=errors) from best
+
     directory = load_schema_map(sources.directory) if sources.directory is not None else {}
     v = _Validator()
     v.origin = {}
+    v.compiled = {}
     return v
 
 

@@ -530,7 +530,7 @@ def run_patch_step(run: PsiRun, fn, pdirs: list[Path], dask_scheduler: str | Non
         step = next(k for k, f in PATCH_STEPS.items() if f is fn)
         _run_on_scheduler(run, step, pdirs, dask_scheduler)
         return
-    n_workers = min(run.params.n_cores, len(pdirs))
+    n_workers = min(run.params.n_cores or 1, len(pdirs))  # unset n_cores: one patch at a time (StaMPS)
     if n_workers <= 1:
         for pdir in pdirs:
             fn(run, pdir)
