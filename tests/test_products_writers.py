@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -69,3 +70,18 @@ def test_light_imports():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_product_version_ignores_execution_only_parameters(tmp_path: Path) -> None:
+    """The same points and metadata computed with another core count keep their version; a result parameter does not."""
+    from snapstamps.results.products import EXECUTION_ONLY_PARAMETERS, product_version
+
+    csv = tmp_path / "ps_points.csv"
+    csv.write_text("lon,lat,v\n12.5,41.9,-1.25\n")
+    meta = {"master": "2024-05-04", "parameters": {"da_thresh": 0.4, "n_cores": None}}
+    v = product_version(csv, meta)
+    assert "n_cores" in EXECUTION_ONLY_PARAMETERS
+    assert product_version(csv, {**meta, "parameters": {"da_thresh": 0.4, "n_cores": 8}}) == v
+    assert product_version(csv, {**meta, "parameters": {"da_thresh": 0.3, "n_cores": None}}) != v
+    csv.write_text("lon,lat,v\n12.5,41.9,-1.26\n")
+    assert product_version(csv, meta) != v

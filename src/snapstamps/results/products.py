@@ -186,11 +186,16 @@ def write_products(
     return files
 
 
+#: psi parameters that change how a run is executed, never its results: left out of :func:`product_version`
+EXECUTION_ONLY_PARAMETERS = frozenset({"n_cores"})
+
+
 def product_version(points_csv: Path, metadata: dict[str, Any]) -> str:
     """Version id of a set of products: SHA-256 (16 hex digits) of the point table and the metadata.
 
     The same run gives the same id; any change of a point value, a date, the reference area or a
-    parameter gives another.  Derived outputs record the id they were made from
+    parameter gives another (except :data:`EXECUTION_ONLY_PARAMETERS`, e.g. ``n_cores``: the same
+    results computed with more cores keep their id).  Derived outputs record the id they were made from
     (:mod:`snapstamps.results.derived`).
     """
     import hashlib
@@ -200,5 +205,7 @@ def product_version(points_csv: Path, metadata: dict[str, Any]) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     clean = {k: v for k, v in metadata.items() if k not in ("product_version", "software")}
+    if isinstance(clean.get("parameters"), dict):  # how a run was executed is not what it produced
+        clean["parameters"] = {k: v for k, v in clean["parameters"].items() if k not in EXECUTION_ONLY_PARAMETERS}
     h.update(json.dumps(clean, sort_keys=True, default=json_default).encode())
     return h.hexdigest()[:16]
