@@ -57,6 +57,8 @@ except InputError as exc:
     _NO_BASE = str(exc)
 
 REPO = Path(__file__).resolve().parents[1]
+#: sitecustomize that makes a tick process pause after its first recorded pair (see its docstring)
+PAUSE_HOOK = REPO / "tests" / "hooks" / "pause_after_first_pair"
 N_DATES = 11
 PSI = {"min_dates": 6, "every": 2}
 
@@ -316,7 +318,9 @@ def test_killed_tick_resumes_and_a_corrupt_date_is_retried(world: dict[str, Any]
     api.publish(N_DATES)
 
     # a `systematic tick` process, killed once it has finished its first pair
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    # (it pauses 30 s after recording its first pair: tests/hooks/pause_after_first_pair)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(PAUSE_HOOK)]),
+           "SNAPSTAMPS_TEST_PAUSE_AFTER_FIRST_PAIR_S": "30", "SNAPSTAMPS_TEST_PAUSE_SUBSCRIPTION": "rome"}
     proc = subprocess.Popen([sys.executable, "-m", "snapstamps.cli", "-q", "systematic", "tick", "rome",
                              "--data-dir", str(world["data"])], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     killed_tick = None

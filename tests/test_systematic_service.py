@@ -12,6 +12,7 @@ generous deadline; nothing is timed.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -66,8 +67,14 @@ def api(sim: dict[str, Any]) -> Iterator[StacApi]:
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("wire")
+    # the tick processes of subscription "again" pause 10 s after their first recorded pair, so that
+    # the restart test stops the server mid-tick however fast the pairs run (tests/hooks/pause_after_first_pair)
+    hook = Path(__file__).resolve().parent / "hooks" / "pause_after_first_pair"
     s = Server(base / "data", env={"SNAPSTAMPS_MAX_JOBS": "1", "SNAPSTAMPS_API_TOKEN": TOKEN,
-                                   "SNAPSTAMPS_SUBSCRIPTION_PERIOD_S": "3600", "SNAPSTAMPS_FETCH_ALLOW_PRIVATE": "1"},
+                                   "SNAPSTAMPS_SUBSCRIPTION_PERIOD_S": "3600", "SNAPSTAMPS_FETCH_ALLOW_PRIVATE": "1",
+                                   "PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
+                                   "SNAPSTAMPS_TEST_PAUSE_AFTER_FIRST_PAIR_S": "10",
+                                   "SNAPSTAMPS_TEST_PAUSE_SUBSCRIPTION": "again"},
                config=_config(base))
     s.start()
     try:
