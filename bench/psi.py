@@ -33,13 +33,17 @@ STEP_NAMES = {
     8: "scn+products",
 }
 
+#: One psi step in its own process (argv: insar, out, step, JSON parameter updates, optional mask
+#: file for the prep): seconds, CPU seconds and own peak RSS (MB) as JSON.  bench/scale.py uses it too.
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 from snapstamps.workflows.psi import run_psi
 insar, out, s, updates = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+mask = Path(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[5] else None
 t0 = time.perf_counter()
-run_psi(Path(insar), Path(out), start=s, end=s, param_updates=updates if s == 0 else None, show_progress=False)
+run_psi(Path(insar), Path(out), start=s, end=s, param_updates=updates if s == 0 else None, show_progress=False,
+        mask_file=mask if s == 0 else None)
 dt = time.perf_counter() - t0
 def _own_peak_mb():
     # VmHWM: this process' own peak RSS.  ru_maxrss is no use here: Linux carries it over

@@ -32,30 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-#: One psi step in its own process: seconds, CPU seconds and peak RSS (MB) as JSON.
-CHILD = r"""
-import json, resource, sys, time
-from pathlib import Path
-from snapstamps.workflows.psi import run_psi
-insar, out, s, updates = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
-mask = Path(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[5] else None
-t0, c0 = time.perf_counter(), time.process_time()
-run_psi(Path(insar), Path(out), start=s, end=s, param_updates=updates if s == 0 else None, show_progress=False,
-        mask_file=mask if s == 0 else None)
-def _own_peak_mb():
-    # VmHWM: this process' own peak RSS.  ru_maxrss is no use here: Linux carries it over
-    # exec from the parent (the bench process, which holds the simulated stack), so every
-    # child would report at least the parent's RSS at spawn time.
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-ru = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": ru.ru_utime + ru.ru_stime, "peak_rss_mb": _own_peak_mb()}))
-"""
+from psi import CHILD  # (bench/psi.py: one psi step in its own process)
+
 
 def _slope(x: list[float], y: list[float]) -> float:
     """Least-squares slope of log y against log x (the growth exponent)."""
